@@ -1,0 +1,49 @@
+# The README's two commands are `make demo` and `make test`; both run `make setup` first, which is
+# idempotent: a virtualenv with the package, the JVM jars from conf/jvm/, and kcat for broker checks.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+NEARDUP := $(VENV)/bin/neardup
+JARS := .cache/jars
+MVN := mvn -q -B
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.installed $(JARS)/.resolved tools
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e ".[dev]"
+	touch $@
+
+$(JARS)/.resolved: conf/jvm/spark/pom.xml conf/jvm/kafka/pom.xml
+	rm -rf $(JARS)/spark $(JARS)/kafka
+	$(MVN) -f conf/jvm/spark/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/spark
+	$(MVN) -f conf/jvm/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/kafka
+	touch $@
+
+# kcat is the independent Kafka client the tests check the broker with.
+tools:
+	@command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat >/dev/null; }
+
+.PHONY: tools
+
+demo: setup
+	$(PY) -m streaming.demo
+
+test: setup
+	$(VENV)/bin/ruff check streaming tests bench
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(VENV)/bin/pip install -q -e ".[dev,bench]"
+
+lint: setup
+	$(VENV)/bin/ruff check streaming tests bench
+	$(VENV)/bin/ruff format --check streaming tests bench
+
+clean:
+	-$(NEARDUP) kafka stop
+	rm -rf .state demo-out

@@ -1,0 +1,260 @@
+"""Configuration: conf/local.toml, layered with another TOML file, NEARDUP_* variables and flags.
+
+The precedence is the usual one: embedded defaults < --config FILE < environment < command-line flags.
+Every value is checked against the type of its field, and a bad one is refused with its dotted key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "conf" / "local.toml"
+ENV_PREFIX = "NEARDUP_"
+
+HASH_TYPES = ("ahash", "phash", "dhash", "whash", "whash-db4", "colorhash", "crop-resistant", "pdq")
+# Hashes that are a fixed-width bit string and can therefore be banded as the primary hash.
+BANDABLE_TYPES = ("ahash", "phash", "dhash", "whash", "whash-db4", "pdq")
+REGISTER_MODES = ("all", "unique", "none")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, of the wrong type or out of range; the message names the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class KafkaLocalConfig:
+    port: int
+    controller_port: int
+    state_dir: str
+
+
+@dataclasses.dataclass(frozen=True)
+class KafkaConfig:
+    bootstrap_servers: str
+    images_topic: str
+    alerts_topic: str
+    dlq_topic: str
+    dry_run_alerts_topic: str
+    partitions: int
+    security: dict[str, str]
+    local: KafkaLocalConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class SparkConfig:
+    master: str
+    app_name: str
+    shuffle_partitions: int
+    conf: dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexConfig:
+    path: str
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamConfig:
+    checkpoint: str
+    starting_offsets: str
+    trigger: str
+    max_offsets_per_trigger: int
+    register: str
+
+
+@dataclasses.dataclass(frozen=True)
+class HashingConfig:
+    types: list[str]
+    primary: str
+    hash_size: int
+    threshold: int
+    exact: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class SourcesConfig:
+    allowed_roots: list[str]
+    http_allowlist: list[str]
+    max_bytes: int
+    max_pixels: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    kafka: KafkaConfig
+    spark: SparkConfig
+    index: IndexConfig
+    stream: StreamConfig
+    hashing: HashingConfig
+    sources: SourcesConfig
+
+    def replace(self, **dotted: Any) -> Config:
+        """A copy with values changed by dotted key, e.g. replace(**{"hashing.threshold": 8})."""
+        return _build(Config, _apply(dataclasses.asdict(self), dotted, parse_strings=False), "")
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read the defaults, then `path`, then NEARDUP_* variables, then `overrides` (dotted keys)."""
+    raw = _read_toml(DEFAULT_CONFIG)
+    if path is not None:
+        raw = _merge(raw, _read_toml(Path(path)))
+    raw = _apply(raw, _env_overrides(raw, os.environ if environ is None else environ), parse_strings=True)
+    raw = _apply(raw, {k: v for k, v in (overrides or {}).items() if v is not None}, parse_strings=False)
+    return _build(Config, raw, "")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and key not in _FREE_TABLES:
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+# Tables whose keys are free (passed through to Spark or Kafka), so they are replaced, not merged key by key.
+_FREE_TABLES = ("security", "conf")
+
+
+def _env_overrides(raw: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """NEARDUP_KAFKA_LOCAL_PORT -> kafka.local.port, matched against the keys the config has."""
+    known = {key.replace(".", "_").upper(): key for key in _dotted_keys(raw)}
+    found = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in ("NEARDUP_CONFIG",):
+            continue
+        key = known.get(name[len(ENV_PREFIX) :])
+        if key is None:
+            raise ConfigError(f"{name}: no configuration key of that name (known: {', '.join(sorted(known))})")
+        found[key] = value
+    return found
+
+
+def _dotted_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in raw.items():
+        if isinstance(value, Mapping) and key not in _FREE_TABLES:
+            keys += _dotted_keys(value, f"{prefix}{key}.")
+        else:
+            keys.append(prefix + key)
+    return keys
+
+
+def _apply(raw: dict[str, Any], dotted: Mapping[str, Any], parse_strings: bool) -> dict[str, Any]:
+    raw = _merge(raw, {})
+    for key, value in dotted.items():
+        *parents, leaf = key.split(".")
+        table = raw
+        for parent in parents:
+            table = table.setdefault(parent, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{key}: {parent} is not a table")
+        table[leaf] = _parse_env(key, value) if parse_strings else value
+    return raw
+
+
+def _parse_env(key: str, text: str) -> Any:
+    """Environment values are strings: JSON where it parses (numbers, lists, tables), else the text."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text[:1] in "[{" or text.lstrip("-").isdigit():
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{key}: cannot parse {text!r}: {e}") from None
+    return text
+
+
+def _build(cls: type, raw: Any, key: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{key}: expected a table, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"{key + '.' if key else ''}{unknown[0]}: unknown configuration key")
+    values = {}
+    for name in names:
+        sub = f"{key}.{name}" if key else name
+        if name not in raw:
+            raise ConfigError(f"{sub}: missing")
+        values[name] = _coerce(hints[name], raw[name], sub)
+    built = cls(**values)
+    _check(built, key)
+    return built
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    origin = typing.get_origin(hint)
+    if origin is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        return list(value)
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config field type {hint} for {key}")
+
+
+def _check(section: Any, key: str) -> None:
+    """Range checks that need more than the type."""
+
+    def require(ok: bool, field: str, why: str) -> None:
+        if not ok:
+            raise ConfigError(f"{key}.{field}: {why}, got {getattr(section, field)!r}")
+
+    if isinstance(section, HashingConfig):
+        bad = [t for t in section.types if t not in HASH_TYPES]
+        require(not bad, "types", f"each must be one of {', '.join(HASH_TYPES)}")
+        require(section.primary in BANDABLE_TYPES, "primary", f"must be one of {', '.join(BANDABLE_TYPES)}")
+        require(section.primary in section.types, "primary", "must be one of hashing.types")
+        require(section.hash_size in (8, 16), "hash_size", "must be 8 or 16")
+        require(0 <= section.threshold < 64, "threshold", "must be between 0 and 63")
+    elif isinstance(section, StreamConfig):
+        require(section.register in REGISTER_MODES, "register", f"must be one of {', '.join(REGISTER_MODES)}")
+        require(section.max_offsets_per_trigger > 0, "max_offsets_per_trigger", "must be positive")
+    elif isinstance(section, KafkaConfig):
+        require(section.partitions > 0, "partitions", "must be positive")
+    elif isinstance(section, SourcesConfig):
+        require(section.max_bytes > 0, "max_bytes", "must be positive")
+        require(section.max_pixels > 0, "max_pixels", "must be positive")
