@@ -1,0 +1,63 @@
+"""The message and table schemas in schemas/, loaded once: JSON Schema validators and Delta table schemas.
+
+schemas/ is the single source of truth: the code validates messages with these files and derives the
+Spark schema of each Delta table from its DDL, so a change to a file changes the program.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+
+from streaming.config import PROJECT_ROOT
+
+SCHEMAS_DIR = PROJECT_ROOT / "schemas"
+
+
+@cache
+def json_schema(name: str) -> dict[str, Any]:
+    """A message schema by file stem, e.g. "image_ref" for schemas/image_ref.schema.json."""
+    return json.loads((SCHEMAS_DIR / f"{name}.schema.json").read_text())
+
+
+@cache
+def validator(name: str) -> jsonschema.protocols.Validator:
+    registry = Registry().with_resources(
+        (path.name, Resource.from_contents(json.loads(path.read_text())))
+        for path in SCHEMAS_DIR.glob("*.schema.json")
+    )
+    schema = json_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, registry=registry, format_checker=cls.FORMAT_CHECKER)
+
+
+def dead_letter_reasons() -> tuple[str, ...]:
+    return tuple(json_schema("dead_letter")["properties"]["reason"]["enum"])
+
+
+@cache
+def delta_ddl(table: str) -> str:
+    """The CREATE TABLE statement of schemas/delta/<table>.sql, comments removed."""
+    text = (SCHEMAS_DIR / "delta" / f"{table}.sql").read_text()
+    return re.sub(r"--[^\n]*", "", text).strip()
+
+
+def delta_columns(table: str) -> str:
+    """The column list of a table's DDL as Spark DDL ("id STRING NOT NULL, bank STRING, ...")."""
+    ddl = delta_ddl(table)
+    start = ddl.index("(") + 1
+    depth, end = 1, start
+    while depth:  # the list ends at the parenthesis that closes the first one (types nest < >, not ( ))
+        depth += {"(": 1, ")": -1}.get(ddl[end], 0)
+        end += 1
+    return " ".join(ddl[start : end - 1].split())
+
+
+def delta_partition_columns(table: str) -> list[str]:
+    found = re.search(r"PARTITIONED\s+BY\s*\(([^)]*)\)", delta_ddl(table), re.IGNORECASE)
+    return [c.strip() for c in found.group(1).split(",")] if found else []
