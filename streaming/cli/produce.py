@@ -1,0 +1,67 @@
+"""`neardup produce PATH...`: one image reference per image file to the images topic (key = id)."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from streaming.config import Config
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "produce", help="send image references to Kafka",
+        description="Send one JSON reference per image (schemas/image_ref.schema.json) to the images topic. "
+        "Directories are walked recursively for image files. The id is the file's absolute path, so "
+        "producing the same files again gives the same ids.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or directories")
+    parser.add_argument("--bank", help="register the images as members of this bank of known images")
+    parser.add_argument("--inline", action="store_true", help="send the bytes in the message (base64), not the path")
+    parser.add_argument("--topic", help="default: kafka.images_topic")
+    parser.add_argument("--bootstrap-servers", help="default: kafka.bootstrap_servers")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from streaming import kafka_io
+
+    if args.bootstrap_servers:
+        config = config.replace(**{"kafka.bootstrap_servers": args.bootstrap_servers})
+    topic = args.topic or config.kafka.images_topic
+    kafka_io.ensure_topics(config, [topic])
+    producer = kafka_io.producer(config)
+    sent = 0
+    for path in image_files(args.paths):
+        producer.send(topic, key=str(path), value=reference(path, args.bank, args.inline))
+        sent += 1
+    producer.flush()
+    producer.close()
+    print(f"sent {sent} image references to {topic}", file=sys.stderr)
+    return 0 if sent else 1
+
+
+def image_files(paths: Sequence[str]) -> Iterator[Path]:
+    """Files given by name, and image files under directories, in a stable order."""
+    for name in paths:
+        path = Path(name).absolute()
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            yield path
+
+
+def reference(path: Path, bank: str | None, inline: bool) -> dict:
+    document: dict = {"id": str(path)}
+    if inline:
+        document["content"] = base64.b64encode(path.read_bytes()).decode()
+    else:
+        document["uri"] = str(path)
+    if bank:
+        document["bank"] = bank
+    return document

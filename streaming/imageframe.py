@@ -1,0 +1,66 @@
+"""Hashing at the Spark edge: the kernels of streaming.hashing applied to DataFrames with mapInPandas.
+
+Hash columns are named as in schemas/delta/images.sql (the type with `-` as `_`) and hold the hash as
+ARRAY<BIGINT> words. A bad image yields error_code/error_message and NULL hashes, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, StructField, StructType
+
+from streaming.hashing import HashSpec, ImageHashes, hash_images, hex_to_words
+
+# Bytes held in memory at once by one task: images are read and hashed in chunks of this many.
+CHUNK = 32
+
+
+def hash_column(hash_type: str) -> str:
+    """The column (and Delta field) that holds a hash type: "whash-db4" -> "whash_db4"."""
+    return hash_type.replace("-", "_")
+
+
+def hash_fields(spec: HashSpec) -> list[StructField]:
+    """The columns hash_frame adds: one ARRAY<BIGINT> per hash type, PDQ's quality, the error if any."""
+    return [
+        *(StructField(hash_column(t), ArrayType(LongType())) for t in spec.types),
+        StructField("pdq_quality", IntegerType()),
+        StructField("error_code", StringType()),
+        StructField("error_message", StringType()),
+    ]
+
+
+def hash_frame(results: Sequence[ImageHashes], spec: HashSpec) -> pd.DataFrame:
+    """Kernel results as pandas columns in the order of hash_fields."""
+    columns: dict[str, list] = {hash_column(t): [] for t in spec.types}
+    quality, codes, messages = [], [], []
+    for result in results:
+        for hash_type in spec.types:
+            hex_hash = result.hashes.get(hash_type)
+            columns[hash_column(hash_type)].append(None if hex_hash is None else hex_to_words(hex_hash))
+        quality.append(result.pdq_quality)
+        codes.append(result.error.code if result.error else None)
+        messages.append(result.error.message if result.error else None)
+    frame = pd.DataFrame(columns)
+    frame["pdq_quality"] = pd.array(quality, dtype="Int32")
+    frame["error_code"] = codes
+    frame["error_message"] = messages
+    return frame
+
+
+def hash_dataframe(df: DataFrame, content_col: str, spec: HashSpec) -> DataFrame:
+    """df with its binary column content_col replaced by the hash columns (e.g. from format("binaryFile"))."""
+    kept = [f for f in df.schema.fields if f.name != content_col]
+    schema = StructType([*kept, *hash_fields(spec)])
+
+    def hash_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            for start in range(0, len(batch), CHUNK):
+                chunk = batch.iloc[start : start + CHUNK]
+                hashed = hash_frame(hash_images([bytes(b) for b in chunk[content_col]], spec), spec)
+                yield pd.concat([chunk.drop(columns=[content_col]).reset_index(drop=True), hashed], axis=1)
+
+    return df.mapInPandas(hash_batches, schema)
