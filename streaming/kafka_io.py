@@ -47,13 +47,12 @@ def ensure_topics(config: Config, topics: Iterable[str]) -> list[str]:
 
 
 def producer(config: Config):
+    """A producer of JSON documents with string keys, acknowledged by every in-sync replica."""
     from kafka import KafkaProducer
+    from kafka.serializer import DefaultSerializer, JsonSerializer
 
     return KafkaProducer(
-        acks="all",
-        key_serializer=str.encode,
-        value_serializer=lambda document: json.dumps(document, separators=(",", ":")).encode(),
-        **client_options(config),
+        acks="all", key_serializer=DefaultSerializer(), value_serializer=JsonSerializer(), **client_options(config)
     )
 
 

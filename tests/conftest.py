@@ -1,21 +1,41 @@
-"""Shared fixtures: one configuration, one Spark session and one Kafka broker per test run."""
+"""Shared fixtures: one configuration, one Spark session and one Kafka broker per test run.
+
+The broker is a real KRaft broker on free loopback ports with its data in a temporary folder, so a
+test run never touches a developer's broker or state.
+"""
 
 from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
 from streaming.config import Config, load_config
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
     """The embedded defaults with state under a temporary folder, so runs never share a table."""
     state = tmp_path_factory.mktemp("state")
+    port = _free_port()
     return load_config(
         overrides={
             "index.path": str(state / "index"),
             "stream.checkpoint": str(state / "checkpoints"),
             "spark.master": "local[2]",
+            "kafka.bootstrap_servers": f"127.0.0.1:{port}",
+            "kafka.local.port": port,
+            "kafka.local.controller_port": _free_port(),
+            "kafka.local.state_dir": str(state / "kafka"),
+            "sources.allowed_roots": [str(tmp_path_factory.getbasetemp())],
         },
         environ={},
     )
@@ -28,3 +48,25 @@ def spark(config: Config):
     session = spark_session(config)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def broker(config: Config) -> Iterator[Config]:
+    """A running broker for the whole session; yields the config that points at it."""
+    from streaming.local import kafka
+
+    kafka.start(config)
+    yield config
+    kafka.stop(config)
+
+
+@pytest.fixture
+def topics(broker: Config) -> Config:
+    """The broker's config with topic names of this test's own, so tests never read each other's messages."""
+    run = uuid.uuid4().hex[:8]
+    return broker.replace(**{
+        "kafka.images_topic": f"images-{run}",
+        "kafka.alerts_topic": f"duplicates-{run}",
+        "kafka.dlq_topic": f"images-dlq-{run}",
+        "kafka.dry_run_alerts_topic": f"duplicates-dry-run-{run}",
+    })

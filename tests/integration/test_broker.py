@@ -1,0 +1,55 @@
+"""The embedded broker is a real Kafka: an independent client (kcat) and kafka-python both talk to it."""
+
+import json
+import subprocess
+
+from streaming import kafka_io
+from streaming.local import kafka
+
+
+def test_start_is_idempotent_and_status_tells(broker):
+    assert "already running" in kafka.start(broker)
+    assert "accepting connections" in kafka.status(broker)
+
+
+def test_kcat_lists_the_topics_neardup_creates(topics):
+    created = kafka_io.ensure_topics(topics, [topics.kafka.images_topic, topics.kafka.alerts_topic])
+    assert sorted(created) == sorted([topics.kafka.images_topic, topics.kafka.alerts_topic])
+    assert kafka_io.ensure_topics(topics, [topics.kafka.images_topic]) == []
+    listing = subprocess.run(
+        ["kcat", "-b", topics.kafka.bootstrap_servers, "-L", "-J"], capture_output=True, text=True, check=True
+    )
+    names = {t["topic"] for t in json.loads(listing.stdout)["topics"]}
+    assert {topics.kafka.images_topic, topics.kafka.alerts_topic} <= names
+
+
+def test_messages_round_trip_between_kafka_python_and_kcat(topics):
+    topic = topics.kafka.images_topic
+    producer = kafka_io.producer(topics)
+    producer.send(topic, key="a", value={"id": "a", "uri": "/x.jpg"})
+    producer.flush()
+    producer.close()
+    consumed = subprocess.run(
+        ["kcat", "-b", topics.kafka.bootstrap_servers, "-C", "-t", topic, "-o", "beginning", "-e", "-f", "%k %s\n"],
+        capture_output=True, text=True, check=True, timeout=30,
+    )
+    assert json.loads(consumed.stdout.strip().split(" ", 1)[1]) == {"id": "a", "uri": "/x.jpg"}
+    assert consumed.stdout.startswith("a ")
+    subprocess.run(
+        ["kcat", "-b", topics.kafka.bootstrap_servers, "-P", "-t", topic, "-k", "b"],
+        input='{"id":"b","uri":"/y.jpg"}', text=True, check=True, timeout=30,
+    )
+    read = list(kafka_io.consume_json(topics, topic, from_beginning=True, timeout_s=5))
+    assert read == [("a", {"id": "a", "uri": "/x.jpg"}), ("b", {"id": "b", "uri": "/y.jpg"})]
+
+
+def test_stop_then_start_keeps_the_data(topics):
+    topic = topics.kafka.images_topic
+    producer = kafka_io.producer(topics)
+    producer.send(topic, key="k", value={"n": 1})
+    producer.flush()
+    producer.close()
+    assert "stopped" in kafka.stop(topics)
+    assert kafka.running_pid(topics) is None
+    assert "started" in kafka.start(topics)
+    assert list(kafka_io.consume_json(topics, topic, from_beginning=True, timeout_s=5)) == [("k", {"n": 1})]

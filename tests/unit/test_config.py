@@ -1,0 +1,50 @@
+import pytest
+
+from streaming.config import ConfigError, load_config
+
+
+def test_defaults_load_and_match_the_documented_topics():
+    config = load_config(environ={})
+    assert (config.kafka.images_topic, config.kafka.alerts_topic, config.kafka.dlq_topic) == (
+        "images", "duplicates", "images-dlq",
+    )
+    assert config.hashing.primary in config.hashing.types
+
+
+def test_environment_overrides_defaults_and_flags_override_environment():
+    env = {"NEARDUP_HASHING_THRESHOLD": "7", "NEARDUP_KAFKA_LOCAL_PORT": "9192", "NEARDUP_HASHING_TYPES": "phash,ahash"}
+    config = load_config(environ=env, overrides={"hashing.threshold": 5})
+    assert config.hashing.threshold == 5
+    assert config.kafka.local.port == 9192
+    assert config.hashing.types == ["phash", "ahash"]
+
+
+def test_a_config_file_is_layered_over_the_defaults(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[kafka]\nbootstrap_servers = "broker:9092"\nsecurity = {"security.protocol" = "SSL"}\n')
+    config = load_config(path, environ={})
+    assert config.kafka.bootstrap_servers == "broker:9092"
+    assert config.kafka.security == {"security.protocol": "SSL"}
+    assert config.kafka.images_topic == "images"
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"NEARDUP_HASHING_THRESHOLD": "ten"}, "hashing.threshold"),
+        ({"NEARDUP_HASHING_PRIMARY": "colorhash"}, "hashing.primary"),
+        ({"NEARDUP_STREAM_REGISTER": "some"}, "stream.register"),
+        ({"NEARDUP_HASHING_TYPES": "phash,nohash"}, "hashing.types"),
+        ({"NEARDUP_NO_SUCH_KEY": "1"}, "NEARDUP_NO_SUCH_KEY"),
+    ],
+)
+def test_invalid_values_are_refused_naming_the_key(env, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(environ=env)
+
+
+def test_unknown_key_in_a_file_is_refused(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[hashing]\nthreshhold = 3\n")
+    with pytest.raises(ConfigError, match=r"hashing\.threshhold: unknown"):
+        load_config(path, environ={})
