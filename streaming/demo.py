@@ -31,15 +31,17 @@ def main() -> int:
     samples = write_samples(OUT / "images")
     (OUT / "images" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
     run = time.strftime("%Y%m%d%H%M%S")
-    config = load_config(overrides={
-        "index.path": str(OUT / "index"),
-        "stream.checkpoint": str(OUT / "checkpoint"),
-        "sources.allowed_roots": [str(OUT / "images")],
-        # Topics of their own per run, so an earlier demo's messages never show up in this one.
-        "kafka.images_topic": f"demo-{run}-images",
-        "kafka.alerts_topic": f"demo-{run}-duplicates",
-        "kafka.dlq_topic": f"demo-{run}-images-dlq",
-    })
+    config = load_config(
+        overrides={
+            "index.path": str(OUT / "index"),
+            "stream.checkpoint": str(OUT / "checkpoint"),
+            "sources.allowed_roots": [str(OUT / "images")],
+            # Topics of their own per run, so an earlier demo's messages never show up in this one.
+            "kafka.images_topic": f"demo-{run}-images",
+            "kafka.alerts_topic": f"demo-{run}-duplicates",
+            "kafka.dlq_topic": f"demo-{run}-images-dlq",
+        }
+    )
     started = kafka.running_pid(config) is None
     log.info(kafka.start(config))
     try:
@@ -59,8 +61,12 @@ def demo(config, samples) -> int:
     for path in files:
         producer.send(config.kafka.images_topic, key=str(path), value=reference(path, None, inline=False))
     producer.flush()
-    log.info("produced %d image references to %s (%d planted near-duplicates)", len(files),
-             config.kafka.images_topic, len(samples.variants))
+    log.info(
+        "produced %d image references to %s (%d planted near-duplicates)",
+        len(files),
+        config.kafka.images_topic,
+        len(samples.variants),
+    )
 
     spark = spark_session(config)
     query = start_stream(spark, config, StreamOptions.from_config(config, available_now=True))
@@ -73,8 +79,10 @@ def demo(config, samples) -> int:
     dead = [d for _, d in kafka_io.consume_json(config, config.kafka.dlq_topic, True, timeout_s=3)]
     print()
     for alert in sorted(alerts, key=lambda a: (a["image_id"], a["match_id"])):
-        print(f"DUPLICATE  {Path(alert['image_id']).name:<34} ~ {Path(alert['match_id']).name:<28} "
-              f"{alert['hash_type']} distance {alert['distance']}")
+        print(
+            f"DUPLICATE  {Path(alert['image_id']).name:<34} ~ {Path(alert['match_id']).name:<28} "
+            f"{alert['hash_type']} distance {alert['distance']}"
+        )
     for record in dead:
         print(f"DEAD LETTER {Path(record['id'] or '?').name}: {record['reason']} ({record['message']})")
     origin = {variant.resolve(): original.resolve() for variant, original in samples.variants.items()}
@@ -83,13 +91,22 @@ def demo(config, samples) -> int:
         return origin.get(Path(image_id), Path(image_id))
 
     true_alerts = sum(photo(a["image_id"]) == photo(a["match_id"]) for a in alerts)
-    print(json.dumps({
-        "images": len(files), "alerts": len(alerts), "true_alerts": true_alerts,
-        "planted_variants": len(samples.variants), "dead_letters": len(dead),
-        "index": config.index.path,
-    }))
-    print(f"\nneardup demo: {len(files)} images streamed, {len(alerts)} duplicate alerts "
-          f"({true_alerts} of them true), {len(dead)} dead letter(s); the index is in {config.index.path}")
+    print(
+        json.dumps(
+            {
+                "images": len(files),
+                "alerts": len(alerts),
+                "true_alerts": true_alerts,
+                "planted_variants": len(samples.variants),
+                "dead_letters": len(dead),
+                "index": config.index.path,
+            }
+        )
+    )
+    print(
+        f"\nneardup demo: {len(files)} images streamed, {len(alerts)} duplicate alerts "
+        f"({true_alerts} of them true), {len(dead)} dead letter(s); the index is in {config.index.path}"
+    )
     return 0 if true_alerts else 1
 
 

@@ -15,9 +15,7 @@ def unmatched_segments(left: str, right: str, hash_size: int) -> Column:
     """Crop-resistant hashes, compared like imagehash's ImageMultiHash: the segments of `left` that have no
     segment of `right` within its default cutoff (a quarter of a segment's bits). 0 means every region matched."""
     cutoff = hash_size * hash_size // 4
-    return F.expr(
-        f"size({left}) - size(filter({left}, x -> exists({right}, y -> bit_count(x ^ y) <= {cutoff})))"
-    )
+    return F.expr(f"size({left}) - size(filter({left}, x -> exists({right}, y -> bit_count(x ^ y) <= {cutoff})))")
 
 
 def distance(hash_type: str, left: str, right: str, hash_size: int) -> Column:

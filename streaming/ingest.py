@@ -41,9 +41,7 @@ def ingested_schema(spec: HashSpec) -> StructType:
     return StructType([*REF_FIELDS, *hash_fields(spec), *SOURCE_FIELDS])
 
 
-def ingest(
-    sources_config: SourcesConfig, spec: HashSpec
-) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+def ingest(sources_config: SourcesConfig, spec: HashSpec) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """The mapInPandas function from Kafka records (KAFKA_COLUMNS) to rows of ingested_schema(spec)."""
 
     def ingest_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -73,7 +73,9 @@ def app_id(checkpoint: str) -> str:
 def hash_spec(config: Config) -> HashSpec:
     hashing = config.hashing
     return HashSpec(
-        types=tuple(hashing.types), hash_size=hashing.hash_size, exact=hashing.exact,
+        types=tuple(hashing.types),
+        hash_size=hashing.hash_size,
+        exact=hashing.exact,
         max_pixels=config.sources.max_pixels,
     )
 
@@ -101,17 +103,15 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
         reader = reader.option("startingOffsets", starting_offsets_option(options.starting_offsets, kafka.images_topic))
     if options.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
-    ingested = reader.load().select(*KAFKA_COLUMNS).mapInPandas(
-        ingest(config.sources, spec), ingested_schema(spec)
-    )
+    ingested = reader.load().select(*KAFKA_COLUMNS).mapInPandas(ingest(config.sources, spec), ingested_schema(spec))
 
     batches = MicroBatch(config, options, index, alerts_topic, app_id(options.checkpoint))
     listener = ProgressListener(batches.stats)
     spark.streams.addListener(listener)
     writer = ingested.writeStream.queryName("neardup").option("checkpointLocation", options.checkpoint)
     writer = writer.foreachBatch(batches)
-    writer = writer.trigger(availableNow=True) if options.available_now else writer.trigger(
-        processingTime=options.trigger
+    writer = (
+        writer.trigger(availableNow=True) if options.available_now else writer.trigger(processingTime=options.trigger)
     )
     return writer.start()
 
@@ -180,8 +180,13 @@ class MicroBatch:
 
 def index_columns(config: Config) -> list[Column]:
     return [
-        "id", "bank", "uri", F.lit(config.hashing.hash_size).alias("hash_size"),
-        *(hash_column(t) for t in config.hashing.types), "pdq_quality", *("source_topic", *POSITION),
+        "id",
+        "bank",
+        "uri",
+        F.lit(config.hashing.hash_size).alias("hash_size"),
+        *(hash_column(t) for t in config.hashing.types),
+        "pdq_quality",
+        *("source_topic", *POSITION),
     ]
 
 
@@ -195,18 +200,15 @@ def find_alerts(good: DataFrame, index: HashIndex, config: Config) -> DataFrame:
     from_index = from_index.join(
         queries.select(F.col("id").alias("query_id"), *(F.col(c).alias(f"q_{c}") for c in POSITION)), "query_id"
     )
-    earlier_in_index = F.col("source_offset").isNull() | (
-        F.struct(*POSITION) < F.struct(*(f"q_{c}" for c in POSITION))
-    )
-    from_index = from_index.where(earlier_in_index).select(
-        F.col("query_id").alias("image_id"), "match_id", "distance"
-    )
+    earlier_in_index = F.col("source_offset").isNull() | (F.struct(*POSITION) < F.struct(*(f"q_{c}" for c in POSITION)))
+    from_index = from_index.where(earlier_in_index).select(F.col("query_id").alias("image_id"), "match_id", "distance")
 
     pairs = match_self(queries.select("id", "hash"), hashing.threshold)
     position = {row_id: F.struct(*(F.col(f"{row_id}.{c}") for c in POSITION)) for row_id in ("a", "b")}
     a, b = queries.alias("a"), queries.alias("b")
     oriented = (
-        pairs.join(a, F.col("a_id") == F.col("a.id")).join(b, F.col("b_id") == F.col("b.id"))
+        pairs.join(a, F.col("a_id") == F.col("a.id"))
+        .join(b, F.col("b_id") == F.col("b.id"))
         .select(
             F.when(position["a"] > position["b"], F.col("a_id")).otherwise(F.col("b_id")).alias("image_id"),
             F.when(position["a"] > position["b"], F.col("b_id")).otherwise(F.col("a_id")).alias("match_id"),
@@ -224,8 +226,10 @@ def alert_rows(matches: DataFrame, good: DataFrame, index: HashIndex, config: Co
     side = ["id", "bank", "uri", "meta", *hash_cols, "source_topic", *POSITION]
     image = good.select(*side).dropDuplicates(["id"])
     matched_ids = matches.select(F.col("match_id").alias("id")).distinct()
-    from_index = index.images().join(matched_ids, "id").select(
-        *(F.lit(None).cast("string").alias(c) if c == "meta" else c for c in side)
+    from_index = (
+        index.images()
+        .join(matched_ids, "id")
+        .select(*(F.lit(None).cast("string").alias(c) if c == "meta" else c for c in side))
     )
     candidate = from_index.unionByName(image).dropDuplicates(["id"])
     joined = matches.join(image.alias("i"), F.col("image_id") == F.col("i.id")).join(

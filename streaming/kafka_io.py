@@ -6,6 +6,7 @@ Both take config.kafka.security verbatim: Spark as `kafka.<key>`, kafka-python w
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -70,15 +71,7 @@ def consume_json(
         **client_options(config),
     )
     try:
-        if not from_beginning:  # assignment happens on the first poll; seek to the end only after it
-            consumer.poll(timeout_ms=1000)
-            consumer.seek_to_end()
-        count = 0
-        for record in consumer:
+        for record in itertools.islice(consumer, max_messages):
             yield (record.key.decode() if record.key else None), json.loads(record.value)
-            count += 1
-            if max_messages is not None and count >= max_messages:
-                return
     finally:
         consumer.close()
-

@@ -15,8 +15,22 @@ import numpy as np
 
 # Colour and greyscale photos in skimage/data; the drawings and textures there would collide with each other.
 PHOTOS = (
-    "astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "retina", "camera",
-    "coins", "moon", "immunohistochemistry", "page", "grass", "brick", "gravel", "cell", "clock",
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "retina",
+    "camera",
+    "coins",
+    "moon",
+    "immunohistochemistry",
+    "page",
+    "grass",
+    "brick",
+    "gravel",
+    "cell",
+    "clock",
 )
 
 
@@ -61,7 +75,9 @@ class SampleSet:
     variants: dict[Path, Path]  # variant -> the original it was made from
 
 
-def write_samples(folder: Path, variants_of: int = 6, edits: tuple[str, ...] = ("half", "brighter", "caption")) -> SampleSet:
+def write_samples(
+    folder: Path, variants_of: int = 6, edits: tuple[str, ...] = ("half", "brighter", "caption")
+) -> SampleSet:
     """Every photo as JPEG in folder/originals, and for the first `variants_of` photos one file per edit in
     folder/variants (lower JPEG quality, so the bytes always differ from the original)."""
     (folder / "originals").mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,7 @@ def json_schema(name: str) -> dict[str, Any]:
 @cache
 def validator(name: str) -> jsonschema.protocols.Validator:
     registry = Registry().with_resources(
-        (path.name, Resource.from_contents(json.loads(path.read_text())))
-        for path in SCHEMAS_DIR.glob("*.schema.json")
+        (path.name, Resource.from_contents(json.loads(path.read_text()))) for path in SCHEMAS_DIR.glob("*.schema.json")
     )
     schema = json_schema(name)
     cls = jsonschema.validators.validator_for(schema)

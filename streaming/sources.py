@@ -82,7 +82,9 @@ class Sources:
         if not real.is_file():
             raise SourceError("not_a_file", f"{path_text} is not a regular file")
         if size > self.max_bytes:
-            raise SourceError("too_many_bytes", f"{path_text} has {size} bytes, over sources.max_bytes = {self.max_bytes}")
+            raise SourceError(
+                "too_many_bytes", f"{path_text} has {size} bytes, over sources.max_bytes = {self.max_bytes}"
+            )
         try:
             return real.read_bytes()
         except OSError as e:

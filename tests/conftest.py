@@ -64,9 +64,11 @@ def broker(config: Config) -> Iterator[Config]:
 def topics(broker: Config) -> Config:
     """The broker's config with topic names of this test's own, so tests never read each other's messages."""
     run = uuid.uuid4().hex[:8]
-    return broker.replace(**{
-        "kafka.images_topic": f"images-{run}",
-        "kafka.alerts_topic": f"duplicates-{run}",
-        "kafka.dlq_topic": f"images-dlq-{run}",
-        "kafka.dry_run_alerts_topic": f"duplicates-dry-run-{run}",
-    })
+    return broker.replace(
+        **{
+            "kafka.images_topic": f"images-{run}",
+            "kafka.alerts_topic": f"duplicates-{run}",
+            "kafka.dlq_topic": f"images-dlq-{run}",
+            "kafka.dry_run_alerts_topic": f"duplicates-dry-run-{run}",
+        }
+    )

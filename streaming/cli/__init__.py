@@ -42,11 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"neardup {__version__}")
     parser.add_argument(
-        "--config", metavar="FILE", default=os.environ.get("NEARDUP_CONFIG"),
+        "--config",
+        metavar="FILE",
+        default=os.environ.get("NEARDUP_CONFIG"),
         help="TOML file layered over conf/local.toml (default: $NEARDUP_CONFIG)",
     )
     parser.add_argument(
-        "--set", metavar="KEY=VALUE", action="append", default=[], dest="settings",
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="settings",
         help="override one configuration key, e.g. --set hashing.threshold=8 (repeatable)",
     )
     parser.add_argument(
@@ -61,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     try:
         config = load_config(args.config, overrides=_settings(parser, args.settings))
     except ConfigError as e:

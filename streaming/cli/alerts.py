@@ -10,14 +10,20 @@ from streaming.config import Config
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "alerts", help="print duplicate alerts as JSON lines",
+        "alerts",
+        help="print duplicate alerts as JSON lines",
         description="Read the alerts topic and print each alert (schemas/duplicate_alert.schema.json) as a JSON "
         "line. Delivery is at-least-once: use --unique to drop repeats by alert_id.",
     )
     parser.add_argument("--from-beginning", action="store_true", help="read the topic from its first offset")
     parser.add_argument("--max", type=int, metavar="N", help="stop after N alerts")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                        help="stop after S seconds without a new alert (default: 10)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="stop after S seconds without a new alert (default: 10)",
+    )
     parser.add_argument("--pretty", action="store_true", help="indented JSON")
     parser.add_argument("--unique", action="store_true", help="print each alert_id once")
     parser.add_argument("--dry-run", action="store_true", help="read the dry-run alerts topic")

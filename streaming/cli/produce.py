@@ -15,7 +15,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".ti
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "produce", help="send image references to Kafka",
+        "produce",
+        help="send image references to Kafka",
         description="Send one JSON reference per image (schemas/image_ref.schema.json) to the images topic. "
         "Directories are walked recursively for image files. The id is the file's absolute path, so "
         "producing the same files again gives the same ids.",

@@ -12,25 +12,39 @@ log = logging.getLogger("neardup.stream")
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "stream", help="run the streaming job",
+        "stream",
+        help="run the streaming job",
         description="Consume image references from the images topic, hash each image, match it against the "
         "Delta index and the images before it, publish duplicate alerts, dead-letter bad messages and register "
         "the images. Restarting with the same --checkpoint resumes where the query stopped; a fresh checkpoint "
         "with --starting-offsets earliest replays the topic and gives the same alerts.",
     )
     parser.add_argument("--checkpoint", metavar="DIR", help="default: stream.checkpoint")
-    parser.add_argument("--starting-offsets", metavar="earliest|latest|JSON",
-                        help='for a new checkpoint only; JSON per partition, e.g. \'{"0": 42}\' (default: '
-                        "stream.starting_offsets)")
-    parser.add_argument("--starting-timestamp", type=int, metavar="MILLIS",
-                        help="start at the first offset at or after this Kafka timestamp (new checkpoint only)")
-    parser.add_argument("--max-offsets-per-trigger", type=int, metavar="N", help="default: stream.max_offsets_per_trigger")
+    parser.add_argument(
+        "--starting-offsets",
+        metavar="earliest|latest|JSON",
+        help="for a new checkpoint only; JSON per partition, e.g. '{\"0\": 42}' (default: stream.starting_offsets)",
+    )
+    parser.add_argument(
+        "--starting-timestamp",
+        type=int,
+        metavar="MILLIS",
+        help="start at the first offset at or after this Kafka timestamp (new checkpoint only)",
+    )
+    parser.add_argument(
+        "--max-offsets-per-trigger", type=int, metavar="N", help="default: stream.max_offsets_per_trigger"
+    )
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--trigger", metavar="INTERVAL", help="micro-batch interval, e.g. 5s (default: stream.trigger)")
     when.add_argument("--available-now", action="store_true", help="process what is available, then exit")
-    parser.add_argument("--register", choices=REGISTER_MODES, help="which images enter the index (default: stream.register)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="register nothing and send alerts to kafka.dry_run_alerts_topic (for replays)")
+    parser.add_argument(
+        "--register", choices=REGISTER_MODES, help="which images enter the index (default: stream.register)"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="register nothing and send alerts to kafka.dry_run_alerts_topic (for replays)",
+    )
     parser.add_argument("--index-path", help="default: index.path")
     parser.add_argument("--bootstrap-servers", help="default: kafka.bootstrap_servers")
     parser.add_argument("--threshold", type=int, help="default: hashing.threshold")
@@ -38,13 +52,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    config = config.replace(**{
-        key: value for key, value in {
-            "index.path": args.index_path,
-            "kafka.bootstrap_servers": args.bootstrap_servers,
-            "hashing.threshold": args.threshold,
-        }.items() if value is not None
-    })
+    config = config.replace(
+        **{
+            key: value
+            for key, value in {
+                "index.path": args.index_path,
+                "kafka.bootstrap_servers": args.bootstrap_servers,
+                "hashing.threshold": args.threshold,
+            }.items()
+            if value is not None
+        }
+    )
     from streaming.job import StreamOptions, start_stream
     from streaming.local.spark import spark_session
 
@@ -61,8 +79,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
     )
     spark = spark_session(config)
     query = start_stream(spark, config, options)
-    log.info("streaming %s -> %s (checkpoint %s, index %s)", config.kafka.images_topic,
-             config.kafka.alerts_topic, options.checkpoint, config.index.path)
+    log.info(
+        "streaming %s -> %s (checkpoint %s, index %s)",
+        config.kafka.images_topic,
+        config.kafka.alerts_topic,
+        options.checkpoint,
+        config.index.path,
+    )
     try:
         query.awaitTermination()
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ first start; later starts reuse it, so topics and offsets survive a stop.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import socket
@@ -77,7 +78,9 @@ def start(config: Config) -> str:
             raise BrokerError(f"Kafka broker exited with code {process.returncode}; see {paths.log}")
         if time.monotonic() > deadline:
             stop(config)
-            raise BrokerError(f"Kafka broker did not accept connections within {START_TIMEOUT_S:.0f} s; see {paths.log}")
+            raise BrokerError(
+                f"Kafka broker did not accept connections within {START_TIMEOUT_S:.0f} s; see {paths.log}"
+            )
         time.sleep(0.3)
     return f"Kafka broker started on 127.0.0.1:{port} (pid {process.pid}, data in {paths.data})"
 
@@ -153,8 +156,16 @@ def _format_storage(paths: BrokerPaths) -> None:
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     result = subprocess.run(
-        _java("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(paths.properties),
-              "--ignore-formatted"),
+        _java(
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-t",
+            cluster_id,
+            "-c",
+            str(paths.properties),
+            "--ignore-formatted",
+        ),
         capture_output=True,
         text=True,
     )
@@ -184,7 +195,8 @@ def _broker_ready(config: Config) -> bool:
 
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=f"127.0.0.1:{config.kafka.local.port}", request_timeout_ms=3000,
+            bootstrap_servers=f"127.0.0.1:{config.kafka.local.port}",
+            request_timeout_ms=3000,
             client_id="neardup-kafka-probe",
         )
     except (KafkaError, OSError, ValueError):
@@ -219,7 +231,5 @@ def _alive(pid: int) -> bool:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child: its parent reaps it
         os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass

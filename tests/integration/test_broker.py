@@ -31,13 +31,19 @@ def test_messages_round_trip_between_kafka_python_and_kcat(topics):
     producer.close()
     consumed = subprocess.run(
         ["kcat", "-b", topics.kafka.bootstrap_servers, "-C", "-t", topic, "-o", "beginning", "-e", "-f", "%k %s\n"],
-        capture_output=True, text=True, check=True, timeout=30,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
     )
     assert json.loads(consumed.stdout.strip().split(" ", 1)[1]) == {"id": "a", "uri": "/x.jpg"}
     assert consumed.stdout.startswith("a ")
     subprocess.run(
         ["kcat", "-b", topics.kafka.bootstrap_servers, "-P", "-t", topic, "-k", "b"],
-        input='{"id":"b","uri":"/y.jpg"}', text=True, check=True, timeout=30,
+        input='{"id":"b","uri":"/y.jpg"}',
+        text=True,
+        check=True,
+        timeout=30,
     )
     read = list(kafka_io.consume_json(topics, topic, from_beginning=True, timeout_s=5))
     assert read == [("a", {"id": "a", "uri": "/x.jpg"}), ("b", {"id": "b", "uri": "/y.jpg"})]

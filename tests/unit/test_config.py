@@ -6,7 +6,9 @@ from streaming.config import ConfigError, load_config
 def test_defaults_load_and_match_the_documented_topics():
     config = load_config(environ={})
     assert (config.kafka.images_topic, config.kafka.alerts_topic, config.kafka.dlq_topic) == (
-        "images", "duplicates", "images-dlq",
+        "images",
+        "duplicates",
+        "images-dlq",
     )
     assert config.hashing.primary in config.hashing.types
 

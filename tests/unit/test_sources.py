@@ -17,8 +17,11 @@ def sources(tmp_path):
     (tmp_path / "secret.jpg").write_bytes(b"secret")
     os.symlink(tmp_path / "secret.jpg", root / "escape.jpg")
     config = load_config(
-        overrides={"sources.allowed_roots": [str(root)], "sources.max_bytes": 1000,
-                   "sources.http_allowlist": ["images.example"]},
+        overrides={
+            "sources.allowed_roots": [str(root)],
+            "sources.max_bytes": 1000,
+            "sources.http_allowlist": ["images.example"],
+        },
         environ={},
     )
     return Sources.from_config(config.sources), root
