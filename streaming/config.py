@@ -18,6 +18,8 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "conf" / "local.toml"
 ENV_PREFIX = "NEARDUP_"
+# NEARDUP_* variables that steer the process rather than set a configuration key.
+PROCESS_VARIABLES = ("NEARDUP_CONFIG", "NEARDUP_JARS_DIR", "NEARDUP_CRASH_AT")
 
 HASH_TYPES = ("ahash", "phash", "dhash", "whash", "whash-db4", "colorhash", "crop-resistant", "pdq")
 # Hashes that are a fixed-width bit string and can therefore be banded as the primary hash.
@@ -144,7 +146,7 @@ def _env_overrides(raw: Mapping[str, Any], environ: Mapping[str, str]) -> dict[s
     known = {key.replace(".", "_").upper(): key for key in _dotted_keys(raw)}
     found = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in ("NEARDUP_CONFIG",):
+        if not name.startswith(ENV_PREFIX) or name in PROCESS_VARIABLES:
             continue
         key = known.get(name[len(ENV_PREFIX) :])
         if key is None:

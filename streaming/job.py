@@ -25,12 +25,13 @@ from pyspark.sql.window import Window
 from streaming import kafka_io
 from streaming.config import Config
 from streaming.distance import distance
+from streaming.failpoints import crash_point
 from streaming.hashing import HashSpec
 from streaming.imageframe import hash_column
 from streaming.index import HashIndex
 from streaming.ingest import KAFKA_COLUMNS, ingest, ingested_schema
 from streaming.match import match_index, match_self
-from streaming.progress import BatchStats, ProgressListener
+from streaming.progress import BatchStats, progress_listener
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +107,15 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
     ingested = reader.load().select(*KAFKA_COLUMNS).mapInPandas(ingest(config.sources, spec), ingested_schema(spec))
 
     batches = MicroBatch(config, options, index, alerts_topic, app_id(options.checkpoint))
-    listener = ProgressListener(batches.stats)
-    spark.streams.addListener(listener)
+    listener = progress_listener(spark)
     writer = ingested.writeStream.queryName("neardup").option("checkpointLocation", options.checkpoint)
     writer = writer.foreachBatch(batches)
     writer = (
         writer.trigger(availableNow=True) if options.available_now else writer.trigger(processingTime=options.trigger)
     )
-    return writer.start()
+    query = writer.start()
+    listener.track(str(query.id), batches.stats)
+    return query
 
 
 def starting_offsets_option(value: str, topic: str) -> str:
@@ -150,7 +152,9 @@ class MicroBatch:
             alerts = alerts.persist()
             dead_count = write_kafka(dead_letters(dead), self.config, self.config.kafka.dlq_topic)
             alert_count = write_kafka(alert_messages(alerts), self.config, self.alerts_topic)
+            crash_point("after_alerts", batch_id)
             added = self.register(good, alerts, batch_id)
+            crash_point("after_register", batch_id)  # the Delta commit is done, the checkpoint's is not
             alerts.unpersist()
             if self.index_size is None:
                 self.index_size = self.index.images().count()

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQueryListener
 
 log = logging.getLogger("neardup.progress")
@@ -21,23 +22,26 @@ class BatchStats:
 
 
 class ProgressListener(StreamingQueryListener):
-    """Joins Spark's progress events (on the driver) with the job's BatchStats of the same batch id."""
+    """Joins Spark's progress events (on the driver) with the job's BatchStats of the same query and batch."""
 
-    def __init__(self, stats: Mapping[int, BatchStats]) -> None:
-        self.stats = stats
+    def __init__(self) -> None:
+        self.queries: dict[str, Mapping[int, BatchStats]] = {}
+
+    def track(self, query_id: str, stats: Mapping[int, BatchStats]) -> None:
+        self.queries[query_id] = stats
 
     def onQueryStarted(self, event) -> None:
         log.info("query %s started (run %s)", event.name or event.id, event.runId)
 
     def onQueryProgress(self, event) -> None:
         progress = event.progress
-        if progress.numInputRows == 0 and progress.batchId not in self.stats:
+        stats = self.queries.get(str(progress.id), {}).get(progress.batchId)
+        if progress.numInputRows == 0 and stats is None:
             return
         line = (
             f"batch {progress.batchId}: {progress.numInputRows} images in {progress.batchDuration / 1000:.1f} s "
             f"({progress.processedRowsPerSecond:.1f}/s)"
         )
-        stats = self.stats.get(progress.batchId)
         if stats is not None:
             line += f", {stats.alerts} alerts, {stats.dead_letters} dead letters, index {stats.index_size} images"
         log.info(line)
@@ -46,7 +50,20 @@ class ProgressListener(StreamingQueryListener):
         pass
 
     def onQueryTerminated(self, event) -> None:
+        self.queries.pop(str(event.id), None)
         if event.exception:
             log.error("query %s failed: %s", event.id, event.exception)
         else:
             log.info("query %s stopped", event.id)
+
+
+_listener: ProgressListener | None = None
+
+
+def progress_listener(spark: SparkSession) -> ProgressListener:
+    """The process's listener, added to the session once (a process has one session)."""
+    global _listener
+    if _listener is None:
+        _listener = ProgressListener()
+        spark.streams.addListener(_listener)
+    return _listener
