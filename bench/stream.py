@@ -1,0 +1,188 @@
+"""End-to-end figures of the streaming job on the local broker and Spark, next to the hash kernels' rate.
+
+    python -m bench.stream --images 240 --rate 8 --json
+
+Three measurements in one run, on the same JPEGs (bench/photos.py) and the same cores:
+- kernel: images/s of streaming.hashing alone, one process per core (the ceiling);
+- throughput: the job over a preloaded topic, steady state (micro-batches after the first);
+- latency: produce -> alert, with a 1 s trigger and images arriving at a fixed rate, each a duplicate
+  of an image registered before, so every one of them alerts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from streaming.hashing import hash_images
+
+from bench.photos import jpeg_corpus
+from streaming import kafka_io
+from streaming.config import Config, load_config
+from streaming.job import StreamOptions, hash_spec, start_stream
+from streaming.local import kafka
+from streaming.local.spark import spark_session
+
+CORES = 2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=240, help="JPEGs in the throughput stream")
+    parser.add_argument("--rate", type=float, default=8.0, help="images/s offered in the latency run")
+    parser.add_argument("--seconds", type=float, default=45.0, help="length of the latency run")
+    parser.add_argument("--json", action="store_true", help="JSON lines only")
+    args = parser.parse_args()
+
+    state = Path(tempfile.mkdtemp(prefix="neardup-bench-"))
+    config = bench_config(state)
+    files = jpeg_corpus(count=args.images)
+    started = kafka.start(config)
+    if not args.json:
+        print(started, flush=True)
+    try:
+        spark = spark_session(config)
+        results = [
+            kernel_rate(files, config),
+            throughput(spark, config, files, state),
+            latency(spark, config, files, state, args.rate, args.seconds),
+        ]
+        kernel = results[0]["images_per_s"]
+        results[1]["share_of_kernel_rate"] = round(results[1]["images_per_s"] / kernel, 3)
+        for result in results:
+            print(json.dumps(result), flush=True)
+    finally:
+        kafka.stop(config)
+
+
+def bench_config(state: Path) -> Config:
+    return load_config(
+        overrides={
+            "kafka.local.state_dir": str(state / "kafka"),
+            "kafka.local.port": 19392,
+            "kafka.local.controller_port": 19393,
+            "kafka.bootstrap_servers": "127.0.0.1:19392",
+            "spark.master": f"local[{CORES}]",
+            "sources.allowed_roots": ["/"],
+        }
+    )
+
+
+def _hash_files(args: tuple[list[str], object]) -> int:
+    paths, spec = args
+    return len(hash_images([Path(p).read_bytes() for p in paths], spec))
+
+
+def kernel_rate(files: list[Path], config: Config) -> dict:
+    """The same kernels and files, one worker process per core, as Spark's Python workers run them."""
+    spec = hash_spec(config)
+    chunks = [([str(p) for p in files[i::CORES]], spec) for i in range(CORES)]
+    with ProcessPoolExecutor(CORES) as pool:
+        list(pool.map(_hash_files, [([str(files[0])], spec)] * CORES))  # warm the workers
+        started = time.perf_counter()
+        hashed = sum(pool.map(_hash_files, chunks))
+        elapsed = time.perf_counter() - started
+    return {"measure": "kernel", "cores": CORES, "images": hashed, "images_per_s": round(hashed / elapsed, 1)}
+
+
+def produce(config: Config, topic: str, files: list[Path], suffix: str = "") -> None:
+    kafka_io.ensure_topics(config, [topic])
+    producer = kafka_io.producer(config)
+    for path in files:
+        producer.send(topic, key=f"{path}{suffix}", value={"id": f"{path}{suffix}", "uri": str(path)})
+    producer.flush()
+    producer.close()
+
+
+def run_config(config: Config, state: Path, name: str) -> Config:
+    return config.replace(
+        **{
+            "kafka.images_topic": f"bench-{name}-images",
+            "kafka.alerts_topic": f"bench-{name}-duplicates",
+            "kafka.dlq_topic": f"bench-{name}-dlq",
+            "index.path": str(state / name / "index"),
+            "stream.checkpoint": str(state / name / "checkpoint"),
+        }
+    )
+
+
+def throughput(spark, config: Config, files: list[Path], state: Path) -> dict:
+    run = run_config(config, state, "throughput")
+    produce(run, run.kafka.images_topic, files)
+    batch = max(len(files) // 4, 1)
+    query = start_stream(spark, run, StreamOptions.from_config(run, available_now=True, max_offsets_per_trigger=batch))
+    query.awaitTermination()
+    steady = [p for p in query.recentProgress if p["numInputRows"] > 0][1:]  # the first batch warms up
+    rows = sum(p["numInputRows"] for p in steady)
+    seconds = sum(p["batchDuration"] for p in steady) / 1000
+    return {
+        "measure": "throughput",
+        "images": rows,
+        "micro_batch": batch,
+        "batches": len(steady),
+        "images_per_s": round(rows / seconds, 1),
+        "batch_seconds_median": round(statistics.median(p["batchDuration"] for p in steady) / 1000, 2),
+    }
+
+
+def latency(spark, config: Config, files: list[Path], state: Path, rate: float, seconds: float) -> dict:
+    run = run_config(config, state, "latency")
+    originals = files[: max(int(rate * seconds), 1)]
+    produce(run, run.kafka.images_topic, originals)
+    query = start_stream(spark, run, StreamOptions.from_config(run, trigger="1 second", max_offsets_per_trigger=10_000))
+    _wait_for_index(query, len(originals))
+
+    producer = kafka_io.producer(run)
+    sent: dict[str, float] = {}
+    started = time.monotonic()
+    for n, path in enumerate(originals):
+        time.sleep(max(0.0, started + n / rate - time.monotonic()))
+        image_id = f"{path}#again"
+        sent[image_id] = time.time()
+        producer.send(run.kafka.images_topic, key=image_id, value={"id": image_id, "uri": str(path)})
+    producer.flush()
+    producer.close()
+
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        run.kafka.alerts_topic, auto_offset_reset="earliest", consumer_timeout_ms=15_000, **kafka_io.client_options(run)
+    )
+    delays = {}
+    for record in consumer:
+        alert = json.loads(record.value)
+        if alert["image_id"] in sent:
+            delays.setdefault(alert["image_id"], record.timestamp / 1000 - sent[alert["image_id"]])
+        if len(delays) == len(sent):
+            break
+    consumer.close()
+    query.stop()
+    ordered = sorted(delays.values())
+    return {
+        "measure": "latency",
+        "trigger": "1s",
+        "rate_images_per_s": rate,
+        "images": len(sent),
+        "alerted": len(delays),
+        "p50_s": round(ordered[len(ordered) // 2], 2) if ordered else None,
+        "p95_s": round(ordered[int(len(ordered) * 0.95) - 1], 2) if ordered else None,
+    }
+
+
+def _wait_for_index(query, images: int, timeout_s: float = 600) -> None:
+    """Until the query has taken in the warm-up images (they are then in the index)."""
+    deadline = time.monotonic() + timeout_s
+    while sum(p["numInputRows"] for p in query.recentProgress) < images and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    main()
