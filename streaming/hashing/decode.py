@@ -1,0 +1,91 @@
+"""Decode once, as small as the requested hashes allow, and refuse what should not be decoded.
+
+The header is read first (PIL opens lazily): a zero-byte or unknown file, or one declaring more pixels
+than the limit, is refused before any pixel buffer exists. JPEGs are then decoded by OpenCV at a
+reduced scale (libjpeg's DCT scaling: 1/2, 1/4 or 1/8 of the work) when every requested hash only
+needs a small image; formats OpenCV cannot read (GIF, some palettes) fall back to PIL's first frame.
+EXIF orientation is ignored, as imagehash ignores it: a rotated copy is a different image to both.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+cv2.setNumThreads(1)  # one decode per Python worker; Spark runs one worker per core
+
+_REDUCED = {
+    1: (cv2.IMREAD_COLOR, cv2.IMREAD_GRAYSCALE),
+    2: (cv2.IMREAD_REDUCED_COLOR_2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
+    4: (cv2.IMREAD_REDUCED_COLOR_4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
+    8: (cv2.IMREAD_REDUCED_COLOR_8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
+}
+
+
+class DecodeError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """The one decode of an image: BGR (or gray when no hash needs colour) and the original size."""
+
+    pixels: np.ndarray
+    width: int  # of the original image, before any reduction
+    height: int
+
+    @property
+    def gray(self) -> np.ndarray:
+        return self.pixels if self.pixels.ndim == 2 else cv2.cvtColor(self.pixels, cv2.COLOR_BGR2GRAY)
+
+
+def probe(data: bytes, max_pixels: int) -> tuple[str, int, int]:
+    """(format, width, height) from the header alone."""
+    if not data:
+        raise DecodeError("empty", "zero bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                fmt, (width, height) = image.format or "", image.size
+    except Image.DecompressionBombError as e:
+        raise DecodeError("too_large", str(e)) from None
+    except Exception as e:  # PIL raises many kinds for bytes that are not an image
+        raise DecodeError("undecodable", f"not an image PIL or OpenCV can read: {e}") from None
+    if width * height > max_pixels:
+        raise DecodeError("too_large", f"{width}x{height} = {width * height} pixels, over the limit of {max_pixels}")
+    if width < 1 or height < 1:
+        raise DecodeError("undecodable", f"image of size {width}x{height}")
+    return fmt, width, height
+
+
+def decode(data: bytes, max_pixels: int, colour: bool, min_side: int) -> Decoded:
+    """Decode `data`, reduced while the shorter side stays at least `min_side` (0: never reduce)."""
+    fmt, width, height = probe(data, max_pixels)
+    factor = 1
+    if fmt == "JPEG" and min_side:
+        while factor < 8 and min(width, height) // (factor * 2) >= min_side:
+            factor *= 2
+    flag = _REDUCED[factor][0 if colour else 1]
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if pixels is None:
+        pixels = _decode_with_pil(data, colour)
+    return Decoded(pixels, width, height)
+
+
+def _decode_with_pil(data: bytes, colour: bool) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.seek(0)  # animated: the first frame, as imagehash sees it
+            rgb = np.asarray(image.convert("RGB"))
+    except Exception as e:
+        raise DecodeError("undecodable", f"cannot decode the image: {e}") from None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR if colour else cv2.COLOR_RGB2GRAY)
