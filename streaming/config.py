@@ -22,8 +22,8 @@ ENV_PREFIX = "NEARDUP_"
 PROCESS_VARIABLES = ("NEARDUP_CONFIG", "NEARDUP_JARS_DIR", "NEARDUP_CRASH_AT")
 
 HASH_TYPES = ("ahash", "phash", "dhash", "whash", "whash-db4", "colorhash", "crop-resistant", "pdq")
-# Hashes that are a fixed-width bit string and can therefore be banded as the primary hash.
-BANDABLE_TYPES = ("ahash", "phash", "dhash", "whash", "whash-db4", "pdq")
+# Hashes of a fixed width, which can therefore be banded as the primary hash (whash-db4 grows with the image).
+BANDABLE_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
 REGISTER_MODES = ("all", "unique", "none")
 
 

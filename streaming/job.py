@@ -207,7 +207,7 @@ def find_alerts(good: DataFrame, index: HashIndex, config: Config) -> DataFrame:
     earlier_in_index = F.col("source_offset").isNull() | (F.struct(*POSITION) < F.struct(*(f"q_{c}" for c in POSITION)))
     from_index = from_index.where(earlier_in_index).select(F.col("query_id").alias("image_id"), "match_id", "distance")
 
-    pairs = match_self(queries.select("id", "hash"), hashing.threshold)
+    pairs = match_self(queries.select("id", "hash"), hashing.threshold, index.plan.bits)
     position = {row_id: F.struct(*(F.col(f"{row_id}.{c}") for c in POSITION)) for row_id in ("a", "b")}
     a, b = queries.alias("a"), queries.alias("b")
     oriented = (

@@ -1,0 +1,52 @@
+"""`neardup dedup DIR`: every near-duplicate pair in a folder, as a Spark batch job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from streaming.config import BANDABLE_TYPES, Config
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "dedup",
+        help="find the near-duplicate pairs of a folder (Spark batch)",
+        description="Hash every image under DIR (recursively) and find every pair within the threshold with the "
+        "banded self-join: exactly the pairs a brute-force comparison of the same hashes finds.",
+    )
+    parser.add_argument("dir", metavar="DIR")
+    parser.add_argument("--hash", choices=BANDABLE_TYPES, help="hash to compare (default: hashing.primary)")
+    parser.add_argument("--threshold", type=int, help="maximum Hamming distance (default: hashing.threshold)")
+    parser.add_argument("--output", type=Path, help="write the pairs as JSON lines here (default: stdout)")
+    parser.add_argument("--report", type=Path, help="write an HTML page of the duplicate groups here")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    primary = args.hash or config.hashing.primary
+    config = config.replace(
+        **{
+            "hashing.primary": primary,
+            "hashing.types": [primary],
+            "hashing.threshold": config.hashing.threshold if args.threshold is None else args.threshold,
+        }
+    )
+    from streaming.dedup import find_pairs
+    from streaming.local.spark import spark_session
+    from streaming.report import write_report
+
+    pairs, failed = find_pairs(spark_session(config), config, args.dir)
+    out = args.output.open("w") if args.output else sys.stdout
+    for a, b, distance in pairs:
+        out.write(json.dumps({"a": a, "b": b, "distance": distance}) + "\n")
+    if args.output:
+        out.close()
+    if args.report:
+        write_report(pairs, args.report, f"Near-duplicates in {args.dir} ({primary} <= {config.hashing.threshold})")
+    print(f"{len(pairs)} near-duplicate pairs; {len(failed)} files could not be hashed", file=sys.stderr)
+    for path, code, message in failed:
+        print(f"  {path}: {code} ({message})", file=sys.stderr)
+    return 0

@@ -1,0 +1,54 @@
+"""`neardup index add|stats|optimize`: the Delta hash index outside the stream."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from streaming.config import Config
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "index",
+        help="bulk-register known images, show or optimize the Delta index",
+        description="The Delta index (index.path): a per-image table and a bands table.",
+    )
+    parser.add_argument("--index-path", help="default: index.path")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser(
+        "add",
+        help="register images of files or folders as a bank of known images",
+        description="A Spark batch job: hash every image under PATHs and register it with "
+        "--bank. Images match these as soon as they are registered, whatever their time. "
+        "Running it twice registers nothing twice (ids are the absolute paths).",
+    )
+    add.add_argument("paths", nargs="+", metavar="PATH")
+    add.add_argument("--bank", required=True, help="name of the bank, e.g. known-abuse or catalogue")
+    stats = actions.add_parser("stats", help="size and layout of the index")
+    stats.add_argument("--json", action="store_true", help="one JSON object")
+    actions.add_parser("optimize", help="compact files and Z-order the bands by value (run it on a schedule)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    if args.index_path:
+        config = config.replace(**{"index.path": args.index_path})
+    from streaming.bulk import register_files
+    from streaming.job import open_index
+    from streaming.local.spark import spark_session
+
+    spark = spark_session(config)
+    index = open_index(spark, config)
+    if args.action == "add":
+        added, failed = register_files(spark, config, index, args.paths, args.bank)
+        print(f"registered {added} new images in bank {args.bank!r}; {len(failed)} could not be hashed")
+        for path, code, message in failed:
+            print(f"  {path}: {code} ({message})")
+    elif args.action == "stats":
+        stats = index.stats()
+        print(json.dumps(stats) if args.json else "\n".join(f"{k}: {v}" for k, v in stats.items()))
+    else:
+        index.optimize()
+        print(f"optimized {index.images_path} and {index.bands_path}")
+    return 0

@@ -1,0 +1,30 @@
+"""Batch dedup of a folder: hash every image, then the banded self-join of the set."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from streaming.bulk import hashed_files
+from streaming.config import Config
+from streaming.hashing import hash_bits
+from streaming.imageframe import hash_column
+from streaming.match import match_self
+
+
+def find_pairs(
+    spark: SparkSession, config: Config, folder: str
+) -> tuple[list[tuple[str, str, int]], list[tuple[str, str, str]]]:
+    """(pairs (a, b, distance) with a < b, sorted; files that failed (path, code, message))."""
+    hashing = config.hashing
+    hashed = hashed_files(spark, config, [folder]).persist()
+    failed = [
+        (r["path"], r["error_code"], r["error_message"])
+        for r in hashed.where("error_code IS NOT NULL").select("path", "error_code", "error_message").collect()
+    ]
+    rows = hashed.where("error_code IS NULL").select(
+        F.col("path").alias("id"), F.col(hash_column(hashing.primary)).alias("hash")
+    )
+    matched = match_self(rows, hashing.threshold, hash_bits(hashing.primary, hashing.hash_size)).collect()
+    hashed.unpersist()
+    return sorted((r["a_id"], r["b_id"], r["distance"]) for r in matched), sorted(failed)

@@ -1,0 +1,142 @@
+"""The Delta hash index: a per-image table and a bands table (schemas/delta/*.sql) under one folder.
+
+Registration is idempotent twice over: each table write carries Delta's txnAppId/txnVersion, so a
+micro-batch written again after a crash is skipped by Delta itself, and only ids absent from a table
+are ever added to it, so no writer can give an id a second row.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from streaming.bands import BandPlan, plan_bands
+from streaming.hashing import hash_bits
+from streaming.imageframe import hash_column
+from streaming.schemas import delta_columns, delta_partition_columns
+
+
+class HashIndex:
+    def __init__(
+        self,
+        spark: SparkSession,
+        path: str,
+        primary: str,
+        hash_size: int,
+        threshold: int,
+        expected_size: int = 10_000_000,
+    ) -> None:
+        self.spark = spark
+        self.path = path.rstrip("/")
+        self.primary = primary
+        self.hash_size = hash_size
+        self.plan: BandPlan = plan_bands(hash_bits(primary, hash_size), threshold, expected_size)
+        self.images_path = f"{self.path}/images"
+        self.bands_path = f"{self.path}/bands"
+
+    def ensure(self) -> None:
+        """Create both tables if missing (an existing table is left as it is)."""
+        for table, path in (("images", self.images_path), ("bands", self.bands_path)):
+            schema = StructType.fromDDL(delta_columns(table))
+            empty = self.spark.createDataFrame([], schema)
+            empty.write.format("delta").mode("ignore").partitionBy(*delta_partition_columns(table)).save(path)
+
+    def images(self) -> DataFrame:
+        return self.spark.read.format("delta").load(self.images_path)
+
+    def bands(self) -> DataFrame:
+        """The bands of this index's primary hash type."""
+        bands = self.spark.read.format("delta").load(self.bands_path)
+        return bands.where(F.col("hash_type") == self.primary)
+
+    def band_rows(self, rows: DataFrame) -> DataFrame:
+        """One row per (image, band) of the bands table, cut from the rows' primary hash."""
+        hashes = F.col(hash_column(self.primary))
+        exploded = rows.where(hashes.isNotNull()).select("*", F.explode(band_values(hashes, self.plan)).alias("_band"))
+        return exploded.select(
+            F.lit(self.primary).alias("hash_type"),
+            "_band.band",
+            "_band.value",
+            "id",
+            "bank",
+            hashes.alias("hash"),
+            "source_timestamp",
+            "source_partition",
+            "source_offset",
+            "registered_by",
+            "batch_id",
+        )
+
+    def register(self, rows: DataFrame, app_id: str, version: int) -> int:
+        """Add the rows whose id is new; the same (app_id, version) twice writes nothing twice. Returns rows added."""
+        columns = StructType.fromDDL(delta_columns("images")).fieldNames()
+        rows = rows.select(*(F.col(c) if c in rows.columns else F.lit(None).alias(c) for c in columns))
+        rows = rows.select(*(F.col(f.name).cast(f.dataType) for f in StructType.fromDDL(delta_columns("images"))))
+        # Both anti-joins are taken before either write: a re-run after a crash between the two commits
+        # still finds the bands it has to write.
+        new_images = rows.join(self.images().select("id"), "id", "left_anti").persist()
+        new_bands = self.band_rows(rows.join(self.bands().select("id").distinct(), "id", "left_anti")).persist()
+        try:
+            added = new_images.count()
+            new_bands.count()
+            for frame, path in ((new_images, self.images_path), (new_bands, self.bands_path)):
+                (
+                    frame.write.format("delta")
+                    .mode("append")
+                    .option("txnAppId", app_id)
+                    .option("txnVersion", version)
+                    .save(path)
+                )
+            return added
+        finally:
+            new_images.unpersist()
+            new_bands.unpersist()
+
+    def stats(self) -> dict:
+        from delta.tables import DeltaTable
+
+        images = self.images()
+        banks = {
+            row["bank"]: row["count"] for row in images.where("bank IS NOT NULL").groupBy("bank").count().collect()
+        }
+        detail = {
+            name: DeltaTable.forPath(self.spark, path).detail().select("numFiles", "sizeInBytes").first()
+            for name, path in (("images", self.images_path), ("bands", self.bands_path))
+        }
+        version = DeltaTable.forPath(self.spark, self.images_path).history(1).select("version").first()["version"]
+        return {
+            "path": self.images_path,
+            "images": images.count(),
+            "banks": banks,
+            "version": version,
+            "files": detail["images"]["numFiles"],
+            "bytes": detail["images"]["sizeInBytes"],
+            "bands_path": self.bands_path,
+            "bands": self.bands().count(),
+            "bands_files": detail["bands"]["numFiles"],
+            "primary": self.primary,
+            "plan": {"bands": self.plan.bands, "radius": self.plan.radius, "threshold": self.plan.threshold},
+        }
+
+    def optimize(self) -> None:
+        """Compact small files; in the bands table, cluster by value so a probe's lookup skips files."""
+        from delta.tables import DeltaTable
+
+        DeltaTable.forPath(self.spark, self.images_path).optimize().executeCompaction()
+        DeltaTable.forPath(self.spark, self.bands_path).optimize().executeZOrderBy("value")
+
+
+def band_values(words: Column, plan: BandPlan) -> Column:
+    """ARRAY<STRUCT<band, value>> of a hash column: each band's bits as an unsigned integer."""
+    return F.array(
+        *(
+            F.struct(
+                F.lit(i).alias("band"),
+                F.shiftrightunsigned(F.element_at(words, band.word + 1), band.shift)
+                .bitwiseAND(F.lit((1 << band.width) - 1))
+                .alias("value"),
+            )
+            for i, band in enumerate(plan.layout)
+        )
+    )
