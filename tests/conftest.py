@@ -42,9 +42,11 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
 
 
 @pytest.fixture(scope="session")
-def spark(config: Config):
+def spark(broker: Config):
+    """The session; it depends on the broker so that it stops first (its Kafka producers close cleanly)."""
     from streaming.local.spark import spark_session
 
+    config = broker
     session = spark_session(config)
     yield session
     session.stop()
