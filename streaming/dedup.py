@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from streaming.bands import plan_bands
 from streaming.bulk import hashed_files
 from streaming.config import Config
 from streaming.hashing import hash_bits
@@ -25,6 +26,7 @@ def find_pairs(
     rows = hashed.where("error_code IS NULL").select(
         F.col("path").alias("id"), F.col(hash_column(hashing.primary)).alias("hash")
     )
-    matched = match_self(rows, hashing.threshold, hash_bits(hashing.primary, hashing.hash_size)).collect()
+    plan = plan_bands(hash_bits(hashing.primary, hashing.hash_size), hashing.threshold, max(rows.count(), 1))
+    matched = match_self(rows, plan, hashing.threshold).collect()
     hashed.unpersist()
     return sorted((r["a_id"], r["b_id"], r["distance"]) for r in matched), sorted(failed)

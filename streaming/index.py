@@ -70,17 +70,16 @@ class HashIndex:
 
     def register(self, rows: DataFrame, app_id: str, version: int) -> int:
         """Add the rows whose id is new; the same (app_id, version) twice writes nothing twice. Returns rows added."""
-        columns = StructType.fromDDL(delta_columns("images")).fieldNames()
-        rows = rows.select(*(F.col(c) if c in rows.columns else F.lit(None).alias(c) for c in columns))
-        rows = rows.select(*(F.col(f.name).cast(f.dataType) for f in StructType.fromDDL(delta_columns("images"))))
-        # Both anti-joins are taken before either write: a re-run after a crash between the two commits
-        # still finds the bands it has to write.
-        new_images = rows.join(self.images().select("id"), "id", "left_anti").persist()
-        new_bands = self.band_rows(rows.join(self.bands().select("id").distinct(), "id", "left_anti")).persist()
+        schema = StructType.fromDDL(delta_columns("images"))
+        rows = rows.select(
+            *((F.col(f.name) if f.name in rows.columns else F.lit(None)).cast(f.dataType).alias(f.name) for f in schema)
+        )
+        new = rows.join(self.images().select("id"), "id", "left_anti").persist()
         try:
-            added = new_images.count()
-            new_bands.count()
-            for frame, path in ((new_images, self.images_path), (new_bands, self.bands_path)):
+            added = new.count()
+            # Bands first: after a crash between the two commits, the re-run still sees these ids as new in
+            # `images`, writes them there, and Delta skips the bands it already committed for this version.
+            for frame, path in ((self.band_rows(new), self.bands_path), (new, self.images_path)):
                 (
                     frame.write.format("delta")
                     .mode("append")
@@ -90,8 +89,7 @@ class HashIndex:
                 )
             return added
         finally:
-            new_images.unpersist()
-            new_bands.unpersist()
+            new.unpersist()
 
     def stats(self) -> dict:
         from delta.tables import DeltaTable

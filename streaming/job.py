@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +119,15 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
     return query
 
 
+_UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours"}
+
+
+def processing_time(trigger: str) -> str:
+    """Spark's interval text for "5s", "500ms", "1m"; Spark's own form ("5 seconds") passes through."""
+    found = re.fullmatch(r"\s*(\d+)\s*(ms|s|m|h)\s*", trigger)
+    return f"{found.group(1)} {_UNITS[found.group(2)]}" if found else trigger
+
+
 def starting_offsets_option(value: str, topic: str) -> str:
     """earliest | latest | Spark's JSON; a JSON of partitions alone ({"0": 42}) is taken for the images topic."""
     if value in ("earliest", "latest"):
@@ -146,12 +156,15 @@ class MicroBatch:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         batch = batch.persist()
         try:
+            dead_count = batch.where(F.col("error_code").isNotNull()).count()
             good = batch.where(F.col("error_code").isNull())
-            dead = batch.where(F.col("error_code").isNotNull())
-            alerts = find_alerts(good, self.index, self.config)
-            alerts = alerts.persist()
-            dead_count = write_kafka(dead_letters(dead), self.config, self.config.kafka.dlq_topic)
-            alert_count = write_kafka(alert_messages(alerts), self.config, self.alerts_topic)
+            alerts = find_alerts(good, self.index, self.config).persist()
+            if dead_count:
+                dead = batch.where(F.col("error_code").isNotNull())
+                write_kafka(dead_letters(dead), self.config, self.config.kafka.dlq_topic)
+            alert_count = alerts.count()
+            if alert_count:
+                write_kafka(alert_messages(alerts), self.config, self.alerts_topic)
             crash_point("after_alerts", batch_id)
             added = self.register(good, alerts, batch_id)
             crash_point("after_register", batch_id)  # the Delta commit is done, the checkpoint's is not
@@ -207,7 +220,7 @@ def find_alerts(good: DataFrame, index: HashIndex, config: Config) -> DataFrame:
     earlier_in_index = F.col("source_offset").isNull() | (F.struct(*POSITION) < F.struct(*(f"q_{c}" for c in POSITION)))
     from_index = from_index.where(earlier_in_index).select(F.col("query_id").alias("image_id"), "match_id", "distance")
 
-    pairs = match_self(queries.select("id", "hash"), hashing.threshold, index.plan.bits)
+    pairs = match_self(queries.select("id", "hash"), index.plan, hashing.threshold)
     position = {row_id: F.struct(*(F.col(f"{row_id}.{c}") for c in POSITION)) for row_id in ("a", "b")}
     a, b = queries.alias("a"), queries.alias("b")
     oriented = (
@@ -301,13 +314,6 @@ def dead_letters(dead: DataFrame) -> DataFrame:
     return dead.select("key", F.to_json(record, {"ignoreNullFields": "false"}).alias("value"))
 
 
-def write_kafka(messages: DataFrame, config: Config, topic: str) -> int:
-    """Write (key, value) rows to a topic; return how many. Empty batches write nothing."""
-    messages = messages.persist()
-    try:
-        count = messages.count()
-        if count:
-            messages.write.format("kafka").options(**kafka_io.spark_options(config)).option("topic", topic).save()
-        return count
-    finally:
-        messages.unpersist()
+def write_kafka(messages: DataFrame, config: Config, topic: str) -> None:
+    """Write (key, value) rows to a topic."""
+    messages.write.format("kafka").options(**kafka_io.spark_options(config)).option("topic", topic).save()

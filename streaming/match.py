@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from streaming.bands import BandPlan, plan_bands
+from streaming.bands import BandPlan
 from streaming.distance import hamming
 from streaming.index import HashIndex, band_values
 
@@ -54,9 +54,9 @@ def match_index(queries: DataFrame, index: HashIndex, threshold: int) -> DataFra
     )
 
 
-def match_self(rows: DataFrame, threshold: int, bits: int) -> DataFrame:
+def match_self(rows: DataFrame, plan: BandPlan, threshold: int) -> DataFrame:
     """Every unordered pair of distinct ids within threshold, once: a_id < b_id, distance."""
-    plan = plan_bands(bits, threshold, max(rows.count(), 1))
+    _check(threshold, plan)
     stored = probes(rows, BandPlan(plan.bits, plan.threshold, plan.bands, 0))  # radius 0: the values themselves
     stored = stored.select(F.col("query_id").alias("b_id"), F.col("query_hash").alias("b_hash"), "band", "value")
     candidates = probes(rows, plan).join(stored, ["band", "value"]).where(F.col("query_id") < F.col("b_id"))

@@ -2,6 +2,8 @@
 -- (band, value) here with an equi-join, then verifies the Hamming distance on `hash` exactly.
 -- The full primary hash and the ordering fields are repeated so that verification and the
 -- "earlier image" rule need no join back to `images`.
+-- Not partitioned: every lookup probes every band, and a micro-batch's append is then one small file,
+-- not one per band; `neardup index optimize` Z-orders it by value so lookups skip files.
 CREATE TABLE IF NOT EXISTS bands (
   hash_type         STRING NOT NULL,   -- the primary hash type the bands were cut from
   band              INT NOT NULL,
@@ -15,4 +17,3 @@ CREATE TABLE IF NOT EXISTS bands (
   registered_by     STRING,
   batch_id          BIGINT
 ) USING DELTA
-PARTITIONED BY (hash_type, band)
