@@ -112,7 +112,9 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
     writer = ingested.writeStream.queryName("neardup").option("checkpointLocation", options.checkpoint)
     writer = writer.foreachBatch(batches)
     writer = (
-        writer.trigger(availableNow=True) if options.available_now else writer.trigger(processingTime=options.trigger)
+        writer.trigger(availableNow=True)
+        if options.available_now
+        else writer.trigger(processingTime=processing_time(options.trigger))
     )
     query = writer.start()
     listener.track(str(query.id), batches.stats)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from streaming.hashing import HashSpec, hash_images, hex_to_words
 
 from streaming import kafka_io
 from streaming.config import Config
+from streaming.hashing import HashSpec, hash_images, hex_to_words
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def planted_stream(folder: Path, count: int, seed: int, group_every: int = 10) -
         order.append(original)
         if i % group_every == 0:
             pending += [near_duplicate(original, e) for e in range(1 + i % 2)]
-        if i % group_every == 3:
+        if i % group_every == min(3, group_every - 1):
             order += pending
             pending = []
     order += pending

@@ -44,7 +44,7 @@ def test_alerts_do_not_depend_on_micro_batch_size(spark, topics, tmp_path_factor
         run_available_now(spark, config, max_offsets_per_trigger=size)
         runs[size] = read_topic(config, config.kafka.alerts_topic)
     expected = expected_alerts(paths, topics)
-    assert len(expected) >= 3
+    assert len(expected) >= 2
     assert alert_pairs(runs[1]) == alert_pairs(runs[7]) == alert_pairs(runs[1000]) == expected
     assert {a["alert_id"] for a in runs[1]} == {a["alert_id"] for a in runs[7]} == {a["alert_id"] for a in runs[1000]}
 
