@@ -90,9 +90,23 @@ class SourcesConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ClusterConfig:
+    """The local Spark standalone cluster of `neardup cluster start`: a master and workers on 127.0.0.1."""
+
+    master_port: int
+    webui_port: int
+    worker_webui_port: int
+    workers: int
+    cores: int
+    memory: str
+    state_dir: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     kafka: KafkaConfig
     spark: SparkConfig
+    cluster: ClusterConfig
     index: IndexConfig
     stream: StreamConfig
     hashing: HashingConfig
@@ -257,6 +271,9 @@ def _check(section: Any, key: str) -> None:
         require(section.max_offsets_per_trigger > 0, "max_offsets_per_trigger", "must be positive")
     elif isinstance(section, KafkaConfig):
         require(section.partitions > 0, "partitions", "must be positive")
+    elif isinstance(section, ClusterConfig):
+        require(section.workers > 0, "workers", "must be positive")
+        require(section.cores > 0, "cores", "must be positive")
     elif isinstance(section, SourcesConfig):
         require(section.max_bytes > 0, "max_bytes", "must be positive")
         require(section.max_pixels > 0, "max_pixels", "must be positive")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -42,9 +43,13 @@ class Decoded:
     width: int  # of the original image, before any reduction
     height: int
 
-    @property
+    @cached_property
     def gray(self) -> np.ndarray:
-        return self.pixels if self.pixels.ndim == 2 else cv2.cvtColor(self.pixels, cv2.COLOR_BGR2GRAY)
+        """PIL's "L" conversion, to the rounding (ITU-R 601-2 luma in 16-bit fixed point)."""
+        if self.pixels.ndim == 2:
+            return self.pixels
+        b, g, r = (self.pixels[..., i].astype(np.uint32) for i in range(3))
+        return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
 
 
 def probe(data: bytes, max_pixels: int) -> tuple[str, int, int]:
@@ -74,7 +79,9 @@ def decode(data: bytes, max_pixels: int, colour: bool, min_side: int) -> Decoded
     if fmt == "JPEG" and min_side:
         while factor < 8 and min(width, height) // (factor * 2) >= min_side:
             factor *= 2
-    flag = _REDUCED[factor][0 if colour else 1]
+    # Only a JPEG decodes straight to grey well (its luma is stored); for other formats OpenCV's own
+    # grey conversion rounds differently from PIL's, so they are decoded in colour and converted as PIL does.
+    flag = _REDUCED[factor][0 if colour or fmt != "JPEG" else 1]
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if pixels is None:
         pixels = _decode_with_pil(data, colour)

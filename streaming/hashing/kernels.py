@@ -95,9 +95,23 @@ def whash_db4(image: Decoded, hash_size: int) -> str:
     return bits_to_hex((low > np.median(low)).ravel())
 
 
+def _pil_hue_saturation(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PIL's convert("HSV") H and S channels (Convert.c rgb2hsv_row, truncations included)."""
+    b, g, r = (bgr[..., i].reshape(-1).astype(np.float32) for i in range(3))
+    maxc, minc = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
+    spread = maxc - minc
+    grey = spread == 0
+    spread = np.where(grey, 1, spread)
+    rc, gc, bc = (maxc - r) / spread, (maxc - g) / spread, (maxc - b) / spread
+    hue = np.where(r == maxc, bc - gc, np.where(g == maxc, 2.0 + rc - bc, 4.0 + gc - rc))
+    hue = np.fmod(hue / 6.0 + 1.0, 1.0)
+    h = np.where(grey, 0, np.clip((hue * 255.0).astype(np.int32), 0, 255))
+    s = np.where(grey, 0, np.clip((spread / np.where(maxc == 0, 1, maxc) * 255.0).astype(np.int32), 0, 255))
+    return h, s
+
+
 def colorhash(image: Decoded, hash_size: int) -> str:
-    hsv = cv2.cvtColor(image.pixels, cv2.COLOR_BGR2HSV_FULL).reshape(-1, 3)
-    h, s = hsv[:, 0], hsv[:, 1]
+    h, s = _pil_hue_saturation(image.pixels)
     black = image.gray.ravel() < 256 // 8
     gray = s < 256 // 3
     colours = ~black & ~gray

@@ -36,10 +36,15 @@ def hex_to_words(hex_hash: str) -> list[int]:
 
 def words_to_hex(words: list[int], hash_type: str, hash_size: int) -> str:
     bits = hash_bits(hash_type, hash_size)
-    width = -(-bits // 4)
-    if hash_type == "crop-resistant":
-        return ",".join(f"{w & (2**WORD_BITS - 1):0{width}x}" for w in words)
+    if hash_type == "crop-resistant":  # one hash per segment, each of `bits`
+        per_segment = -(-bits // WORD_BITS)
+        segments = [words[i : i + per_segment] for i in range(0, len(words), per_segment)]
+        return ",".join(_words_to_hex(segment, bits) for segment in segments)
+    return _words_to_hex(words, bits)
+
+
+def _words_to_hex(words: list[int], bits: int) -> str:
     value = 0
     for word in words:
         value = (value << WORD_BITS) | (word & (2**WORD_BITS - 1))
-    return f"{value:0{width}x}"
+    return f"{value:0{-(-bits // 4)}x}"

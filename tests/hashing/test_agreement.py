@@ -1,0 +1,86 @@
+"""The fast kernels against imagehash itself on real photos; exact mode bit for bit."""
+
+from __future__ import annotations
+
+import io
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image
+
+from streaming.hashing import HashSpec, hash_image
+
+from .corpus import encoded_photos
+
+FAST = ("ahash", "phash", "dhash", "whash", "colorhash")
+ALL = (*FAST, "whash-db4", "crop-resistant")
+REFERENCE = {
+    "ahash": imagehash.average_hash,
+    "phash": imagehash.phash,
+    "dhash": imagehash.dhash,
+    "whash": imagehash.whash,
+    "whash-db4": lambda image: imagehash.whash(image, mode="db4"),
+    "colorhash": imagehash.colorhash,
+    "crop-resistant": imagehash.crop_resistant_hash,
+}
+
+
+@pytest.fixture(scope="module")
+def corpus() -> dict[str, bytes]:
+    return encoded_photos()
+
+
+@pytest.fixture(scope="module")
+def references(corpus) -> dict[str, dict[str, str]]:
+    return {name: {t: str(REFERENCE[t](Image.open(io.BytesIO(data)))) for t in ALL} for name, data in corpus.items()}
+
+
+def bits_apart(a: str, b: str) -> int:
+    return bin(int(a, 16) ^ int(b, 16)).count("1")
+
+
+@pytest.mark.parametrize("hash_type", FAST)
+def test_fast_kernels_agree_with_imagehash(corpus, references, hash_type):
+    spec = HashSpec(types=(hash_type,))
+    apart = np.array(
+        [
+            bits_apart(hash_image(data, spec).hashes[hash_type], references[name][hash_type])
+            for name, data in corpus.items()
+        ]
+    )
+    assert apart.mean() <= 0.5, f"{hash_type}: {apart.mean():.2f} bits apart on average"
+    assert (apart == 0).mean() >= 0.9, f"{hash_type}: {(apart == 0).mean():.0%} identical"
+
+
+def test_slow_families_stay_close(corpus, references):
+    spec = HashSpec(types=("whash-db4", "crop-resistant"))
+    results = {name: hash_image(data, spec).hashes for name, data in corpus.items()}
+    db4 = np.array([bits_apart(results[n]["whash-db4"], references[n]["whash-db4"]) for n in corpus])
+    assert db4.mean() <= 2.0
+    assert np.mean([results[n]["crop-resistant"] == references[n]["crop-resistant"] for n in corpus]) >= 0.8
+
+
+def test_exact_mode_is_imagehash_bit_for_bit(corpus, references):
+    spec = HashSpec(types=ALL, exact=True)
+    for name, data in list(corpus.items())[::3]:
+        assert hash_image(data, spec).hashes == references[name], name
+
+
+def test_pdq_from_the_reduced_decode_stays_within_a_few_bits_of_the_full_one(corpus):
+    import pdqhash
+
+    for name, data in list(corpus.items())[::4]:
+        ours = hash_image(data, HashSpec(types=("pdq",)))
+        full, quality = pdqhash.compute(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+        reference = "".join("1" if b else "0" for b in full)
+        assert bits_apart(ours.hashes["pdq"], f"{int(reference, 2):064x}") <= 12, name  # match threshold: 31
+        assert ours.pdq_quality is not None and abs(ours.pdq_quality - quality) <= 10
+
+
+def test_hash_size_16_gives_256_bit_hashes(corpus):
+    data = next(iter(corpus.values()))
+    hashes = hash_image(data, HashSpec(types=("ahash", "phash", "dhash", "whash"), hash_size=16)).hashes
+    assert {len(h) for h in hashes.values()} == {64}
+    reference = str(imagehash.phash(Image.open(io.BytesIO(data)), hash_size=16))
+    assert bits_apart(hashes["phash"], reference) <= 4

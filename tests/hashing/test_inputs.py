@@ -1,0 +1,131 @@
+"""Bad and unusual input: every image gets hashes or an error code, never an exception."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image
+
+from streaming.hashing import HashSpec, hash_bits, hash_image, hash_images, hex_to_words, words_to_hex
+
+from .corpus import jpeg
+
+ALL = ("ahash", "phash", "dhash", "whash", "whash-db4", "colorhash", "crop-resistant", "pdq")
+
+
+def photo_bytes() -> bytes:
+    from streaming.samples import photos
+
+    return jpeg(photos()["chelsea"])
+
+
+def save(image: Image.Image, fmt: str, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"", "empty"),
+        (b"not an image at all", "undecodable"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "undecodable"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "undecodable"),
+    ],
+)
+def test_bad_bytes_get_an_error_code(data, code):
+    result = hash_image(data, HashSpec(types=ALL))
+    assert result.error is not None and result.error.code == code
+    assert result.hashes == {}
+
+
+def test_truncated_files_never_raise():
+    data = photo_bytes()
+    for cut in (len(data) // 2, 200, 20):
+        result = hash_image(data[:cut], HashSpec(types=ALL))
+        assert (result.error is None) == bool(result.hashes)
+
+
+def test_decompression_bombs_are_refused_from_the_header():
+    bomb = save(Image.new("L", (12000, 12000)), "PNG")  # a few KB that declare 144 megapixels
+    result = hash_image(bomb, HashSpec(max_pixels=50_000_000))
+    assert result.error.code == "too_large"
+
+
+def test_unusual_modes_and_formats_hash():
+    from streaming.samples import photos
+
+    rgb = Image.fromarray(cv2.cvtColor(photos()["coffee"], cv2.COLOR_BGR2RGB))
+    frames = [rgb.convert("P"), rgb.rotate(90).convert("P")]
+    variants = {
+        "16-bit": cv2.imencode(".png", (np.asarray(rgb.convert("L"), np.uint16) * 257))[1].tobytes(),
+        "cmyk": save(rgb.convert("CMYK"), "JPEG"),
+        "palette": save(rgb.convert("P"), "PNG"),
+        "alpha": save(rgb.convert("RGBA"), "PNG"),
+        "animated": save(frames[0], "GIF", save_all=True, append_images=frames[1:]),
+        "bmp": save(rgb, "BMP"),
+    }
+    for name, data in variants.items():
+        result = hash_image(data, HashSpec(types=ALL))
+        assert result.error is None, (name, result.error)
+        assert set(result.hashes) == set(ALL), name
+    first_frame = str(imagehash.phash(Image.open(io.BytesIO(variants["animated"]))))
+    animated = hash_image(variants["animated"], HashSpec(types=("phash",))).hashes["phash"]
+    assert bin(int(first_frame, 16) ^ int(animated, 16)).count("1") <= 2
+
+
+def test_batches_keep_order_and_isolate_failures():
+    good = photo_bytes()
+    results = hash_images([good, b"", good], HashSpec())
+    assert [r.error.code if r.error else None for r in results] == [None, "empty", None]
+    assert results[0].hashes == results[2].hashes
+
+
+@pytest.mark.parametrize("hash_type", ["ahash", "phash", "dhash", "whash", "colorhash", "pdq", "crop-resistant"])
+@pytest.mark.parametrize("hash_size", [8, 16])
+def test_hex_round_trips_through_words_and_imagehash(hash_type, hash_size):
+    hashes = hash_image(photo_bytes(), HashSpec(types=(hash_type,), hash_size=hash_size)).hashes
+    hex_hash = hashes[hash_type]
+    words = hex_to_words(hex_hash)
+    assert all(-(2**63) <= w < 2**63 for w in words)
+    assert words_to_hex(words, hash_type, hash_size) == hex_hash
+    if hash_type == "crop-resistant":
+        assert str(imagehash.hex_to_multihash(hex_hash)) == hex_hash
+    elif hash_type == "colorhash":
+        assert str(imagehash.hex_to_flathash(hex_hash, hash_bits(hash_type, hash_size))) == hex_hash
+    elif hash_type != "pdq":
+        assert str(imagehash.hex_to_hash(hex_hash)) == hex_hash
+
+
+def test_hash_command_prints_json_lines_without_spark(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(photo_bytes())
+    (tmp_path / "bad.jpg").write_bytes(b"nope")
+    script = (
+        "import sys; from streaming.cli import main; code = main(sys.argv[1:]); "
+        "assert 'pyspark' not in sys.modules, 'pyspark was imported'; sys.exit(code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "hash", "--types", "phash,pdq", str(tmp_path), str(tmp_path / "missing.jpg")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [Path(line["path"]).name for line in lines] == ["a.jpg", "bad.jpg", "missing.jpg"]
+    assert set(lines[0]) == {"path", "phash", "pdq", "pdq_quality"}
+    assert lines[1]["error"]["code"] == "undecodable"
+    assert lines[2]["error"]["code"] == "missing"
+    usage = subprocess.run(
+        [sys.executable, "-m", "streaming.cli", "hash", "--types", "nohash", "x"], capture_output=True, text=True
+    )
+    assert usage.returncode == 2
