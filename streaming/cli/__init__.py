@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from streaming import __version__
 from streaming.config import ConfigError, load_config
 
-COMMANDS = ("kafka", "produce", "stream", "alerts", "hash", "index", "dedup")
+COMMANDS = ("kafka", "produce", "stream", "alerts", "hash", "index", "dedup", "cluster")
 
 DESCRIPTION = """\
 neardup finds near-duplicate images in a stream: image references arrive on Kafka, each image is
