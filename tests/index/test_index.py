@@ -1,0 +1,132 @@
+"""The Delta index and banded matching on real Spark and Delta, against brute force."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+from deltalake import DeltaTable
+from pyspark.sql import functions as F
+
+from streaming.bands import plan_bands
+from streaming.dedup import find_pairs
+from streaming.hashing import HashSpec, hash_images, hex_to_words
+from streaming.index import HashIndex
+from streaming.match import match_index, match_self
+from streaming.samples import write_samples
+
+THRESHOLD = 10
+
+
+def planted_hashes(count: int, seed: int) -> list[int]:
+    """Random 64-bit hashes, and for every fifth one a neighbour 0..THRESHOLD+2 bits away."""
+    rng = np.random.default_rng(seed)
+    hashes = [int(h) for h in rng.integers(-(2**63), 2**63 - 1, count, dtype=np.int64)]
+    for i in range(0, count, 5):
+        flips = rng.choice(64, size=int(rng.integers(0, THRESHOLD + 3)), replace=False)
+        mask = sum(1 << int(bit) for bit in flips)
+        neighbour = (hashes[i] & (2**64 - 1)) ^ mask
+        hashes.append(neighbour - 2**64 if neighbour >= 2**63 else neighbour)
+    return hashes
+
+
+def hamming(a: int, b: int) -> int:
+    return bin((a ^ b) & (2**64 - 1)).count("1")
+
+
+def rows(spark, hashes: list[int], prefix: str):
+    return spark.createDataFrame([(f"{prefix}{i}", [h]) for i, h in enumerate(hashes)], "id string, hash array<bigint>")
+
+
+def index_rows(frame):
+    return frame.select("id", F.col("hash").alias("phash"), F.lit(8).alias("hash_size"))
+
+
+@pytest.fixture
+def index(spark, tmp_path) -> HashIndex:
+    index = HashIndex(spark, str(tmp_path / "index"), "phash", 8, THRESHOLD, expected_size=1000)
+    index.ensure()
+    return index
+
+
+def test_match_index_finds_exactly_the_pairs_brute_force_finds(spark, index):
+    stored = planted_hashes(600, seed=1)
+    queries = [h ^ (1 << 3) for h in stored[::7]] + planted_hashes(40, seed=2)
+    index.register(index_rows(rows(spark, stored, "s")), "test", 0)
+    found = {(r["query_id"], r["match_id"], r["distance"])
+             for r in match_index(rows(spark, queries, "q"), index, THRESHOLD).collect()}
+    brute = {(f"q{i}", f"s{j}", hamming(q, s)) for (i, q), (j, s) in itertools.product(enumerate(queries), enumerate(stored))
+             if hamming(q, s) <= THRESHOLD}
+    assert found == brute
+    assert len(brute) >= 80
+
+
+def test_match_self_finds_every_pair_once(spark):
+    hashes = planted_hashes(500, seed=3)
+    plan = plan_bands(64, THRESHOLD, len(hashes))
+    found = {(r["a_id"], r["b_id"], r["distance"]) for r in match_self(rows(spark, hashes, "h"), plan, THRESHOLD).collect()}
+    brute = set()
+    for (i, a), (j, b) in itertools.combinations(enumerate(hashes), 2):
+        if hamming(a, b) <= THRESHOLD:
+            brute.add(tuple(sorted((f"h{i}", f"h{j}"))) + (hamming(a, b),))
+    assert found == brute
+    assert len(brute) >= 50
+
+
+def test_registration_is_idempotent(spark, index):
+    frame = index_rows(rows(spark, planted_hashes(50, seed=4), "r"))
+    assert index.register(frame, "app", 7) == 60
+    assert index.register(frame, "app", 7) == 0  # the same micro-batch again
+    assert index.register(frame, "other-app", 0) == 0  # another writer with the same ids
+    ids = DeltaTable(index.images_path).to_pyarrow_table().column("id").to_pylist()
+    assert sorted(ids) == sorted(f"r{i}" for i in range(60))
+    bands = DeltaTable(index.bands_path).to_pyarrow_table()
+    assert bands.num_rows == 60 * index.plan.bands
+    stats = index.stats()
+    assert (stats["path"], stats["images"]) == (index.images_path, 60)
+    json.dumps(stats)
+
+
+def test_a_crash_between_the_two_commits_is_repaired_by_the_rerun(spark, index):
+    frame = index_rows(rows(spark, planted_hashes(20, seed=5), "c"))
+    # The bands commit of version 3 happened, the images commit did not.
+    index.band_rows(frame.select(*frame.columns, *(F.lit(None).alias(c) for c in (
+        "bank", "source_timestamp", "source_partition", "source_offset", "registered_by", "batch_id"
+    )))).write.format("delta").mode("append").option("txnAppId", "app").option("txnVersion", 3).save(index.bands_path)
+    assert index.register(frame, "app", 3) == 24
+    assert DeltaTable(index.bands_path).to_pyarrow_table().num_rows == 24 * index.plan.bands
+
+
+def test_dedup_of_a_folder_equals_brute_force_on_real_photos(spark, config, tmp_path):
+    samples = write_samples(tmp_path / "photos", variants_of=5)
+    (tmp_path / "photos" / "broken.jpg").write_bytes(b"\xff\xd8 broken")
+    pairs, failed = find_pairs(spark, config, str(tmp_path / "photos"))
+    paths = sorted(str(p) for p in [*samples.originals, *samples.variants])
+    words = [hex_to_words(r.hashes["phash"])[0] for r in hash_images([open(p, "rb").read() for p in paths], HashSpec())]
+    brute = sorted(
+        (paths[i], paths[j], hamming(words[i], words[j]))
+        for i, j in itertools.combinations(range(len(paths)), 2)
+        if hamming(words[i], words[j]) <= config.hashing.threshold
+    )
+    assert pairs == brute
+    assert {(str(v), str(o)) for v, o in samples.variants.items()} & {(a, b) for a, b, _ in pairs} | {
+        (b, a) for a, b, _ in pairs
+    }
+    assert [f[1] for f in failed] == ["undecodable"]
+
+
+def test_dedup_command_writes_pairs_and_a_self_contained_report(spark, tmp_path):
+    from streaming.cli import main
+
+    samples = write_samples(tmp_path / "photos", variants_of=2)
+    out, report = tmp_path / "pairs.jsonl", tmp_path / "dup.html"
+    assert main(["dedup", str(tmp_path / "photos"), "--output", str(out), "--report", str(report)]) == 0
+    pairs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {(p["a"], p["b"]) for p in pairs} >= {tuple(sorted((str(v), str(o)))) for v, o in samples.variants.items()
+                                                 if "hubble" not in str(v)}
+    page = report.read_text()
+    assert page.count("<section>") >= 2
+    assert page.count('src="data:image/jpeg;base64,') >= 2 * 4
+    assert "http" not in page.split("<body", 1)[-1].replace("data:image", "")
