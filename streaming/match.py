@@ -54,14 +54,22 @@ def match_index(queries: DataFrame, index: HashIndex, threshold: int) -> DataFra
     )
 
 
+def match_frames(queries: DataFrame, reference: DataFrame, plan: BandPlan, threshold: int) -> DataFrame:
+    """Each (query, reference row) within threshold: query_id, match_id, distance. Both sides: `id`, `hash`."""
+    _check(threshold, plan)
+    stored = probes(reference, BandPlan(plan.bits, plan.threshold, plan.bands, 0))  # radius 0: the values
+    stored = stored.select(
+        F.col("query_id").alias("match_id"), F.col("query_hash").alias("match_hash"), "band", "value"
+    )
+    pairs = probes(queries, plan).join(stored, ["band", "value"]).dropDuplicates(["query_id", "match_id"])
+    pairs = pairs.withColumn("distance", hamming("query_hash", "match_hash"))
+    return pairs.where(F.col("distance") <= threshold).select("query_id", "match_id", "distance")
+
+
 def match_self(rows: DataFrame, plan: BandPlan, threshold: int) -> DataFrame:
     """Every unordered pair of distinct ids within threshold, once: a_id < b_id, distance."""
-    _check(threshold, plan)
-    stored = probes(rows, BandPlan(plan.bits, plan.threshold, plan.bands, 0))  # radius 0: the values themselves
-    stored = stored.select(F.col("query_id").alias("b_id"), F.col("query_hash").alias("b_hash"), "band", "value")
-    candidates = probes(rows, plan).join(stored, ["band", "value"]).where(F.col("query_id") < F.col("b_id"))
-    pairs = candidates.dropDuplicates(["query_id", "b_id"]).withColumn("distance", hamming("query_hash", "b_hash"))
-    return pairs.where(F.col("distance") <= threshold).select(F.col("query_id").alias("a_id"), "b_id", "distance")
+    pairs = match_frames(rows, rows, plan, threshold).where(F.col("query_id") < F.col("match_id"))
+    return pairs.select(F.col("query_id").alias("a_id"), F.col("match_id").alias("b_id"), "distance")
 
 
 def _check(threshold: int, plan: BandPlan) -> None:

@@ -3,8 +3,10 @@ with spark-submit, gives the alerts of the same stream processed in local mode."
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -53,9 +55,9 @@ def test_submitted_stream_alerts_equal_local_mode(spark, topics, standalone, tmp
     run_available_now(spark, local)
     local_alerts = read_topic(local, local.kafka.alerts_topic)
 
-    submitted = fresh(topics, tmp_path / "submitted").replace(
-        **{f"cluster.{f}": getattr(standalone.cluster, f) for f in ("master_port", "webui_port", "state_dir")},
-        **{"kafka.alerts_topic": f"{topics.kafka.alerts_topic}-cluster"},
+    submitted = dataclasses.replace(
+        fresh(topics, tmp_path / "submitted").replace(**{"kafka.alerts_topic": f"{topics.kafka.alerts_topic}-cluster"}),
+        cluster=standalone.cluster,
     )
     argv, env = cluster.submit_command(submitted, ["stream", "--available-now"])
     result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
@@ -66,9 +68,6 @@ def test_submitted_stream_alerts_equal_local_mode(spark, topics, standalone, tmp
     assert {a["alert_id"] for a in cluster_alerts} == {a["alert_id"] for a in local_alerts}
     assert alert_pairs(cluster_alerts) == alert_pairs(local_alerts)
     # The work ran in executors of both workers, not in the driver: each worker keeps a folder per executor.
-    work = [
-        list((cluster.ClusterPaths(tmp) / "work").glob(f"worker-{n}/app-*/*"))
-        for n in range(1, WORKERS + 1)
-        for tmp in [cluster.Path(standalone.cluster.state_dir)]
-    ]
-    assert all(work), work
+    state = Path(standalone.cluster.state_dir)
+    executors = {n: list(state.glob(f"work/worker-{n}/app-*/*")) for n in range(1, WORKERS + 1)}
+    assert all(executors.values()), executors

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,10 +56,15 @@ def test_match_index_finds_exactly_the_pairs_brute_force_finds(spark, index):
     stored = planted_hashes(600, seed=1)
     queries = [h ^ (1 << 3) for h in stored[::7]] + planted_hashes(40, seed=2)
     index.register(index_rows(rows(spark, stored, "s")), "test", 0)
-    found = {(r["query_id"], r["match_id"], r["distance"])
-             for r in match_index(rows(spark, queries, "q"), index, THRESHOLD).collect()}
-    brute = {(f"q{i}", f"s{j}", hamming(q, s)) for (i, q), (j, s) in itertools.product(enumerate(queries), enumerate(stored))
-             if hamming(q, s) <= THRESHOLD}
+    found = {
+        (r["query_id"], r["match_id"], r["distance"])
+        for r in match_index(rows(spark, queries, "q"), index, THRESHOLD).collect()
+    }
+    brute = {
+        (f"q{i}", f"s{j}", hamming(q, s))
+        for (i, q), (j, s) in itertools.product(enumerate(queries), enumerate(stored))
+        if hamming(q, s) <= THRESHOLD
+    }
     assert found == brute
     assert len(brute) >= 80
 
@@ -66,11 +72,13 @@ def test_match_index_finds_exactly_the_pairs_brute_force_finds(spark, index):
 def test_match_self_finds_every_pair_once(spark):
     hashes = planted_hashes(500, seed=3)
     plan = plan_bands(64, THRESHOLD, len(hashes))
-    found = {(r["a_id"], r["b_id"], r["distance"]) for r in match_self(rows(spark, hashes, "h"), plan, THRESHOLD).collect()}
+    found = {
+        (r["a_id"], r["b_id"], r["distance"]) for r in match_self(rows(spark, hashes, "h"), plan, THRESHOLD).collect()
+    }
     brute = set()
     for (i, a), (j, b) in itertools.combinations(enumerate(hashes), 2):
         if hamming(a, b) <= THRESHOLD:
-            brute.add(tuple(sorted((f"h{i}", f"h{j}"))) + (hamming(a, b),))
+            brute.add((*sorted((f"h{i}", f"h{j}")), hamming(a, b)))
     assert found == brute
     assert len(brute) >= 50
 
@@ -92,9 +100,15 @@ def test_registration_is_idempotent(spark, index):
 def test_a_crash_between_the_two_commits_is_repaired_by_the_rerun(spark, index):
     frame = index_rows(rows(spark, planted_hashes(20, seed=5), "c"))
     # The bands commit of version 3 happened, the images commit did not.
-    index.band_rows(frame.select(*frame.columns, *(F.lit(None).alias(c) for c in (
-        "bank", "source_timestamp", "source_partition", "source_offset", "registered_by", "batch_id"
-    )))).write.format("delta").mode("append").option("txnAppId", "app").option("txnVersion", 3).save(index.bands_path)
+    index.band_rows(
+        frame.select(
+            *frame.columns,
+            *(
+                F.lit(None).alias(c)
+                for c in ("bank", "source_timestamp", "source_partition", "source_offset", "registered_by", "batch_id")
+            ),
+        )
+    ).write.format("delta").mode("append").option("txnAppId", "app").option("txnVersion", 3).save(index.bands_path)
     assert index.register(frame, "app", 3) == 24
     assert DeltaTable(index.bands_path).to_pyarrow_table().num_rows == 24 * index.plan.bands
 
@@ -104,7 +118,7 @@ def test_dedup_of_a_folder_equals_brute_force_on_real_photos(spark, config, tmp_
     (tmp_path / "photos" / "broken.jpg").write_bytes(b"\xff\xd8 broken")
     pairs, failed = find_pairs(spark, config, str(tmp_path / "photos"))
     paths = sorted(str(p) for p in [*samples.originals, *samples.variants])
-    words = [hex_to_words(r.hashes["phash"])[0] for r in hash_images([open(p, "rb").read() for p in paths], HashSpec())]
+    words = [hex_to_words(r.hashes["phash"])[0] for r in hash_images([Path(p).read_bytes() for p in paths], HashSpec())]
     brute = sorted(
         (paths[i], paths[j], hamming(words[i], words[j]))
         for i, j in itertools.combinations(range(len(paths)), 2)
@@ -124,8 +138,9 @@ def test_dedup_command_writes_pairs_and_a_self_contained_report(spark, tmp_path)
     out, report = tmp_path / "pairs.jsonl", tmp_path / "dup.html"
     assert main(["dedup", str(tmp_path / "photos"), "--output", str(out), "--report", str(report)]) == 0
     pairs = [json.loads(line) for line in out.read_text().splitlines()]
-    assert {(p["a"], p["b"]) for p in pairs} >= {tuple(sorted((str(v), str(o)))) for v, o in samples.variants.items()
-                                                 if "hubble" not in str(v)}
+    assert {(p["a"], p["b"]) for p in pairs} >= {
+        tuple(sorted((str(v), str(o)))) for v, o in samples.variants.items() if "hubble" not in str(v)
+    }
     page = report.read_text()
     assert page.count("<section>") >= 2
     assert page.count('src="data:image/jpeg;base64,') >= 2 * 4

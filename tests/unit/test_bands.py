@@ -60,11 +60,20 @@ def test_correlated_phash_like_hashes_brute_force():
     population = [[signed(base ^ int(m))] for m in rng.integers(0, 2**64, 400, dtype=np.uint64) & _sparse(rng, 400)]
     for threshold in (4, 10, 16):
         plan = plan_bands(64, threshold, len(population))
-        brute = {(i, j) for i in range(len(population)) for j in range(len(population))
-                 if i != j and distance(population[i], population[j]) <= threshold}
-        banded = {(i, j) for i in range(len(population)) for j in range(len(population))
-                  if i != j and found_by_bands(plan, population[i], population[j])
-                  and distance(population[i], population[j]) <= threshold}
+        brute = {
+            (i, j)
+            for i in range(len(population))
+            for j in range(len(population))
+            if i != j and distance(population[i], population[j]) <= threshold
+        }
+        banded = {
+            (i, j)
+            for i in range(len(population))
+            for j in range(len(population))
+            if i != j
+            and found_by_bands(plan, population[i], population[j])
+            and distance(population[i], population[j]) <= threshold
+        }
         assert banded == brute
         assert len(brute) > 0
 

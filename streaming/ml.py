@@ -1,0 +1,227 @@
+"""Spark ML stages: ImageHasher (a Transformer) and NearDuplicateDetector (an Estimator and its Model).
+
+They behave like pyspark.ml.feature's stages: typed Params with defaults, setX/getX, and save/load
+through MLWriter/MLReader, so they fit in a Pipeline and persist with it.
+"""
+
+from __future__ import annotations
+
+from pyspark import keyword_only
+from pyspark.ml import Estimator, Model, Transformer
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param.shared import HasInputCol, HasOutputCol
+from pyspark.ml.util import (
+    DefaultParamsReadable,
+    DefaultParamsReader,
+    DefaultParamsWritable,
+    DefaultParamsWriter,
+    MLReadable,
+    MLReader,
+    MLWritable,
+    MLWriter,
+)
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from streaming.bands import plan_bands
+from streaming.config import HASH_TYPES
+from streaming.hashing import HashSpec
+from streaming.imageframe import hash_column, hash_dataframe
+from streaming.match import match_frames
+
+
+class ImageHasher(Transformer, HasInputCol, HasOutputCol, DefaultParamsReadable, DefaultParamsWritable):
+    """Adds a struct column of hashes (one ARRAY<BIGINT> per type, plus error_code/error_message) computed
+    from a binary image column, e.g. `content` of spark.read.format("binaryFile")."""
+
+    hashTypes = Param(
+        Params._dummy(),
+        "hashTypes",
+        f"hash types, of {', '.join(HASH_TYPES)}",
+        typeConverter=TypeConverters.toListString,
+    )
+    hashSize = Param(Params._dummy(), "hashSize", "hash size (8 or 16)", typeConverter=TypeConverters.toInt)
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        inputCol: str = "content",
+        outputCol: str = "hashes",
+        hashTypes: list[str] | None = None,
+        hashSize: int = 8,
+    ) -> None:
+        super().__init__()
+        self._setDefault(inputCol="content", outputCol="hashes", hashTypes=["phash"], hashSize=8)
+        self.setParams(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(
+        self,
+        *,
+        inputCol: str = "content",
+        outputCol: str = "hashes",
+        hashTypes: list[str] | None = None,
+        hashSize: int = 8,
+    ) -> ImageHasher:
+        return self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
+
+    def setInputCol(self, value: str) -> ImageHasher:
+        return self._set(inputCol=value)
+
+    def setOutputCol(self, value: str) -> ImageHasher:
+        return self._set(outputCol=value)
+
+    def setHashTypes(self, value: list[str]) -> ImageHasher:
+        return self._set(hashTypes=value)
+
+    def getHashTypes(self) -> list[str]:
+        return self.getOrDefault(self.hashTypes)
+
+    def setHashSize(self, value: int) -> ImageHasher:
+        return self._set(hashSize=value)
+
+    def getHashSize(self) -> int:
+        return self.getOrDefault(self.hashSize)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        spec = HashSpec(types=tuple(self.getHashTypes()), hash_size=self.getHashSize())
+        content = "__neardup_content"
+        hashed = hash_dataframe(dataset.withColumn(content, F.col(self.getInputCol())), content, spec)
+        fields = [*(hash_column(t) for t in spec.types), "pdq_quality", "error_code", "error_message"]
+        return hashed.withColumn(self.getOutputCol(), F.struct(*fields)).drop(*fields)
+
+
+class _DetectorParams(HasInputCol, HasOutputCol):
+    idCol = Param(Params._dummy(), "idCol", "column of the row ids", typeConverter=TypeConverters.toString)
+    threshold = Param(Params._dummy(), "threshold", "maximum Hamming distance", typeConverter=TypeConverters.toInt)
+    hashBits = Param(
+        Params._dummy(), "hashBits", "width of the hashes in bits (64 or 256)", typeConverter=TypeConverters.toInt
+    )
+    expectedSize = Param(
+        Params._dummy(),
+        "expectedSize",
+        "expected number of reference hashes (sizes the bands)",
+        typeConverter=TypeConverters.toInt,
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._setDefault(
+            inputCol="phash", outputCol="matches", idCol="id", threshold=10, hashBits=64, expectedSize=1_000_000
+        )
+
+    def getIdCol(self) -> str:
+        return self.getOrDefault(self.idCol)
+
+    def getThreshold(self) -> int:
+        return self.getOrDefault(self.threshold)
+
+    def getHashBits(self) -> int:
+        return self.getOrDefault(self.hashBits)
+
+    def getExpectedSize(self) -> int:
+        return self.getOrDefault(self.expectedSize)
+
+
+class NearDuplicateDetector(Estimator, _DetectorParams, DefaultParamsReadable, DefaultParamsWritable):
+    """fit() keeps the reference hashes (id, hash) with their band plan; the model's transform() adds, to each
+    row, the reference rows within threshold: ARRAY<STRUCT<id, distance>>, nearest first, never the row itself."""
+
+    @keyword_only
+    def __init__(
+        self,
+        *,
+        inputCol: str = "phash",
+        outputCol: str = "matches",
+        idCol: str = "id",
+        threshold: int = 10,
+        hashBits: int = 64,
+        expectedSize: int = 1_000_000,
+    ) -> None:
+        super().__init__()
+        self._set(**self._input_kwargs)
+
+    def setInputCol(self, value: str) -> NearDuplicateDetector:
+        return self._set(inputCol=value)
+
+    def setOutputCol(self, value: str) -> NearDuplicateDetector:
+        return self._set(outputCol=value)
+
+    def setIdCol(self, value: str) -> NearDuplicateDetector:
+        return self._set(idCol=value)
+
+    def setThreshold(self, value: int) -> NearDuplicateDetector:
+        return self._set(threshold=value)
+
+    def setHashBits(self, value: int) -> NearDuplicateDetector:
+        return self._set(hashBits=value)
+
+    def setExpectedSize(self, value: int) -> NearDuplicateDetector:
+        return self._set(expectedSize=value)
+
+    def _fit(self, dataset: DataFrame) -> NearDuplicateModel:
+        reference = dataset.select(
+            F.col(self.getIdCol()).cast("string").alias("id"), F.col(self.getInputCol()).alias("hash")
+        ).where(F.col("hash").isNotNull())
+        model = NearDuplicateModel(reference.localCheckpoint())
+        return self._copyValues(model)
+
+
+class NearDuplicateModel(Model, _DetectorParams, MLWritable, MLReadable):
+    def __init__(self, reference: DataFrame | None = None) -> None:
+        super().__init__()
+        self.reference = reference
+
+    def setOutputCol(self, value: str) -> NearDuplicateModel:
+        return self._set(outputCol=value)
+
+    def setThreshold(self, value: int) -> NearDuplicateModel:
+        return self._set(threshold=value)
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        plan = plan_bands(self.getHashBits(), self.getThreshold(), self.getExpectedSize())
+        queries = dataset.select(
+            F.col(self.getIdCol()).cast("string").alias("id"), F.col(self.getInputCol()).alias("hash")
+        ).where(F.col("hash").isNotNull())
+        pairs = match_frames(queries, self.reference, plan, self.getThreshold())
+        pairs = pairs.where(F.col("query_id") != F.col("match_id"))
+        matches = (
+            pairs.groupBy("query_id")
+            .agg(F.sort_array(F.collect_list(F.struct("distance", F.col("match_id").alias("id")))).alias("_m"))
+            .select(
+                "query_id",
+                F.transform("_m", lambda m: F.struct(m["id"].alias("id"), m["distance"].alias("distance"))).alias(
+                    self.getOutputCol()
+                ),
+            )
+        )
+        joined = dataset.join(matches, F.col(self.getIdCol()).cast("string") == F.col("query_id"), "left")
+        empty = F.array().cast("array<struct<id:string,distance:int>>")
+        return joined.withColumn(self.getOutputCol(), F.coalesce(self.getOutputCol(), empty)).drop("query_id")
+
+    def write(self) -> MLWriter:
+        return _ModelWriter(self)
+
+    @classmethod
+    def read(cls) -> MLReader:
+        return _ModelReader()
+
+
+class _ModelWriter(MLWriter):
+    def __init__(self, model: NearDuplicateModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def saveImpl(self, path: str) -> None:
+        DefaultParamsWriter.saveMetadata(self.model, path, self.sparkSession.sparkContext)
+        self.model.reference.write.parquet(f"{path}/reference")
+
+
+class _ModelReader(MLReader):
+    def load(self, path: str) -> NearDuplicateModel:
+        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession.sparkContext)
+        model = NearDuplicateModel(self.sparkSession.read.parquet(f"{path}/reference"))
+        DefaultParamsReader.getAndSetParams(model, metadata)
+        model._resetUid(metadata["uid"])
+        return model
