@@ -20,11 +20,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from streaming.hashing import hash_images
-
 from bench.photos import jpeg_corpus
 from streaming import kafka_io
 from streaming.config import Config, load_config
+from streaming.hashing import hash_images
 from streaming.job import StreamOptions, hash_spec, start_stream
 from streaming.local import kafka
 from streaming.local.spark import spark_session
