@@ -24,9 +24,12 @@ $(JARS)/.resolved: conf/jvm/spark/pom.xml conf/jvm/kafka/pom.xml
 	$(MVN) -f conf/jvm/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/kafka
 	touch $@
 
-# kcat is the independent Kafka client the tests check the broker with.
+# kcat is the independent Kafka client the tests check the broker with; docker-compose (Debian's) parses
+# docker/compose.yaml in the tests where the docker CLI has no compose plugin.
 tools:
 	@command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat >/dev/null; }
+	@docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; }
 
 .PHONY: tools
 
