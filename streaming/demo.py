@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from streaming import kafka_io
+from streaming.cli import quiet_clients
 from streaming.cli.produce import image_files, reference
 from streaming.config import load_config
 from streaming.local import kafka
@@ -27,6 +28,7 @@ log = logging.getLogger("neardup.demo")
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    quiet_clients()
     shutil.rmtree(OUT, ignore_errors=True)
     samples = write_samples(OUT / "images")
     (OUT / "images" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")

@@ -82,6 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def quiet_clients() -> None:
+    """kafka-python and py4j log every connection at INFO: keep their warnings, drop their chatter."""
+    for name in ("kafka", "py4j"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def _settings(parser: argparse.ArgumentParser, settings: list[str]) -> dict[str, object]:
     import json
 

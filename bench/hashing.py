@@ -1,0 +1,113 @@
+"""Hashing speed on one core: imagehash, imgdd and ours on the same JPEGs, and the decode floor.
+
+    python -m bench.hashing [--images 120] [--repeats 3]
+
+Prints one JSON line per (library, hash) with images/s (median of the repeats), then the ratios the
+goals are stated in. Single-threaded everywhere: OpenCV, BLAS and the process.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
+    os.environ[_variable] = "1"
+
+import argparse  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from bench.photos import jpeg_corpus  # noqa: E402
+from streaming.hashing import HashSpec, hash_images  # noqa: E402
+
+FIVE = ("ahash", "phash", "dhash", "whash", "colorhash")
+
+
+def rate(work: Callable[[], object], images: int, repeats: int) -> float:
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - started)
+    return images / statistics.median(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=120)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    files = jpeg_corpus(args.images)
+    blobs = [p.read_bytes() for p in files]
+    n, repeats = len(blobs), args.repeats
+    results: dict[tuple[str, str], float] = {}
+
+    import imagehash
+    from PIL import Image
+
+    reference = {
+        "ahash": imagehash.average_hash,
+        "phash": imagehash.phash,
+        "dhash": imagehash.dhash,
+        "whash": imagehash.whash,
+        "colorhash": imagehash.colorhash,
+    }
+    for name, function in reference.items():
+        results["imagehash", name] = rate(lambda f=function: [f(Image.open(io.BytesIO(b))) for b in blobs], n, 1)
+
+    def imagehash_five() -> None:
+        for blob in blobs:
+            image = Image.open(io.BytesIO(blob))
+            image.load()
+            for function in reference.values():
+                function(image)
+
+    results["imagehash", "five"] = rate(imagehash_five, n, 1)
+
+    import imgdd
+
+    folder = str(files[0].parent)  # imgdd hashes a whole folder (Rust; RAYON_NUM_THREADS=1 keeps it on one core)
+    for name in ("aHash", "pHash", "dHash", "wHash"):
+        results["imgdd", name.lower()] = rate(lambda a=name: imgdd.hash(path=folder, algo=a), n, repeats)
+
+    for name in FIVE:
+        results["neardup", name] = rate(lambda t=name: hash_images(blobs, HashSpec(types=(t,))), n, repeats)
+    results["neardup", "five"] = rate(lambda: hash_images(blobs, HashSpec(types=FIVE)), n, repeats)
+
+    flag = cv2.IMREAD_REDUCED_GRAYSCALE_8
+    results["decode-floor", "gray-reduced"] = rate(
+        lambda: [cv2.imdecode(np.frombuffer(b, np.uint8), flag) for b in blobs], n, repeats
+    )
+    results["decode-floor", "phash-flag"] = rate(lambda: [_floor(b) for b in blobs], n, repeats)
+
+    for (library, name), value in results.items():
+        print(json.dumps({"library": library, "hash": name, "images_per_s": round(value, 1), "images": n, "cores": 1}))
+    ratios = {
+        "phash_vs_imagehash": results["neardup", "phash"] / results["imagehash", "phash"],
+        "phash_vs_imgdd": results["neardup", "phash"] / results["imgdd", "phash"],
+        "five_vs_imagehash_five": results["neardup", "five"] / results["imagehash", "five"],
+        "decode_floor_vs_phash": results["decode-floor", "phash-flag"] / results["neardup", "phash"],
+    }
+    print(json.dumps({"ratios": {k: round(v, 2) for k, v in ratios.items()}}))
+
+
+def _floor(blob: bytes) -> np.ndarray:
+    """The decode our phash makes, nothing else: the same reduction flag it would choose."""
+    from streaming.hashing.decode import _REDUCED, probe
+
+    _, width, height = probe(blob, 10**9)
+    factor = 1
+    while factor < 8 and min(width, height) // (factor * 2) >= 32 * 8:
+        factor *= 2
+    return cv2.imdecode(np.frombuffer(blob, np.uint8), _REDUCED[factor][1])
+
+
+if __name__ == "__main__":
+    main()
