@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from functools import cache
 from typing import Any
 
@@ -16,7 +17,9 @@ from referencing import Registry, Resource
 
 from streaming.config import PROJECT_ROOT
 
-SCHEMAS_DIR = PROJECT_ROOT / "schemas"
+# Executors of a cluster import the package from the zip of spark-submit --py-files, which carries schemas/
+# too: open() cannot read inside a zip, zipfile.Path can.
+SCHEMAS_DIR = zipfile.Path(PROJECT_ROOT, "schemas/") if PROJECT_ROOT.is_file() else PROJECT_ROOT / "schemas"
 
 
 @cache
@@ -28,7 +31,9 @@ def json_schema(name: str) -> dict[str, Any]:
 @cache
 def validator(name: str) -> jsonschema.protocols.Validator:
     registry = Registry().with_resources(
-        (path.name, Resource.from_contents(json.loads(path.read_text()))) for path in SCHEMAS_DIR.glob("*.schema.json")
+        (path.name, Resource.from_contents(json.loads(path.read_text())))
+        for path in SCHEMAS_DIR.iterdir()
+        if path.name.endswith(".schema.json")
     )
     schema = json_schema(name)
     cls = jsonschema.validators.validator_for(schema)

@@ -176,12 +176,13 @@ def submit_command(config: Config, cli_args: list[str]) -> tuple[list[str], dict
 
 
 def package_zip(config: Config) -> Path:
-    """The `streaming` package as a zip for --py-files, rebuilt on every call so executors run the current code."""
+    """The `streaming` package and the schemas/ it validates with, as a zip for --py-files; rebuilt on every
+    call so executors run the current code."""
     target = _paths(config).package_zip
     target.parent.mkdir(parents=True, exist_ok=True)
-    package = PROJECT_ROOT / "streaming"
+    sources = [*(PROJECT_ROOT / "streaming").rglob("*.py"), *(PROJECT_ROOT / "schemas").rglob("*.*")]
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for source in sorted(package.rglob("*.py")):
+        for source in sorted(sources):
             archive.write(source, source.relative_to(PROJECT_ROOT))
     return target
 

@@ -60,8 +60,10 @@ def test_submitted_stream_alerts_equal_local_mode(spark, topics, standalone, tmp
         cluster=standalone.cluster,
     )
     argv, env = cluster.submit_command(submitted, ["stream", "--available-now"])
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    driver_log = tmp_path / "driver.log"
+    with driver_log.open("w") as log:
+        result = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=600)
+    assert result.returncode == 0, f"spark-submit failed; see {driver_log}"
     cluster_alerts = read_topic(submitted, submitted.kafka.alerts_topic)
 
     assert local_alerts, "the planted near-duplicates give alerts"
