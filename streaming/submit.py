@@ -9,6 +9,14 @@ from pathlib import Path
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+from pyspark.sql import SparkSession
+
 from streaming.cli import main
 
-sys.exit(main(sys.argv[1:]))
+code = main(sys.argv[1:])
+# Under spark-submit the JVM outlives this process: stop the session while Python still answers, so that
+# the listener bus delivers the last progress events (the final micro-batch's log line) instead of failing.
+session = SparkSession.getActiveSession()
+if session is not None:
+    session.stop()
+sys.exit(code)
