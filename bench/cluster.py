@@ -110,6 +110,8 @@ def measure(config: Config, state: Path, workers: int, run: int, images: int) ->
         "images": sum(r for _, r, _ in batches),
         "steady_images": rows,
         "images_per_s": round(rows / seconds, 1),
+        "micro_batch": submitted.stream.max_offsets_per_trigger,
+        "batch_seconds_median": round(statistics.median(s for _, s in steady), 1),
         "wall_s": round(wall, 1),
     }
 
