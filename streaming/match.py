@@ -17,29 +17,37 @@ from streaming.index import HashIndex, band_values
 
 
 def probes(queries: DataFrame, plan: BandPlan) -> DataFrame:
-    """(query_id, query_hash, band, value) for every probe of every query (`id`, `hash`)."""
+    """(query_id, band, value) for every probe of every query (`id`, `hash`): slim, so that Spark can
+    broadcast a micro-batch's probes to the scan of the bands table."""
     spark = queries.sparkSession
     masks = spark.createDataFrame(
         [(band, mask) for band in range(plan.bands) for mask in plan.masks(band)], "band INT, mask BIGINT"
     )
-    bands = queries.select(
-        F.col("id").alias("query_id"),
-        F.col("hash").alias("query_hash"),
-        F.explode(band_values(F.col("hash"), plan)).alias("b"),
-    ).select("query_id", "query_hash", "b.band", "b.value")
-    return bands.join(F.broadcast(masks), "band").select(
-        "query_id", "query_hash", "band", (F.col("value").bitwiseXOR(F.col("mask"))).alias("value")
+    bands = queries.select(F.col("id").alias("query_id"), F.explode(band_values(F.col("hash"), plan)).alias("b"))
+    return (
+        bands.select("query_id", "b.band", "b.value")
+        .join(F.broadcast(masks), "band")
+        .select("query_id", "band", (F.col("value").bitwiseXOR(F.col("mask"))).alias("value"))
     )
+
+
+def _verified(candidates: DataFrame, queries: DataFrame, threshold: int) -> DataFrame:
+    """Candidates (query_id, hash, ...) with the exact distance to their query, those within threshold, once.
+    Verification comes before deduplication: a pair found through several bands is cheap to verify twice,
+    while deduplicating every candidate would shuffle them all."""
+    query_hashes = queries.select(F.col("id").alias("query_id"), F.col("hash").alias("query_hash"))
+    verified = candidates.join(query_hashes, "query_id").withColumn("distance", hamming("query_hash", "hash"))
+    return verified.where(F.col("distance") <= threshold).drop("query_hash", "hash")
 
 
 def match_index(queries: DataFrame, index: HashIndex, threshold: int) -> DataFrame:
     """Each (query, index image) within threshold, query id != index id, with the index row's position fields."""
     _check(threshold, index.plan)
-    candidates = probes(queries, index.plan).join(index.bands(), ["band", "value"])
-    pairs = candidates.where(F.col("query_id") != F.col("id")).dropDuplicates(["query_id", "id"])
+    candidates = index.bands().drop("hash_type").join(probes(queries, index.plan), ["band", "value"])
+    candidates = candidates.where(F.col("query_id") != F.col("id")).drop("band", "value")
     return (
-        pairs.withColumn("distance", hamming("query_hash", "hash"))
-        .where(F.col("distance") <= threshold)
+        _verified(candidates, queries, threshold)
+        .dropDuplicates(["query_id", "id"])
         .select(
             "query_id",
             F.col("id").alias("match_id"),
@@ -57,13 +65,12 @@ def match_index(queries: DataFrame, index: HashIndex, threshold: int) -> DataFra
 def match_frames(queries: DataFrame, reference: DataFrame, plan: BandPlan, threshold: int) -> DataFrame:
     """Each (query, reference row) within threshold: query_id, match_id, distance. Both sides: `id`, `hash`."""
     _check(threshold, plan)
-    stored = probes(reference, BandPlan(plan.bits, plan.threshold, plan.bands, 0))  # radius 0: the values
-    stored = stored.select(
-        F.col("query_id").alias("match_id"), F.col("query_hash").alias("match_hash"), "band", "value"
-    )
-    pairs = probes(queries, plan).join(stored, ["band", "value"]).dropDuplicates(["query_id", "match_id"])
-    pairs = pairs.withColumn("distance", hamming("query_hash", "match_hash"))
-    return pairs.where(F.col("distance") <= threshold).select("query_id", "match_id", "distance")
+    exact = BandPlan(plan.bits, plan.threshold, plan.bands, 0)  # radius 0: the stored values themselves
+    stored = probes(reference, exact).select(F.col("query_id").alias("id"), "band", "value")
+    stored = stored.join(reference.select("id", "hash"), "id")
+    candidates = stored.join(probes(queries, plan), ["band", "value"]).drop("band", "value")
+    verified = _verified(candidates, queries, threshold).dropDuplicates(["query_id", "id"])
+    return verified.select("query_id", F.col("id").alias("match_id"), "distance")
 
 
 def match_self(rows: DataFrame, plan: BandPlan, threshold: int) -> DataFrame:
