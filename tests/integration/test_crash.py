@@ -62,7 +62,7 @@ def test_index_is_exactly_once_and_alerts_complete_after_kill_9(topics, tmp_path
         {"NEARDUP_CRASH_AT": "after_alerts:3"},
         {"NEARDUP_CRASH_AT": "after_register:4"},
     ]
-    trials += [{"kill_after": rng.uniform(4.0, 20.0)} for _ in range(8)]
+    trials += [{"kill_after": rng.uniform(4.0, 20.0)} for _ in range(7)]
     outcomes = []
     for trial in trials:
         env = {**os.environ, **{k: v for k, v in trial.items() if k == "NEARDUP_CRASH_AT"}}
