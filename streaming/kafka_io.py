@@ -1,7 +1,9 @@
 """Kafka clients outside Spark (kafka-python) and the options Spark's Kafka source and sink get.
 
-Both take config.kafka.security verbatim: Spark as `kafka.<key>`, kafka-python with dots as underscores
-("security.protocol" -> security_protocol), so one table in the config secures every client.
+One table, config.kafka.security, secures both. Keys in Java form ("security.protocol") go to Spark
+as `kafka.<key>`; kafka-python gets those it understands with dots as underscores (security_protocol).
+Some settings exist only on one side: "sasl.jaas.config" is Java's, so for kafka-python add its own
+keys in Python form ("sasl_plain_username", ...), which Spark does not receive.
 """
 
 from __future__ import annotations
@@ -16,13 +18,20 @@ from streaming.config import Config
 
 def spark_options(config: Config) -> dict[str, str]:
     options = {"kafka.bootstrap.servers": config.kafka.bootstrap_servers}
-    options.update({f"kafka.{key}": value for key, value in config.kafka.security.items()})
+    options.update({f"kafka.{key}": value for key, value in config.kafka.security.items() if "_" not in key})
     return options
 
 
 def client_options(config: Config) -> dict[str, Any]:
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+    # Only settings every kafka-python client accepts: each refuses keys it does not know.
+    known = set(KafkaProducer.DEFAULT_CONFIG) & set(KafkaConsumer.DEFAULT_CONFIG) & set(KafkaAdminClient.DEFAULT_CONFIG)
     options: dict[str, Any] = {"bootstrap_servers": config.kafka.bootstrap_servers.split(",")}
-    options.update({key.replace(".", "_"): value for key, value in config.kafka.security.items()})
+    for key, value in config.kafka.security.items():
+        python_key = key.replace(".", "_")
+        if python_key in known:
+            options[python_key] = value
     return options
 
 

@@ -91,7 +91,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except KeyboardInterrupt:
         log.info("stopping")
         query.stop()
-    if query.exception() is not None:
-        log.error("query failed: %s", query.exception())
+    failure = query.exception()
+    spark.stop()  # delivers the listener's last progress line before the process exits
+    if failure is not None:
+        log.error("query failed: %s", failure)
         return 1
     return 0

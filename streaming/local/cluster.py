@@ -12,7 +12,6 @@ import dataclasses
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,10 +24,9 @@ from typing import Any
 
 from streaming.config import PROJECT_ROOT, Config
 from streaming.local.jars import jars
-from streaming.local.kafka import _alive, _port_open, _reap
+from streaming.local.processes import alive, port_open, terminate
 
 START_TIMEOUT_S = 90.0
-STOP_TIMEOUT_S = 30.0
 # The master and worker daemons only schedule; executors get their own memory from the worker.
 DAEMON_MEMORY = "512m"
 SUBMIT_ENTRY = PROJECT_ROOT / "streaming" / "submit.py"
@@ -74,7 +72,7 @@ def start(config: Config) -> str:
     paths = _paths(config)
     if _running(config, "master") is not None:
         return status(config)
-    busy = [p for p in (cluster.master_port, cluster.webui_port, *_worker_ui_ports(config)) if _port_open(p)]
+    busy = [p for p in (cluster.master_port, cluster.webui_port, *_worker_ui_ports(config)) if port_open(p)]
     if busy:
         raise ClusterError(f"ports {busy} are taken by other processes: set cluster.master_port and the UI ports")
     paths.state.mkdir(parents=True, exist_ok=True)
@@ -114,14 +112,7 @@ def stop(config: Config) -> str:
     for daemon in started:
         pid = _running(config, daemon)
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_TIMEOUT_S
-            while _alive(pid):
-                if time.monotonic() > deadline:
-                    os.kill(pid, signal.SIGKILL)
-                    break
-                time.sleep(0.2)
-            _reap(pid)
+            terminate(pid)
             stopped.append(daemon)
         paths.pid(daemon).unlink(missing_ok=True)
     return f"Spark cluster stopped ({', '.join(stopped)})" if stopped else "Spark cluster is not running"
@@ -233,7 +224,7 @@ def _running(config: Config, daemon: str) -> int | None:
         pid = int(_paths(config).pid(daemon).read_text())
     except (FileNotFoundError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if alive(pid) else None
 
 
 def _paths(config: Config) -> ClusterPaths:

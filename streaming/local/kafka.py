@@ -8,10 +8,7 @@ first start; later starts reuse it, so topics and offsets survive a stop.
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -20,10 +17,10 @@ from pathlib import Path
 
 from streaming.config import PROJECT_ROOT, Config
 from streaming.local.jars import jars
+from streaming.local.processes import alive, port_open, terminate
 
 LOG4J_CONFIG = PROJECT_ROOT / "conf" / "log4j2" / "broker.properties"
 START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 30.0
 
 
 class BrokerError(RuntimeError):
@@ -57,7 +54,7 @@ def start(config: Config) -> str:
     port = config.kafka.local.port
     if running_pid(config) is not None:
         return f"Kafka broker already running on 127.0.0.1:{port} (pid {running_pid(config)})"
-    if _port_open(port):
+    if port_open(port):
         raise BrokerError(f"port {port} is taken by another process: set kafka.local.port (NEARDUP_KAFKA_LOCAL_PORT)")
     paths.state.mkdir(parents=True, exist_ok=True)
     paths.properties.write_text(_server_properties(config, paths))
@@ -92,14 +89,7 @@ def stop(config: Config) -> str:
     if pid is None:
         paths.pid.unlink(missing_ok=True)
         return "Kafka broker is not running"
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            break
-        time.sleep(0.2)
-    _reap(pid)
+    terminate(pid)
     paths.pid.unlink(missing_ok=True)
     return f"Kafka broker stopped (pid {pid})"
 
@@ -119,7 +109,7 @@ def running_pid(config: Config) -> int | None:
         pid = int(pid_file.read_text())
     except (FileNotFoundError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if alive(pid) else None
 
 
 def _paths(config: Config) -> BrokerPaths:
@@ -188,7 +178,7 @@ def _java(main_class: str, *args: str) -> list[str]:
 
 
 def _broker_ready(config: Config) -> bool:
-    if not _port_open(config.kafka.local.port):
+    if not port_open(config.kafka.local.port):
         return False
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
@@ -208,28 +198,3 @@ def _broker_ready(config: Config) -> bool:
         return False
     finally:
         admin.close()
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours counts as gone
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):  # not our child: its parent reaps it
-        os.waitpid(pid, 0)

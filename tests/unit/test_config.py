@@ -50,3 +50,30 @@ def test_unknown_key_in_a_file_is_refused(tmp_path):
     path.write_text("[hashing]\nthreshhold = 3\n")
     with pytest.raises(ConfigError, match=r"hashing\.threshhold: unknown"):
         load_config(path, environ={})
+
+
+def test_security_settings_reach_each_kafka_client_in_its_own_form():
+    from streaming.kafka_io import client_options, spark_options
+
+    config = load_config(
+        environ={},
+        overrides={
+            "kafka.security": {
+                "security.protocol": "SASL_SSL",
+                "sasl.mechanism": "PLAIN",
+                "sasl.jaas.config": "org.apache.kafka.common.security.plain.PlainLoginModule required;",
+                "sasl_plain_username": "neardup",
+            }
+        },
+    )
+    spark = spark_options(config)
+    assert spark["kafka.security.protocol"] == "SASL_SSL"
+    assert "kafka.sasl.jaas.config" in spark
+    assert not any("_" in key for key in spark)
+    python = client_options(config)
+    assert (python["security_protocol"], python["sasl_mechanism"], python["sasl_plain_username"]) == (
+        "SASL_SSL",
+        "PLAIN",
+        "neardup",
+    )
+    assert "sasl_jaas_config" not in python
