@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +32,6 @@ from streaming.index import HashIndex
 from streaming.ingest import KAFKA_COLUMNS, ingest, ingested_schema
 from streaming.match import match_index, match_self
 from streaming.progress import BatchStats, progress_listener
-
-log = logging.getLogger(__name__)
 
 POSITION = ("source_timestamp", "source_partition", "source_offset")
 
