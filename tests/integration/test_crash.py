@@ -64,11 +64,10 @@ def test_index_is_exactly_once_and_alerts_complete_after_kill_9(topics, tmp_path
     ]
     trials += [{"kill_after": rng.uniform(4.0, 20.0)} for _ in range(7)]
     outcomes = []
-    for trial in trials:
+    for n, trial in enumerate(trials):
         env = {**os.environ, **{k: v for k, v in trial.items() if k == "NEARDUP_CRASH_AT"}}
-        driver = subprocess.Popen(
-            command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        with (tmp_path / f"driver-{n}.log").open("wb") as log:  # a file, not a pipe nobody reads
+            driver = subprocess.Popen(command, env=env, start_new_session=True, stdout=log, stderr=log)
         try:
             driver.wait(timeout=trial.get("kill_after", 300))
         except subprocess.TimeoutExpired:
