@@ -40,8 +40,10 @@ test: setup
 	$(VENV)/bin/ruff check streaming tests bench
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The benchmark-only packages (imgdd, faiss-cpu, matplotlib); each benchmark is then one command.
 bench: setup
 	$(VENV)/bin/pip install -q -e ".[dev,bench]"
+	@echo "run: $(PY) -m bench.hashing | bench.robustness | bench.match | bench.stream | bench.cluster (see docs/)"
 
 lint: setup
 	$(VENV)/bin/ruff check streaming tests bench
