@@ -42,6 +42,7 @@ class Decoded:
     pixels: np.ndarray
     width: int  # of the original image, before any reduction
     height: int
+    reduction: int = 1  # each pixel stands for a reduction x reduction block of the original
 
     @cached_property
     def gray(self) -> np.ndarray:
@@ -75,17 +76,22 @@ def probe(data: bytes, max_pixels: int) -> tuple[str, int, int]:
 def decode(data: bytes, max_pixels: int, colour: bool, min_side: int) -> Decoded:
     """Decode `data`, reduced while the shorter side stays at least `min_side` (0: never reduce)."""
     fmt, width, height = probe(data, max_pixels)
-    factor = 1
-    if fmt == "JPEG" and min_side:
-        while factor < 8 and min(width, height) // (factor * 2) >= min_side:
-            factor *= 2
+    factor = reduction(width, height, min_side) if fmt == "JPEG" else 1
     # Only a JPEG decodes straight to grey well (its luma is stored); for other formats OpenCV's own
     # grey conversion rounds differently from PIL's, so they are decoded in colour and converted as PIL does.
     flag = _REDUCED[factor][0 if colour or fmt != "JPEG" else 1]
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if pixels is None:
-        pixels = _decode_with_pil(data, colour)
-    return Decoded(pixels, width, height)
+        return Decoded(_decode_with_pil(data, colour), width, height)
+    return Decoded(pixels, width, height, factor)
+
+
+def reduction(width: int, height: int, min_side: int) -> int:
+    """The largest of libjpeg's DCT scalings (1, 2, 4, 8) that keeps the shorter side at least `min_side`."""
+    factor = 1
+    while min_side and factor < 8 and min(width, height) // (factor * 2) >= min_side:
+        factor *= 2
+    return factor
 
 
 def _decode_with_pil(data: bytes, colour: bool) -> np.ndarray:

@@ -8,7 +8,7 @@ from a decode that may be reduced: that reduction is where a bit can differ from
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 import cv2
 import numpy as np
@@ -17,38 +17,58 @@ from streaming.hashing.decode import Decoded
 from streaming.hashing.words import COLORHASH_BINBITS, bits_to_hex
 
 
-def _shrink(gray: np.ndarray, width: int, height: int) -> np.ndarray:
-    return cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA)
-
-
 def _lanczos3(x: np.ndarray) -> np.ndarray:
     return np.where(np.abs(x) < 3, np.sinc(x) * np.sinc(x / 3), 0.0)
 
 
-@cache
-def _pil_resize_matrix(in_size: int, out_size: int) -> np.ndarray:
-    """PIL's Lanczos resampling weights (ImagingResample's precompute_coeffs) as an out x in matrix."""
+def _lanczos_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """PIL's Lanczos resampling weights (ImagingResample's precompute_coeffs): for each output pixel, the
+    input pixels it reads (out x taps) and their normalised weights (zero past its window)."""
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
     support = 3 * filterscale
-    matrix = np.zeros((out_size, in_size))
-    for out in range(out_size):
-        center = (out + 0.5) * scale
-        lo = max(int(center - support + 0.5), 0)
-        hi = min(int(center + support + 0.5), in_size)
-        weights = _lanczos3((np.arange(lo, hi) - center + 0.5) / filterscale)
-        matrix[out, lo:hi] = weights / weights.sum()
-    return matrix
+    center = (np.arange(out_size) + 0.5) * scale
+    lo = np.maximum((center - support + 0.5).astype(int), 0)
+    hi = np.minimum((center + support + 0.5).astype(int), in_size)
+    pixels = lo[:, None] + np.arange((hi - lo).max())[None, :]
+    weights = _lanczos3((pixels - center[:, None] + 0.5) / filterscale) * (pixels < hi[:, None])
+    return np.minimum(pixels, in_size - 1), weights / weights.sum(axis=1, keepdims=True)
 
 
-def _resize_like_pil(gray: np.ndarray, width: int, height: int) -> np.ndarray:
-    """image.resize((width, height), LANCZOS) on an "L" image: horizontal pass, round to 8 bits, vertical."""
-    rows = np.clip(np.rint(gray @ _pil_resize_matrix(gray.shape[1], width).T), 0, 255)
-    return np.clip(np.rint(_pil_resize_matrix(gray.shape[0], height) @ rows), 0, 255).astype(np.uint8)
+def _resampling_matrix(in_size: int, out_size: int, reduction: int, group: int = 1) -> np.ndarray:
+    """PIL's Lanczos weights from `in_size` original pixels to `out_size`, as a matrix, each row the mean of
+    `group` consecutive output pixels. For a decode reduced by `reduction` (libjpeg's DCT scaling: each
+    pixel is about the mean of a reduction-wide block) the weights of each block are summed, so the small
+    grid is the one PIL would compute from the original, up to the rounding of PIL's intermediate pass."""
+    pixels, weights = _lanczos_taps(in_size, out_size)
+    rows = np.repeat(np.arange(out_size) // group, pixels.shape[1]).reshape(pixels.shape)
+    matrix = np.zeros((out_size // group, in_size))
+    np.add.at(matrix, (rows, pixels), weights / group)
+    return np.add.reduceat(matrix, np.arange(0, in_size, reduction), axis=1) if reduction > 1 else matrix
+
+
+@lru_cache(maxsize=1024)
+def _resize_matrix(in_size: int, out_size: int, reduction: int) -> np.ndarray:
+    return _resampling_matrix(in_size, out_size, reduction)
+
+
+def _resize_like_pil(image: Decoded, width: int, height: int) -> np.ndarray:
+    """image.convert("L").resize((width, height), LANCZOS) of the original: horizontal pass, round to 8 bits,
+    vertical pass."""
+    horizontal = _resize_matrix(image.width, width, image.reduction)
+    vertical = _resize_matrix(image.height, height, image.reduction)
+    rows = np.clip(np.rint(image.gray @ horizontal.T), 0, 255)
+    return np.clip(np.rint(vertical @ rows), 0, 255).astype(np.uint8)
+
+
+@lru_cache(maxsize=1024)
+def _whash_matrix(in_size: int, scale: int, hash_size: int, reduction: int) -> np.ndarray:
+    """Lanczos to imagehash's `scale` pixels, then the mean of each scale / hash_size block."""
+    return _resampling_matrix(in_size, scale, reduction, group=scale // hash_size)
 
 
 def ahash(image: Decoded, hash_size: int) -> str:
-    pixels = _resize_like_pil(image.gray, hash_size, hash_size)
+    pixels = _resize_like_pil(image, hash_size, hash_size)
     return bits_to_hex((pixels > pixels.mean()).ravel())
 
 
@@ -61,14 +81,14 @@ def _dct_rows(size: int, keep: int) -> np.ndarray:
 
 def phash(image: Decoded, hash_size: int) -> str:
     size = hash_size * 4  # imagehash's highfreq_factor
-    pixels = _resize_like_pil(image.gray, size, size).astype(np.float64)
+    pixels = _resize_like_pil(image, size, size).astype(np.float64)
     rows = _dct_rows(size, hash_size)
     low = rows @ pixels @ rows.T  # only the low-frequency corner of the 2-D DCT is ever looked at
     return bits_to_hex((low > np.median(low)).ravel())
 
 
 def dhash(image: Decoded, hash_size: int) -> str:
-    pixels = _resize_like_pil(image.gray, hash_size + 1, hash_size)
+    pixels = _resize_like_pil(image, hash_size + 1, hash_size)
     return bits_to_hex((pixels[:, 1:] > pixels[:, :-1]).ravel())
 
 
@@ -80,8 +100,11 @@ def _image_scale(image: Decoded, hash_size: int) -> int:
 def whash(image: Decoded, hash_size: int) -> str:
     # Haar's low band after log2(scale/hash_size) levels is the block average of the scale x scale image
     # (times a constant), and removing the top-level LL subtracts the mean: neither moves a pixel across
-    # the median. So the Haar wavelet hash is a median threshold on an area-averaged hash_size image.
-    low = _shrink(image.gray.astype(np.float32), hash_size, hash_size)
+    # the median. So the Haar wavelet hash is a median threshold on the Lanczos image's block means.
+    scale = _image_scale(image, hash_size)
+    horizontal = _whash_matrix(image.width, scale, hash_size, image.reduction)
+    vertical = _whash_matrix(image.height, scale, hash_size, image.reduction)
+    low = vertical @ image.gray @ horizontal.T
     return bits_to_hex((low > np.median(low)).ravel())
 
 
@@ -89,39 +112,30 @@ def whash_db4(image: Decoded, hash_size: int) -> str:
     import pywt
 
     scale = _image_scale(image, hash_size)
-    pixels = _shrink(image.gray, scale, scale) / 255.0
+    pixels = cv2.resize(image.gray, (scale, scale), interpolation=cv2.INTER_AREA) / 255.0
     # Removing the top Haar LL subtracts a constant, which shifts every db4 low-band coefficient alike.
     low = pywt.wavedec2(pixels - pixels.mean(), "db4", level=int(np.log2(scale)) - int(np.log2(hash_size)))[0]
     return bits_to_hex((low > np.median(low)).ravel())
 
 
-def _pil_hue_saturation(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """PIL's convert("HSV") H and S channels (Convert.c rgb2hsv_row, truncations included)."""
-    b, g, r = (bgr[..., i].reshape(-1).astype(np.float32) for i in range(3))
-    maxc, minc = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
-    spread = maxc - minc
-    grey = spread == 0
-    spread = np.where(grey, 1, spread)
-    rc, gc, bc = (maxc - r) / spread, (maxc - g) / spread, (maxc - b) / spread
-    hue = np.where(r == maxc, bc - gc, np.where(g == maxc, 2.0 + rc - bc, 4.0 + gc - rc))
-    hue = np.fmod(hue / 6.0 + 1.0, 1.0)
-    h = np.where(grey, 0, np.clip((hue * 255.0).astype(np.int32), 0, 255))
-    s = np.where(grey, 0, np.clip((spread / np.where(maxc == 0, 1, maxc) * 255.0).astype(np.int32), 0, 255))
-    return h, s
-
-
 def colorhash(image: Decoded, hash_size: int) -> str:
-    h, s = _pil_hue_saturation(image.pixels)
-    black = image.gray.ravel() < 256 // 8
-    gray = s < 256 // 3
+    hsv = cv2.cvtColor(image.pixels, cv2.COLOR_BGR2HSV_FULL)
+    # PIL's saturation is trunc(255 * spread / max); compared with a level in integers it is exact.
+    blue, green, red = cv2.split(image.pixels)
+    brightest = hsv[..., 2].ravel().astype(np.int32)
+    spread = (brightest - cv2.min(cv2.min(blue, green), red).ravel()) * 255
+    black = image.gray.ravel() < 256 // 8  # every pixel with max 0 is black: the masks below need not see it
+    gray = spread < (256 // 3) * brightest
     colours = ~black & ~gray
-    faint = colours & (s < 256 * 2 // 3)
-    bright = colours & (s > 256 * 2 // 3)
-    bins = np.linspace(0, 255, 7)
+    faint = colours & (spread < (256 * 2 // 3) * brightest)
+    bright = colours & (spread >= (256 * 2 // 3 + 1) * brightest)
+    # imagehash's np.histogram over linspace(0, 255, 7) edges: integer hue h falls in bin 2h // 85, 255 in the
+    # last. OpenCV's full-range hue rounds where PIL truncates: a level at most, read here to 1/6 of the circle.
+    hue_bin = np.minimum(hsv[..., 0].ravel().astype(np.int32) * 2 // 85, 5)
     fractions = [black.mean(), (~black & gray).mean()]
     total = max(1, colours.sum())
     for mask in (faint, bright):
-        fractions += list(np.histogram(h[mask], bins=bins)[0] / total)
+        fractions += list(np.bincount(hue_bin[mask], minlength=6) / total)
     levels = 2**COLORHASH_BINBITS
     values = [min(levels - 1, int(f * levels)) for f in fractions]
     # imagehash's own encoding of a bin (not plain binary: the middle bit means "at least 2").
