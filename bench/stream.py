@@ -1,10 +1,11 @@
 """End-to-end figures of the streaming job on the local broker and Spark, next to the hash kernels' rate.
 
-    python -m bench.stream --images 240 --rate 8 --json
+    python -m bench.stream --images 1200 --batch 300 --rate 4 --seconds 30 --json
 
 Three measurements in one run, on the same JPEGs (bench/photos.py) and the same cores:
 - kernel: images/s of streaming.hashing alone, one process per core (the ceiling);
-- throughput: the job over a preloaded topic, steady state (micro-batches after the first);
+- throughput: the job over a preloaded topic in micro-batches of --batch images, steady state (the
+  micro-batches after the first);
 - latency: produce -> alert, with a 1 s trigger and images arriving at a fixed rate, each a duplicate
   of an image registered before, so every one of them alerts.
 """
@@ -33,7 +34,8 @@ CORES = 2
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=240, help="JPEGs in the throughput stream")
+    parser.add_argument("--images", type=int, default=1200, help="JPEGs in the throughput stream")
+    parser.add_argument("--batch", type=int, default=300, help="maxOffsetsPerTrigger of the throughput run")
     parser.add_argument("--rate", type=float, default=8.0, help="images/s offered in the latency run")
     parser.add_argument("--seconds", type=float, default=45.0, help="length of the latency run")
     parser.add_argument("--json", action="store_true", help="JSON lines only")
@@ -49,7 +51,7 @@ def main() -> None:
         spark = spark_session(config)
         results = [
             kernel_rate(files, config),
-            throughput(spark, config, files, state),
+            throughput(spark, config, files, state, args.batch),
             latency(spark, config, files, state, args.rate, args.seconds),
         ]
         kernel = results[0]["images_per_s"]
@@ -111,10 +113,9 @@ def run_config(config: Config, state: Path, name: str) -> Config:
     )
 
 
-def throughput(spark, config: Config, files: list[Path], state: Path) -> dict:
+def throughput(spark, config: Config, files: list[Path], state: Path, batch: int) -> dict:
     run = run_config(config, state, "throughput")
     produce(run, run.kafka.images_topic, files)
-    batch = max(len(files) // 4, 1)
     query = start_stream(spark, run, StreamOptions.from_config(run, available_now=True, max_offsets_per_trigger=batch))
     query.awaitTermination()
     steady = [p for p in query.recentProgress if p["numInputRows"] > 0][1:]  # the first batch warms up

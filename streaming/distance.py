@@ -1,9 +1,14 @@
-"""Distances between hashes stored as ARRAY<BIGINT> words, as Spark SQL expressions (no Python UDF)."""
+"""Distances between hashes stored as BIGINT words: a Spark SQL expression for the joins, plain Python for
+the fields of an alert."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import Column
 from pyspark.sql import functions as F
+
+WORD_MASK = (1 << 64) - 1
 
 
 def hamming(left: str, right: str) -> Column:
@@ -11,14 +16,19 @@ def hamming(left: str, right: str) -> Column:
     return F.expr(f"aggregate(zip_with({left}, {right}, (x, y) -> bit_count(x ^ y)), 0, (total, d) -> total + d)")
 
 
-def unmatched_segments(left: str, right: str, hash_size: int) -> Column:
-    """Crop-resistant hashes, compared like imagehash's ImageMultiHash: the segments of `left` that have no
-    segment of `right` within its default cutoff (a quarter of a segment's bits). 0 means every region matched."""
-    cutoff = hash_size * hash_size // 4
-    return F.expr(f"size({left}) - size(filter({left}, x -> exists({right}, y -> bit_count(x ^ y) <= {cutoff})))")
+def _bits_apart(x: int, y: int) -> int:
+    return ((x ^ y) & WORD_MASK).bit_count()  # the words are signed: mask to 64 bits before counting
 
 
-def distance(hash_type: str, left: str, right: str, hash_size: int) -> Column:
+def distance(hash_type: str, left: Sequence[int] | None, right: Sequence[int] | None, hash_size: int) -> int | None:
+    """The distance an alert reports for one hash type; None where a side lacks the hash or the widths differ
+    (whash-db4 of two image scales). Crop-resistant hashes are compared like imagehash's ImageMultiHash: the
+    segments of `left` with no segment of `right` within a quarter of a segment's bits (0: every region matched)."""
+    if left is None or right is None:
+        return None
     if hash_type == "crop-resistant":
-        return unmatched_segments(left, right, hash_size)
-    return hamming(left, right)
+        cutoff = hash_size * hash_size // 4
+        return sum(1 for x in left if not any(_bits_apart(x, y) <= cutoff for y in right))
+    if len(left) != len(right):
+        return None
+    return sum(_bits_apart(x, y) for x, y in zip(left, right, strict=True))

@@ -15,12 +15,13 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
-from pyspark.sql.window import Window
+from pyspark.sql.types import StructType
 
 from streaming import kafka_io
 from streaming.config import Config
@@ -30,7 +31,8 @@ from streaming.hashing import HashSpec
 from streaming.imageframe import hash_column
 from streaming.index import HashIndex
 from streaming.ingest import KAFKA_COLUMNS, ingest, ingested_schema
-from streaming.match import match_index, match_self
+from streaming.match import match_index
+from streaming.pairs import as_words, near_pairs
 from streaming.progress import BatchStats, progress_listener
 
 POSITION = ("source_timestamp", "source_partition", "source_offset")
@@ -96,6 +98,8 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
 
     reader = spark.readStream.format("kafka").options(**kafka_io.spark_options(config))
     reader = reader.option("subscribe", kafka.images_topic).option("failOnDataLoss", "false")
+    # Hashing is the costly step: split a partition's offsets so that every core hashes, whatever the partitions.
+    reader = reader.option("minPartitions", str(spark.sparkContext.defaultParallelism))
     if options.starting_timestamp is not None:
         reader = reader.option("startingTimestamp", str(options.starting_timestamp))
     else:
@@ -141,7 +145,14 @@ def starting_offsets_option(value: str, topic: str) -> str:
 
 
 class MicroBatch:
-    """The foreachBatch function: one call per micro-batch, on the driver."""
+    """The foreachBatch function: one call per micro-batch, on the driver.
+
+    A micro-batch is small (maxOffsetsPerTrigger bounds it), so once hashed its good rows are collected:
+    matching within the batch, the order rule and the alert fields are plain Python on the driver, and
+    Spark runs only what touches the index (the banded probe join, the matched images' fields, the
+    registration) and the Kafka writes. Each Spark job costs a fixed fraction of a second on any cluster;
+    this keeps a micro-batch to about six of them.
+    """
 
     def __init__(self, config: Config, options: StreamOptions, index: HashIndex, alerts_topic: str, app: str):
         self.config = config
@@ -155,43 +166,51 @@ class MicroBatch:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         batch = batch.persist()
         try:
+            spark = batch.sparkSession
+            good = first_per_id(batch.where(F.col("error_code").isNull()).collect())
             dead_count = batch.where(F.col("error_code").isNotNull()).count()
-            good = batch.where(F.col("error_code").isNull())
-            alerts = find_alerts(good, self.index, self.config).persist()
             if dead_count:
                 dead = batch.where(F.col("error_code").isNotNull())
                 write_kafka(dead_letters(dead), self.config, self.config.kafka.dlq_topic)
-            alert_count = alerts.count()
-            if alert_count:
-                write_kafka(alert_messages(alerts), self.config, self.alerts_topic)
+            alerts = find_alerts(good, self.index, self.config)
+            if alerts:
+                frame = spark.createDataFrame(alerts, ALERT_COLUMNS)
+                write_kafka(alert_messages(frame), self.config, self.alerts_topic)
             crash_point("after_alerts", batch_id)
-            added = self.register(good, alerts, batch_id)
+            added = self.register(good, {alert["image_id"] for alert in alerts}, batch.schema, batch_id)
             crash_point("after_register", batch_id)  # the Delta commit is done, the checkpoint's is not
-            alerts.unpersist()
             if self.index_size is None:
                 self.index_size = self.index.images().count()
             else:
                 self.index_size += added
-            self.stats[batch_id] = BatchStats(alerts=alert_count, dead_letters=dead_count, index_size=self.index_size)
+            self.stats[batch_id] = BatchStats(alerts=len(alerts), dead_letters=dead_count, index_size=self.index_size)
         finally:
             batch.unpersist()
 
-    def register(self, good: DataFrame, alerts: DataFrame, batch_id: int) -> int:
+    def register(self, good: list[Row], alerted: set[str], schema: StructType, batch_id: int) -> int:
         mode = "none" if self.options.dry_run else self.options.register
         if mode == "none":
             return 0
-        rows = good
-        if mode == "unique":
-            rows = rows.join(alerts.select(F.col("image_id").alias("id")), "id", "left_anti")
-        first = Window.partitionBy("id").orderBy(*POSITION)  # the same id twice in a batch: the first one counts
-        rows = rows.withColumn("_n", F.row_number().over(first)).where("_n = 1").drop("_n")
-        rows = rows.select(
+        rows = [row for row in good if row["id"] not in alerted] if mode == "unique" else good
+        frame = self.index.spark.createDataFrame(rows, schema).select(
             *index_columns(self.config),
             F.lit(self.app_id).alias("registered_by"),
             F.lit(batch_id).cast("bigint").alias("batch_id"),
             F.current_timestamp().alias("registered_at"),
         )
-        return self.index.register(rows, self.app_id, batch_id)
+        return self.index.register(frame, self.app_id, batch_id)
+
+
+def first_per_id(rows: list[Row]) -> list[Row]:
+    """The rows in stream order (Kafka timestamp, partition, offset), an id seen twice kept at its first."""
+    first: dict[str, Row] = {}
+    for row in sorted(rows, key=position):
+        first.setdefault(row["id"], row)
+    return list(first.values())
+
+
+def position(row: Row) -> tuple:
+    return tuple(row[c] for c in POSITION)
 
 
 def index_columns(config: Config) -> list[Column]:
@@ -206,85 +225,83 @@ def index_columns(config: Config) -> list[Column]:
     ]
 
 
-def find_alerts(good: DataFrame, index: HashIndex, config: Config) -> DataFrame:
-    """One row per (image, earlier match) within the threshold, with every alert field."""
+def find_alerts(good: list[Row], index: HashIndex, config: Config) -> list[dict]:
+    """One alert per (image, earlier match) within the threshold; `good` is in stream order, one row per id."""
     hashing = config.hashing
     primary = hash_column(hashing.primary)
-    queries = good.select("id", F.col(primary).alias("hash"), *POSITION)
+    if not good:
+        return []
+    queries = index.spark.createDataFrame([(row["id"], row[primary]) for row in good], "id STRING, hash ARRAY<BIGINT>")
+    order = {row["id"]: n for n, row in enumerate(good)}
+    matches: dict[tuple[str, str], int] = {}
+    # A batch run again after a crash finds its own earlier rows in the index too: keyed by pair, they count once.
+    for found in match_index(queries, index, hashing.threshold).collect():
+        query = good[order[found["query_id"]]]
+        if found["source_offset"] is None or position(found) < position(query):
+            matches[found["query_id"], found["match_id"]] = found["distance"]
+    for earlier, later, apart in near_pairs(as_words([row[primary] for row in good]), hashing.threshold):
+        matches[good[later]["id"], good[earlier]["id"]] = apart
+    if not matches:
+        return []
+    in_batch = {row["id"]: row.asDict() for row in good}
+    from_index = {row["id"]: row.asDict() for row in index_rows(index, {m for _, m in matches} - set(in_batch), config)}
+    detected_at = datetime.now(UTC)
+    # A match found in the bands whose image row is not committed yet (a writer stopped between its two
+    # commits) alerts once that writer's batch is run again and registers it.
+    return [
+        alert(in_batch[image_id], matched, apart, config, detected_at)
+        for (image_id, match_id), apart in sorted(matches.items())
+        if (matched := in_batch.get(match_id) or from_index.get(match_id))
+    ]
 
-    from_index = match_index(queries.select("id", "hash"), index, hashing.threshold)
-    from_index = from_index.join(
-        queries.select(F.col("id").alias("query_id"), *(F.col(c).alias(f"q_{c}") for c in POSITION)), "query_id"
-    )
-    earlier_in_index = F.col("source_offset").isNull() | (F.struct(*POSITION) < F.struct(*(f"q_{c}" for c in POSITION)))
-    from_index = from_index.where(earlier_in_index).select(F.col("query_id").alias("image_id"), "match_id", "distance")
 
-    pairs = match_self(queries.select("id", "hash"), index.plan, hashing.threshold)
-    position = {row_id: F.struct(*(F.col(f"{row_id}.{c}") for c in POSITION)) for row_id in ("a", "b")}
-    a, b = queries.alias("a"), queries.alias("b")
-    oriented = (
-        pairs.join(a, F.col("a_id") == F.col("a.id"))
-        .join(b, F.col("b_id") == F.col("b.id"))
-        .select(
-            F.when(position["a"] > position["b"], F.col("a_id")).otherwise(F.col("b_id")).alias("image_id"),
-            F.when(position["a"] > position["b"], F.col("b_id")).otherwise(F.col("a_id")).alias("match_id"),
-            "distance",
-        )
-    )
-    # A batch run again after a crash finds its own earlier rows in the index too: the union drops them.
-    matches = from_index.unionByName(oriented).dropDuplicates(["image_id", "match_id"])
-    return alert_rows(matches, good, index, config)
+def index_rows(index: HashIndex, ids: set[str], config: Config) -> list[Row]:
+    """The index's rows of these ids, with the fields an alert reports."""
+    if not ids:
+        return []
+    columns = ["id", "bank", "uri", *(hash_column(t) for t in config.hashing.types), "source_topic", *POSITION]
+    return index.images().where(F.col("id").isin(sorted(ids))).select(*columns).collect()
 
 
-def alert_rows(matches: DataFrame, good: DataFrame, index: HashIndex, config: Config) -> DataFrame:
+def alert(image: dict, match: dict, apart: int, config: Config, detected_at: datetime) -> dict:
+    """The fields of schemas/duplicate_alert.schema.json for `image` matching `match` (rows as dicts)."""
     hashing = config.hashing
-    hash_cols = [hash_column(t) for t in hashing.types]
-    side = ["id", "bank", "uri", "meta", *hash_cols, "source_topic", *POSITION]
-    image = good.select(*side).dropDuplicates(["id"])
-    matched_ids = matches.select(F.col("match_id").alias("id")).distinct()
-    from_index = (
-        index.images()
-        .join(matched_ids, "id")
-        .select(*(F.lit(None).cast("string").alias(c) if c == "meta" else c for c in side))
-    )
-    candidate = from_index.unionByName(image).dropDuplicates(["id"])
-    joined = matches.join(image.alias("i"), F.col("image_id") == F.col("i.id")).join(
-        candidate.alias("m"), F.col("match_id") == F.col("m.id")
-    )
-    distances = F.create_map(
-        *(
-            part
-            for t in hashing.types
-            for part in (F.lit(t), distance(t, f"i.{hash_column(t)}", f"m.{hash_column(t)}", hashing.hash_size))
-        )
-    )
-    return joined.select(
-        F.substring(F.sha2(F.concat_ws("\u0000", "image_id", "match_id", F.lit(hashing.primary)), 256), 1, 32).alias(
-            "alert_id"
-        ),
-        "image_id",
-        "match_id",
-        F.col("m.bank").alias("bank"),
-        F.lit(hashing.primary).alias("hash_type"),
-        F.col("distance").cast("int").alias("distance"),
-        F.lit(hashing.threshold).alias("threshold"),
-        distances.alias("distances"),
-        F.col("i.uri").alias("image_uri"),
-        F.col("m.uri").alias("match_uri"),
-        _position("i").alias("image_source"),
-        F.when(F.col("m.source_offset").isNotNull(), _position("m")).alias("match_source"),
-        F.col("i.meta").alias("meta"),
-        F.current_timestamp().alias("detected_at"),
-    )
+    key = "\u0000".join((image["id"], match["id"], hashing.primary))
+    return {
+        "alert_id": hashlib.sha256(key.encode()).hexdigest()[:32],
+        "image_id": image["id"],
+        "match_id": match["id"],
+        "bank": match["bank"],
+        "hash_type": hashing.primary,
+        "distance": apart,
+        "threshold": hashing.threshold,
+        "distances": {
+            t: distance(t, image[hash_column(t)], match[hash_column(t)], hashing.hash_size) for t in hashing.types
+        },
+        "image_uri": image["uri"],
+        "match_uri": match["uri"],
+        "image_source": source(image),
+        "match_source": source(match) if match["source_offset"] is not None else None,
+        "meta": image.get("meta"),
+        "detected_at": detected_at,
+    }
 
 
-def _position(side: str) -> Column:
-    return F.struct(
-        F.col(f"{side}.source_topic").alias("topic"),
-        F.col(f"{side}.source_partition").alias("partition"),
-        F.col(f"{side}.source_offset").alias("offset"),
-        F.col(f"{side}.source_timestamp").alias("timestamp"),
-    )
+def source(row: dict) -> dict:
+    return {
+        "topic": row["source_topic"],
+        "partition": row["source_partition"],
+        "offset": row["source_offset"],
+        "timestamp": row["source_timestamp"],
+    }
+
+
+_POSITION_TYPE = "STRUCT<topic: STRING, partition: INT, offset: BIGINT, timestamp: TIMESTAMP>"
+ALERT_COLUMNS = (
+    "alert_id STRING, image_id STRING, match_id STRING, bank STRING, hash_type STRING, distance INT, threshold INT, "
+    f"distances MAP<STRING, INT>, image_uri STRING, match_uri STRING, image_source {_POSITION_TYPE}, "
+    f"match_source {_POSITION_TYPE}, meta STRING, detected_at TIMESTAMP"
+)
 
 
 def alert_messages(alerts: DataFrame) -> DataFrame:
