@@ -20,11 +20,15 @@ from PIL import Image
 
 cv2.setNumThreads(1)  # one decode per Python worker; Spark runs one worker per core
 
+# OpenCV turns an image by its EXIF orientation unless told not to; imagehash (PIL) never does.
 _REDUCED = {
-    1: (cv2.IMREAD_COLOR, cv2.IMREAD_GRAYSCALE),
-    2: (cv2.IMREAD_REDUCED_COLOR_2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
-    4: (cv2.IMREAD_REDUCED_COLOR_4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
-    8: (cv2.IMREAD_REDUCED_COLOR_8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
+    factor: (colour | cv2.IMREAD_IGNORE_ORIENTATION, grey | cv2.IMREAD_IGNORE_ORIENTATION)
+    for factor, colour, grey in (
+        (1, cv2.IMREAD_COLOR, cv2.IMREAD_GRAYSCALE),
+        (2, cv2.IMREAD_REDUCED_COLOR_2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
+        (4, cv2.IMREAD_REDUCED_COLOR_4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
+        (8, cv2.IMREAD_REDUCED_COLOR_8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
+    )
 }
 
 

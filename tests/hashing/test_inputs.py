@@ -83,6 +83,20 @@ def test_unusual_modes_and_formats_hash():
     assert bin(int(first_frame, 16) ^ int(animated, 16)).count("1") <= 2
 
 
+@pytest.mark.parametrize("size", [(300, 200), (1800, 1200)])  # full and reduced decodes
+def test_exif_orientation_is_ignored_like_imagehash(size):
+    from streaming.samples import photos
+
+    rgb = Image.fromarray(cv2.cvtColor(photos()["chelsea"], cv2.COLOR_BGR2RGB)).resize(size)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees to display"
+    data = save(rgb, "JPEG", exif=exif.tobytes())
+    result = hash_image(data, HashSpec(types=("phash", "colorhash")))
+    assert result.error is None, result.error
+    reference = str(imagehash.phash(Image.open(io.BytesIO(data))))
+    assert bin(int(reference, 16) ^ int(result.hashes["phash"], 16)).count("1") <= 2
+
+
 def test_batches_keep_order_and_isolate_failures():
     good = photo_bytes()
     results = hash_images([good, b"", good], HashSpec())
