@@ -7,6 +7,8 @@ are ever added to it, so no writer can give an id a second row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
@@ -70,26 +72,38 @@ class HashIndex:
 
     def register(self, rows: DataFrame, app_id: str, version: int) -> int:
         """Add the rows whose id is new; the same (app_id, version) twice writes nothing twice. Returns rows added."""
-        schema = StructType.fromDDL(delta_columns("images"))
-        rows = rows.select(
-            *((F.col(f.name) if f.name in rows.columns else F.lit(None)).cast(f.dataType).alias(f.name) for f in schema)
-        )
         new = rows.join(self.images().select("id"), "id", "left_anti").persist()
         try:
             added = new.count()
-            # Bands first: after a crash between the two commits, the re-run still sees these ids as new in
-            # `images`, writes them there, and Delta skips the bands it already committed for this version.
-            for frame, path in ((self.band_rows(new), self.bands_path), (new, self.images_path)):
-                (
-                    frame.write.format("delta")
-                    .mode("append")
-                    .option("txnAppId", app_id)
-                    .option("txnVersion", version)
-                    .save(path)
-                )
+            self.append(new, app_id, version)
             return added
         finally:
             new.unpersist()
+
+    def known(self, ids: Sequence[str]) -> set[str]:
+        """Which of these ids the index holds. For a list as small as a micro-batch's: a filtered scan of the
+        id column, where an anti-join would shuffle every id of the index."""
+        if not ids:
+            return set()
+        found = self.images().where(F.col("id").isin(list(ids))).select("id").distinct().collect()
+        return {row["id"] for row in found}
+
+    def append(self, new: DataFrame, app_id: str, version: int) -> None:
+        """Write rows whose ids the index does not hold, as version `version` of writer `app_id`."""
+        new = self.conform(new)
+        # Bands first: after a crash between the two commits, the re-run still sees these ids as new in
+        # `images`, writes them there, and Delta skips the bands it already committed for this version.
+        for frame, path in ((self.band_rows(new), self.bands_path), (new, self.images_path)):
+            writer = frame.write.format("delta").mode("append")
+            writer.option("txnAppId", app_id).option("txnVersion", version).save(path)
+
+    @staticmethod
+    def conform(rows: DataFrame) -> DataFrame:
+        """The rows with exactly the columns of `images`, in its order and types (missing ones NULL)."""
+        schema = StructType.fromDDL(delta_columns("images"))
+        return rows.select(
+            *((F.col(f.name) if f.name in rows.columns else F.lit(None)).cast(f.dataType).alias(f.name) for f in schema)
+        )
 
     def stats(self) -> dict:
         from delta.tables import DeltaTable

@@ -192,13 +192,17 @@ class MicroBatch:
         if mode == "none":
             return 0
         rows = [row for row in good if row["id"] not in alerted] if mode == "unique" else good
-        frame = self.index.spark.createDataFrame(rows, schema).select(
-            *index_columns(self.config),
-            F.lit(self.app_id).alias("registered_by"),
-            F.lit(batch_id).cast("bigint").alias("batch_id"),
-            F.current_timestamp().alias("registered_at"),
-        )
-        return self.index.register(frame, self.app_id, batch_id)
+        known = self.index.known([row["id"] for row in rows])
+        rows = [row for row in rows if row["id"] not in known]
+        if rows:
+            frame = self.index.spark.createDataFrame(rows, schema).select(
+                *index_columns(self.config),
+                F.lit(self.app_id).alias("registered_by"),
+                F.lit(batch_id).cast("bigint").alias("batch_id"),
+                F.current_timestamp().alias("registered_at"),
+            )
+            self.index.append(frame, self.app_id, batch_id)
+        return len(rows)
 
 
 def first_per_id(rows: list[Row]) -> list[Row]:
