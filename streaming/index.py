@@ -7,9 +7,9 @@ are ever added to it, so no writer can give an id a second row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
@@ -80,13 +80,12 @@ class HashIndex:
         finally:
             new.unpersist()
 
-    def known(self, ids: Sequence[str]) -> set[str]:
-        """Which of these ids the index holds. For a list as small as a micro-batch's: a filtered scan of the
-        id column, where an anti-join would shuffle every id of the index."""
+    def lookup(self, ids: Collection[str], columns: Sequence[str]) -> list[Row]:
+        """The `images` rows of these ids. For a set as small as a micro-batch's: a filtered scan, where a join
+        would shuffle every id of the index."""
         if not ids:
-            return set()
-        found = self.images().where(F.col("id").isin(list(ids))).select("id").distinct().collect()
-        return {row["id"] for row in found}
+            return []
+        return self.images().where(F.col("id").isin(sorted(ids))).select(*columns).collect()
 
     def append(self, new: DataFrame, app_id: str, version: int) -> None:
         """Write rows whose ids the index does not hold, as version `version` of writer `app_id`."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -172,12 +173,18 @@ class MicroBatch:
             if dead_count:
                 dead = batch.where(F.col("error_code").isNotNull())
                 write_kafka(dead_letters(dead), self.config, self.config.kafka.dlq_topic)
-            alerts = find_alerts(good, self.index, self.config)
+            matches = find_matches(good, self.index, self.config)
+            # One lookup of `images` serves both the alerts (matched images' fields) and the registration
+            # (which of the batch's ids are already indexed: a replay, or this batch run again after a crash).
+            wanted = {row["id"] for row in good} | {match_id for _, match_id in matches}
+            indexed = {row["id"]: row.asDict() for row in self.index.lookup(wanted, lookup_columns(self.config))}
+            alerts = alert_list(good, matches, indexed, self.config)
             if alerts:
                 frame = spark.createDataFrame(alerts, ALERT_COLUMNS)
                 write_kafka(alert_messages(frame), self.config, self.alerts_topic)
             crash_point("after_alerts", batch_id)
-            added = self.register(good, {alert["image_id"] for alert in alerts}, batch.schema, batch_id)
+            alerted = {alert["image_id"] for alert in alerts}
+            added = self.register(good, alerted, indexed.keys(), batch.schema, batch_id)
             crash_point("after_register", batch_id)  # the Delta commit is done, the checkpoint's is not
             if self.index_size is None:
                 self.index_size = self.index.images().count()
@@ -187,13 +194,13 @@ class MicroBatch:
         finally:
             batch.unpersist()
 
-    def register(self, good: list[Row], alerted: set[str], schema: StructType, batch_id: int) -> int:
+    def register(
+        self, good: list[Row], alerted: set[str], indexed: Collection[str], schema: StructType, batch_id: int
+    ) -> int:
         mode = "none" if self.options.dry_run else self.options.register
         if mode == "none":
             return 0
-        rows = [row for row in good if row["id"] not in alerted] if mode == "unique" else good
-        known = self.index.known([row["id"] for row in rows])
-        rows = [row for row in rows if row["id"] not in known]
+        rows = [row for row in good if row["id"] not in indexed and not (mode == "unique" and row["id"] in alerted)]
         if rows:
             frame = self.index.spark.createDataFrame(rows, schema).select(
                 *index_columns(self.config),
@@ -229,12 +236,12 @@ def index_columns(config: Config) -> list[Column]:
     ]
 
 
-def find_alerts(good: list[Row], index: HashIndex, config: Config) -> list[dict]:
-    """One alert per (image, earlier match) within the threshold; `good` is in stream order, one row per id."""
+def find_matches(good: list[Row], index: HashIndex, config: Config) -> dict[tuple[str, str], int]:
+    """{(image id, earlier match id): distance} within the threshold; `good` is in stream order, one row per id."""
     hashing = config.hashing
     primary = hash_column(hashing.primary)
     if not good:
-        return []
+        return {}
     queries = index.spark.createDataFrame([(row["id"], row[primary]) for row in good], "id STRING, hash ARRAY<BIGINT>")
     order = {row["id"]: n for n, row in enumerate(good)}
     matches: dict[tuple[str, str], int] = {}
@@ -245,26 +252,27 @@ def find_alerts(good: list[Row], index: HashIndex, config: Config) -> list[dict]
             matches[found["query_id"], found["match_id"]] = found["distance"]
     for earlier, later, apart in near_pairs(as_words([row[primary] for row in good]), hashing.threshold):
         matches[good[later]["id"], good[earlier]["id"]] = apart
-    if not matches:
-        return []
+    return matches
+
+
+def lookup_columns(config: Config) -> list[str]:
+    """The `images` columns an alert reports of a matched image."""
+    return ["id", "bank", "uri", *(hash_column(t) for t in config.hashing.types), "source_topic", *POSITION]
+
+
+def alert_list(
+    good: list[Row], matches: dict[tuple[str, str], int], indexed: dict[str, dict], config: Config
+) -> list[dict]:
+    """The alerts of the matches, in (image, match) order; both sides' fields from the batch or the index."""
     in_batch = {row["id"]: row.asDict() for row in good}
-    from_index = {row["id"]: row.asDict() for row in index_rows(index, {m for _, m in matches} - set(in_batch), config)}
     detected_at = datetime.now(UTC)
     # A match found in the bands whose image row is not committed yet (a writer stopped between its two
     # commits) alerts once that writer's batch is run again and registers it.
     return [
         alert(in_batch[image_id], matched, apart, config, detected_at)
         for (image_id, match_id), apart in sorted(matches.items())
-        if (matched := in_batch.get(match_id) or from_index.get(match_id))
+        if (matched := in_batch.get(match_id) or indexed.get(match_id))
     ]
-
-
-def index_rows(index: HashIndex, ids: set[str], config: Config) -> list[Row]:
-    """The index's rows of these ids, with the fields an alert reports."""
-    if not ids:
-        return []
-    columns = ["id", "bank", "uri", *(hash_column(t) for t in config.hashing.types), "source_topic", *POSITION]
-    return index.images().where(F.col("id").isin(sorted(ids))).select(*columns).collect()
 
 
 def alert(image: dict, match: dict, apart: int, config: Config, detected_at: datetime) -> dict:

@@ -88,8 +88,8 @@ def test_registration_is_idempotent(spark, index):
     assert index.register(frame, "app", 7) == 60
     assert index.register(frame, "app", 7) == 0  # the same micro-batch again
     assert index.register(frame, "other-app", 0) == 0  # another writer with the same ids
-    assert index.known(["r0", "r59", "r60", "nobody"]) == {"r0", "r59"}
-    assert index.known([]) == set()
+    assert {row["id"] for row in index.lookup(["r0", "r59", "r60", "nobody"], ["id"])} == {"r0", "r59"}
+    assert index.lookup([], ["id"]) == []
     ids = DeltaTable(index.images_path).to_pyarrow_table().column("id").to_pylist()
     assert sorted(ids) == sorted(f"r{i}" for i in range(60))
     bands = DeltaTable(index.bands_path).to_pyarrow_table()
