@@ -91,7 +91,6 @@ def build(spark: SparkSession, root: str, stored: np.ndarray) -> dict[str, tuple
         layout: HashIndex(spark, f"{root}/{layout}", "phash", 8, THRESHOLD, expected_size=len(stored))
         for layout in ("appends", "partitioned", "zorder", "liquid")
     }
-    images = StructType.fromDDL(delta_columns("images"))
     rows = frame(spark, stored, "s").select(
         "id",
         F.col("hash").alias("phash"),
@@ -99,10 +98,7 @@ def build(spark: SparkSession, root: str, stored: np.ndarray) -> dict[str, tuple
         (F.substring("id", 2, 20).cast("long") % APPENDS).alias("batch_id"),
         F.lit("bench.layout").alias("registered_by"),
     )
-    rows = rows.select(
-        *(F.col(f.name) if f.name in rows.columns else F.lit(None).cast(f.dataType).alias(f.name) for f in images)
-    )
-    band_rows = indexes["appends"].band_rows(rows).cache()
+    band_rows = indexes["appends"].band_rows(HashIndex.conform(rows)).cache()
     band_rows.count()
     paths = {layout: index.bands_path for layout, index in indexes.items()}
 

@@ -18,12 +18,7 @@ from streaming.hashing.words import COLORHASH_BINBITS, bits_to_hex
 
 
 def _lanczos3(x: np.ndarray) -> np.ndarray:
-    """sinc(x) sinc(x / 3) inside (-3, 3), written out: two sines instead of np.sinc's two guarded divisions,
-    since the matrices are built once per image size, and a stream of varied photos sees many sizes."""
-    pi_x = np.pi * x
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inside = np.where(x == 0, 1.0, 3 * np.sin(pi_x) * np.sin(pi_x / 3) / (pi_x * pi_x))
-    return np.where(np.abs(x) < 3, inside, 0.0)
+    return np.where(np.abs(x) < 3, np.sinc(x) * np.sinc(x / 3), 0.0)
 
 
 def clear_caches() -> None:
