@@ -43,7 +43,7 @@ test: setup
 # The benchmark-only packages (imgdd, faiss-cpu, matplotlib); each benchmark is then one command.
 bench: setup
 	$(VENV)/bin/pip install -q -e ".[dev,bench]"
-	@echo "run: $(PY) -m bench.hashing | bench.robustness | bench.match | bench.stream | bench.cluster (see docs/)"
+	@echo "run: $(PY) -m bench.hashing | bench.robustness | bench.match | bench.stream | bench.cluster | bench.layout (see docs/)"
 
 lint: setup
 	$(VENV)/bin/ruff check streaming tests bench
