@@ -151,8 +151,8 @@ class MicroBatch:
     A micro-batch is small (maxOffsetsPerTrigger bounds it), so once hashed its good rows are collected:
     matching within the batch, the order rule and the alert fields are plain Python on the driver, and
     Spark runs only what touches the index (the banded probe join, the matched images' fields, the
-    registration) and the Kafka writes. Each Spark job costs a fixed fraction of a second on any cluster;
-    this keeps a micro-batch to about six of them.
+    registration) and the Kafka writes. Each Spark action costs a fixed fraction of a second on any
+    cluster; this keeps a micro-batch to about eight of them, where joins in Spark took some forty jobs.
     """
 
     def __init__(self, config: Config, options: StreamOptions, index: HashIndex, alerts_topic: str, app: str):
