@@ -6,6 +6,7 @@ test run never touches a developer's broker or state.
 
 from __future__ import annotations
 
+import random
 import socket
 import uuid
 from collections.abc import Iterator
@@ -14,11 +15,24 @@ import pytest
 
 from streaming.config import Config, load_config
 
+_handed_out: set[int] = set()
+
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that nothing listens on, below Linux's ephemeral range (32768 and up). A port there is
+    also what the kernel gives outgoing connections and servers that bind port 0 (Spark's, the cluster's), so
+    one picked there can be taken before the broker binds it, as happened in CI."""
+    while True:
+        port = random.randrange(20000, 32000)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 @pytest.fixture(scope="session")
