@@ -25,6 +25,7 @@ HASH_TYPES = ("ahash", "phash", "dhash", "whash", "whash-db4", "colorhash", "cro
 # Hashes of a fixed width, which can therefore be banded as the primary hash (whash-db4 grows with the image).
 BANDABLE_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
 REGISTER_MODES = ("all", "unique", "none")
+INDEX_LOOKUPS = ("memory", "join")
 
 
 class ConfigError(ValueError):
@@ -61,6 +62,7 @@ class SparkConfig:
 @dataclasses.dataclass(frozen=True)
 class IndexConfig:
     path: str
+    lookup: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,6 +268,8 @@ def _check(section: Any, key: str) -> None:
         require(section.primary in section.types, "primary", "must be one of hashing.types")
         require(section.hash_size in (8, 16), "hash_size", "must be 8 or 16")
         require(0 <= section.threshold < 64, "threshold", "must be between 0 and 63")
+    elif isinstance(section, IndexConfig):
+        require(section.lookup in INDEX_LOOKUPS, "lookup", f"must be one of {', '.join(INDEX_LOOKUPS)}")
     elif isinstance(section, StreamConfig):
         require(section.register in REGISTER_MODES, "register", f"must be one of {', '.join(REGISTER_MODES)}")
         require(section.max_offsets_per_trigger > 0, "max_offsets_per_trigger", "must be positive")

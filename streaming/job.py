@@ -32,7 +32,7 @@ from streaming.hashing import HashSpec
 from streaming.imageframe import hash_column
 from streaming.index import HashIndex
 from streaming.ingest import KAFKA_COLUMNS, ingest, ingested_schema
-from streaming.match import match_index
+from streaming.lookup import Pairs, open_lookup
 from streaming.pairs import as_words, near_pairs
 from streaming.progress import BatchStats, progress_listener
 
@@ -150,15 +150,17 @@ class MicroBatch:
 
     A micro-batch is small (maxOffsetsPerTrigger bounds it), so once hashed its good rows are collected:
     matching within the batch, the order rule and the alert fields are plain Python on the driver, and
-    Spark runs only what touches the index (the banded probe join, the matched images' fields, the
-    registration) and the Kafka writes. Each Spark action costs a fixed fraction of a second on any
-    cluster; this keeps a micro-batch to about eight of them, where joins in Spark took some forty jobs.
+    Spark runs only what touches the index (the matched images' fields, the registration, and the probe
+    join when index.lookup is "join") and the Kafka writes. Each Spark action costs a fixed fraction of a
+    second on any cluster; this keeps a micro-batch to a handful of them, where joins in Spark took some
+    forty jobs.
     """
 
     def __init__(self, config: Config, options: StreamOptions, index: HashIndex, alerts_topic: str, app: str):
         self.config = config
         self.options = options
         self.index = index
+        self.lookup = open_lookup(index, config.index.lookup)
         self.alerts_topic = alerts_topic
         self.app_id = app
         self.stats: dict[int, BatchStats] = {}
@@ -173,11 +175,17 @@ class MicroBatch:
             if dead_count:
                 dead = batch.where(F.col("error_code").isNotNull())
                 write_kafka(dead_letters(dead), self.config, self.config.kafka.dlq_topic)
-            matches = find_matches(good, self.index, self.config)
-            # One lookup of `images` serves both the alerts (matched images' fields) and the registration
-            # (which of the batch's ids are already indexed: a replay, or this batch run again after a crash).
-            wanted = {row["id"] for row in good} | {match_id for _, match_id in matches}
+            hashing = self.config.hashing
+            primary = [row[hash_column(hashing.primary)] for row in good]
+            candidates = self.lookup.near([row["id"] for row in good], primary, hashing.threshold)
+            # One lookup of `images` serves the order rule and the alerts (matched images' fields) and the
+            # registration (which of the batch's ids are already indexed: a replay, or this batch run again
+            # after a crash).
+            wanted = {row["id"] for row in good} | {match_id for _, match_id in candidates}
             indexed = {row["id"]: row.asDict() for row in self.index.lookup(wanted, lookup_columns(self.config))}
+            matches = earlier_matches(good, candidates, indexed)
+            for earlier, later, apart in near_pairs(as_words(primary), hashing.threshold):
+                matches[good[later]["id"], good[earlier]["id"]] = apart
             alerts = alert_list(good, matches, indexed, self.config)
             if alerts:
                 frame = spark.createDataFrame(alerts, ALERT_COLUMNS)
@@ -236,23 +244,17 @@ def index_columns(config: Config) -> list[Column]:
     ]
 
 
-def find_matches(good: list[Row], index: HashIndex, config: Config) -> dict[tuple[str, str], int]:
-    """{(image id, earlier match id): distance} within the threshold; `good` is in stream order, one row per id."""
-    hashing = config.hashing
-    primary = hash_column(hashing.primary)
-    if not good:
-        return {}
-    queries = index.spark.createDataFrame([(row["id"], row[primary]) for row in good], "id STRING, hash ARRAY<BIGINT>")
-    order = {row["id"]: n for n, row in enumerate(good)}
-    matches: dict[tuple[str, str], int] = {}
-    # A batch run again after a crash finds its own earlier rows in the index too: keyed by pair, they count once.
-    for found in match_index(queries, index, hashing.threshold).collect():
-        query = good[order[found["query_id"]]]
-        if found["source_offset"] is None or position(found) < position(query):
-            matches[found["query_id"], found["match_id"]] = found["distance"]
-    for earlier, later, apart in near_pairs(as_words([row[primary] for row in good]), hashing.threshold):
-        matches[good[later]["id"], good[earlier]["id"]] = apart
-    return matches
+def earlier_matches(good: list[Row], candidates: Pairs, indexed: dict[str, dict]) -> Pairs:
+    """The index's candidates that came before their image in the stream, or from a bank (no position).
+    A batch run again after a crash finds its own earlier rows in the index too: keyed by pair, they
+    count once with the in-batch pairs."""
+    images = {row["id"]: row for row in good}
+    return {
+        (image_id, match_id): apart
+        for (image_id, match_id), apart in candidates.items()
+        if match_id in indexed  # gone from the table since the lookup's snapshot: nothing to report
+        and (indexed[match_id]["source_offset"] is None or position(indexed[match_id]) < position(images[image_id]))
+    }
 
 
 def lookup_columns(config: Config) -> list[str]:

@@ -15,6 +15,7 @@ from streaming.bands import plan_bands
 from streaming.dedup import find_pairs
 from streaming.hashing import HashSpec, hash_images, hex_to_words
 from streaming.index import HashIndex
+from streaming.lookup import JoinLookup, ResidentLookup
 from streaming.match import match_index, match_self
 from streaming.samples import write_samples
 
@@ -67,6 +68,35 @@ def test_match_index_finds_exactly_the_pairs_brute_force_finds(spark, index):
     }
     assert found == brute
     assert len(brute) >= 80
+
+
+def test_both_lookups_follow_the_latest_snapshot(spark, index):
+    """The resident hashes read only the files each append adds, and read the table again after OPTIMIZE
+    rewrote it; either way they answer what the join of the bands table answers, and what brute force does."""
+    stored = planted_hashes(300, seed=8)
+    queries = [h ^ (1 << 5) for h in stored[::11]] + planted_hashes(20, seed=9)
+    ids = [f"q{i}" for i in range(len(queries))]
+    resident, joined = ResidentLookup(index), JoinLookup(index)
+
+    def brute(upto: int) -> dict:
+        return {
+            (f"q{i}", f"s{j}"): hamming(q, s)
+            for (i, q), (j, s) in itertools.product(enumerate(queries), enumerate(stored[:upto]))
+            if hamming(q, s) <= THRESHOLD
+        }
+
+    assert resident.near(ids, [[q] for q in queries], THRESHOLD) == {}
+    for version, (start, upto) in enumerate(((0, 200), (200, len(stored)))):
+        added = [f"s{i}" for i in range(start, upto)]
+        index.append(index_rows(rows(spark, stored, "s")).where(F.col("id").isin(added)), "test", version)
+        files_before = set(resident.files)
+        found = resident.near(ids, [[q] for q in queries], THRESHOLD)
+        assert files_before < resident.files  # the new files were added to those already read
+        assert found == joined.near(ids, [[q] for q in queries], THRESHOLD) == brute(upto)
+    index.optimize()
+    assert resident.near(ids, [[q] for q in queries], THRESHOLD) == brute(len(stored))
+    assert len(resident.bands) == len(stored)  # read again, not added twice
+    assert len(brute(len(stored))) >= 40
 
 
 def test_match_self_finds_every_pair_once(spark):
