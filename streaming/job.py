@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -168,10 +169,13 @@ class MicroBatch:
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         batch = batch.persist()
+        watch = Stopwatch()
         try:
             spark = batch.sparkSession
-            good = first_per_id(batch.where(F.col("error_code").isNull()).collect())
-            dead_count = batch.where(F.col("error_code").isNotNull()).count()
+            rows = batch.collect()
+            good = first_per_id([row for row in rows if row["error_code"] is None])
+            dead_count = len(rows) - sum(row["error_code"] is None for row in rows)
+            watch.lap("hash")
             if dead_count:
                 dead = batch.where(F.col("error_code").isNotNull())
                 write_kafka(dead_letters(dead), self.config, self.config.kafka.dlq_topic)
@@ -186,10 +190,12 @@ class MicroBatch:
             matches = earlier_matches(good, candidates, indexed)
             for earlier, later, apart in near_pairs(as_words(primary), hashing.threshold):
                 matches[good[later]["id"], good[earlier]["id"]] = apart
+            watch.lap("match")
             alerts = alert_list(good, matches, indexed, self.config)
             if alerts:
                 frame = spark.createDataFrame(alerts, ALERT_COLUMNS)
                 write_kafka(alert_messages(frame), self.config, self.alerts_topic)
+            watch.lap("alerts")
             crash_point("after_alerts", batch_id)
             alerted = {alert["image_id"] for alert in alerts}
             added = self.register(good, alerted, indexed.keys(), batch.schema, batch_id)
@@ -198,7 +204,10 @@ class MicroBatch:
                 self.index_size = self.index.images().count()
             else:
                 self.index_size += added
-            self.stats[batch_id] = BatchStats(alerts=len(alerts), dead_letters=dead_count, index_size=self.index_size)
+            watch.lap("register")
+            self.stats[batch_id] = BatchStats(
+                alerts=len(alerts), dead_letters=dead_count, index_size=self.index_size, seconds=watch.laps
+            )
         finally:
             batch.unpersist()
 
@@ -218,6 +227,19 @@ class MicroBatch:
             )
             self.index.append(frame, self.app_id, batch_id)
         return len(rows)
+
+
+class Stopwatch:
+    """Seconds spent in each named step, for the progress line."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.laps[step] = now - self._last
+        self._last = now
 
 
 def first_per_id(rows: list[Row]) -> list[Row]:

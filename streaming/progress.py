@@ -1,4 +1,5 @@
-"""One log line per micro-batch: input rows, rate, duration, alerts, dead letters, index size."""
+"""One log line per micro-batch: input rows, rate, duration, alerts, dead letters, index size, and the
+seconds of each step of the job's foreachBatch."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class BatchStats:
     alerts: int
     dead_letters: int
     index_size: int
+    seconds: Mapping[str, float]  # per step of the micro-batch (hash, match, alerts, register), in order
 
 
 class ProgressListener(StreamingQueryListener):
@@ -44,6 +46,7 @@ class ProgressListener(StreamingQueryListener):
         )
         if stats is not None:
             line += f", {stats.alerts} alerts, {stats.dead_letters} dead letters, index {stats.index_size} images"
+            line += " (" + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in stats.seconds.items()) + ")"
         log.info(line)
 
     def onQueryIdle(self, event) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 
@@ -108,22 +109,32 @@ def test_cli_produce_stream_alerts_and_index_stats(topics, photos, tmp_path):
         f'--set=sources.allowed_roots=["{folder}"]',
     ]
 
-    def neardup(*args: str) -> str:
+    def neardup(*args: str, log_level: str = "WARNING") -> subprocess.CompletedProcess:
         done = subprocess.run(
-            [sys.executable, "-m", "streaming.cli", "--log-level=WARNING", *settings, *args],
+            [sys.executable, "-m", "streaming.cli", f"--log-level={log_level}", *settings, *args],
             capture_output=True,
             text=True,
             timeout=600,
         )
         assert done.returncode == 0, done.stderr[-3000:]
-        return done.stdout
+        return done
 
     neardup("produce", str(folder))
-    neardup("stream", "--available-now", "--checkpoint", config.stream.checkpoint)
-    alerts = [json.loads(line) for line in neardup("alerts", "--from-beginning", "--timeout", "4").splitlines()]
+    streamed = neardup("stream", "--available-now", "--checkpoint", config.stream.checkpoint, log_level="INFO")
+    # The listener's progress line: Spark's counts joined with the job's own, and the job's steps timed.
+    progress = re.search(
+        r"batch 0: (\d+) images in [\d.]+ s \([\d.]+/s\), (\d+) alerts, 0 dead letters, index (\d+) images "
+        r"\(hash [\d.]+ s, match [\d.]+ s, alerts [\d.]+ s, register [\d.]+ s\)",
+        streamed.stderr,
+    )
+    assert progress, streamed.stderr[-3000:]
+    images, alerted, indexed = (int(group) for group in progress.groups())
+    assert images == indexed == len(photos.originals) + len(photos.variants)
+    alerts = [json.loads(line) for line in neardup("alerts", "--from-beginning", "--timeout", "4").stdout.splitlines()]
+    assert len(alerts) == alerted
     assert {(a["image_id"], a["match_id"]) for a in alerts} >= {
         (str(v), str(o)) for v, o in photos.variants.items() if o == photos.originals[0]
     }
-    stats = json.loads(neardup("index", "stats", "--json"))
+    stats = json.loads(neardup("index", "stats", "--json").stdout)
     assert stats["path"] == f"{config.index.path}/images"
     assert stats["images"] == len(photos.originals) + len(photos.variants)
