@@ -18,6 +18,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from streaming.hashing import hash_images
 from streaming.job import StreamOptions, hash_spec, start_stream
 from streaming.local import kafka
 from streaming.local.spark import spark_session
+from streaming.progress import BatchStats, progress_listener
 
 CORES = 2
 
@@ -117,6 +119,7 @@ def throughput(spark, config: Config, files: list[Path], state: Path, batch: int
     run = run_config(config, state, "throughput")
     produce(run, run.kafka.images_topic, files)
     query = start_stream(spark, run, StreamOptions.from_config(run, available_now=True, max_offsets_per_trigger=batch))
+    stats = progress_listener(spark).queries[str(query.id)]
     query.awaitTermination()
     steady = [p for p in query.recentProgress if p["numInputRows"] > 0][1:]  # the first batch warms up
     rows = sum(p["numInputRows"] for p in steady)
@@ -128,6 +131,7 @@ def throughput(spark, config: Config, files: list[Path], state: Path, batch: int
         "batches": len(steady),
         "images_per_s": round(rows / seconds, 1),
         "batch_seconds_median": round(statistics.median(p["batchDuration"] for p in steady) / 1000, 2),
+        "step_seconds_median": step_medians(stats, [p["batchId"] for p in steady]),
     }
 
 
@@ -136,7 +140,9 @@ def latency(spark, config: Config, files: list[Path], state: Path, rate: float, 
     originals = files[: max(int(rate * seconds), 1)]
     produce(run, run.kafka.images_topic, originals)
     query = start_stream(spark, run, StreamOptions.from_config(run, trigger="1 second", max_offsets_per_trigger=10_000))
+    stats = progress_listener(spark).queries[str(query.id)]
     _wait_for_index(query, len(originals))
+    first_timed = max(stats, default=-1) + 1
 
     producer = kafka_io.producer(run)
     sent: dict[str, float] = {}
@@ -172,7 +178,14 @@ def latency(spark, config: Config, files: list[Path], state: Path, rate: float, 
         "alerted": len(delays),
         "p50_s": round(ordered[len(ordered) // 2], 2) if ordered else None,
         "p95_s": round(ordered[int(len(ordered) * 0.95) - 1], 2) if ordered else None,
+        "step_seconds_median": step_medians(stats, [b for b in list(stats) if b >= first_timed]),
     }
+
+
+def step_medians(stats: Mapping[int, BatchStats], batch_ids: list[int]) -> dict[str, float]:
+    """The median seconds of each step of the job's micro-batches (the progress line's breakdown)."""
+    timed = [stats[b].seconds for b in batch_ids if b in stats]
+    return {step: round(statistics.median(t[step] for t in timed), 2) for step in (timed[0] if timed else {})}
 
 
 def _wait_for_index(query, images: int, timeout_s: float = 600) -> None:
