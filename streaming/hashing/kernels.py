@@ -17,10 +17,6 @@ from streaming.hashing.decode import Decoded
 from streaming.hashing.words import COLORHASH_BINBITS, bits_to_hex
 
 
-def _lanczos3(x: np.ndarray) -> np.ndarray:
-    return np.where(np.abs(x) < 3, np.sinc(x) * np.sinc(x / 3), 0.0)
-
-
 def clear_caches() -> None:
     """Forget the resampling matrices kept per image size (benchmarks of unseen sizes start from here)."""
     _resize_matrix.cache_clear()
@@ -36,9 +32,24 @@ def _lanczos_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     center = (np.arange(out_size) + 0.5) * scale
     lo = np.maximum((center - support + 0.5).astype(int), 0)
     hi = np.minimum((center + support + 0.5).astype(int), in_size)
-    pixels = lo[:, None] + np.arange((hi - lo).max())[None, :]
-    weights = _lanczos3((pixels - center[:, None] + 0.5) / filterscale) * (pixels < hi[:, None])
-    return np.minimum(pixels, in_size - 1), weights / weights.sum(axis=1, keepdims=True)
+    # Taps are counted from the input pixel nearest each centre, so one row of offsets serves every output.
+    nearest = np.rint(center - 0.5).astype(int)
+    reach = int(support) + 1
+    offsets = np.arange(-reach, reach + 1)
+    # Lanczos3 at x = (pixel + 0.5 - center) / filterscale is sinc(x) sinc(x / 3) = sin(3t) sin(t) / 3t^2 with
+    # t = pi x / 3, and sin(3t) = sin(t) (3 - 4 sin(t)^2); the factor 4 / 3 is left to the normalisation. With
+    # t = b - a, b per offset and a per output (its centre's distance to the nearest pixel, |a| <= pi / 6
+    # filterscale), sin(t) = sin(b) cos(a) - cos(b) sin(a) takes the sines of out + taps angles instead of
+    # np.sinc's two per tap, which were most of the time; a being small keeps sin(t) accurate to rounding where
+    # the weight is large. t = 0 is nudged as np.sinc does.
+    a = (center - 0.5 - nearest) * (np.pi / 3 / filterscale)
+    a[a == 0] = 1e-20
+    b = offsets * (np.pi / 3 / filterscale)
+    sin_t = np.sin(b) * np.cos(a)[:, None] - np.cos(b) * np.sin(a)[:, None]
+    weights = (sin_t / (b - a[:, None])) ** 2 * (0.75 - sin_t**2)
+    pixels = nearest[:, None] + offsets
+    weights *= (pixels >= lo[:, None]) & (pixels < hi[:, None])
+    return np.clip(pixels, 0, in_size - 1), weights / weights.sum(axis=1, keepdims=True)
 
 
 def _resampling_matrix(in_size: int, out_size: int, reduction: int, group: int = 1) -> np.ndarray:
@@ -123,24 +134,30 @@ def whash_db4(image: Decoded, hash_size: int) -> str:
     return bits_to_hex((low > np.median(low)).ravel())
 
 
+# imagehash's np.histogram over linspace(0, 255, 7) edges: integer hue h falls in bin 2h // 85 (255 in the last),
+# so at or past edge j from h = ceil(85j / 2). OpenCV's full-range hue rounds where PIL truncates: a level at most,
+# read here to 1/6 of the circle.
+_HUE_EDGES = [(85 * j + 1) // 2 for j in range(1, 6)]
+
+
 def colorhash(image: Decoded, hash_size: int) -> str:
-    hsv = cv2.cvtColor(image.pixels, cv2.COLOR_BGR2HSV_FULL)
-    # PIL's saturation is trunc(255 * spread / max); compared with a level in integers it is exact.
+    hue = cv2.extractChannel(cv2.cvtColor(image.pixels, cv2.COLOR_BGR2HSV_FULL), 0)
     blue, green, red = cv2.split(image.pixels)
-    brightest = hsv[..., 2].ravel().astype(np.int32)
-    spread = (brightest - cv2.min(cv2.min(blue, green), red).ravel()) * 255
-    black = image.gray.ravel() < 256 // 8  # every pixel with max 0 is black: the masks below need not see it
-    gray = spread < (256 // 3) * brightest
+    brightest = cv2.max(cv2.max(blue, green), red).astype(np.uint16)  # HSV's V
+    spread = brightest - cv2.min(cv2.min(blue, green), red)
+    # PIL's saturation is trunc(255 * spread / V); compared with a level in integers it is exact, and with both
+    # sides divided by 85 (by 3 for the last level) the products stay within 16 bits.
+    black = image.gray < 256 // 8  # every pixel with V 0 is black: the masks below need not see it
+    gray = 3 * spread < brightest  # S < 85
     colours = ~black & ~gray
-    faint = colours & (spread < (256 * 2 // 3) * brightest)
-    bright = colours & (spread >= (256 * 2 // 3 + 1) * brightest)
-    # imagehash's np.histogram over linspace(0, 255, 7) edges: integer hue h falls in bin 2h // 85, 255 in the
-    # last. OpenCV's full-range hue rounds where PIL truncates: a level at most, read here to 1/6 of the circle.
-    hue_bin = np.minimum(hsv[..., 0].ravel().astype(np.int32) * 2 // 85, 5)
-    fractions = [black.mean(), (~black & gray).mean()]
-    total = max(1, colours.sum())
+    faint = colours & (3 * spread < 2 * brightest)  # S < 170
+    bright = colours & (85 * spread >= 57 * brightest)  # S >= 171
+    fractions = [np.count_nonzero(black) / black.size, np.count_nonzero(~black & gray) / black.size]
+    total = max(1, np.count_nonzero(colours))
     for mask in (faint, bright):
-        fractions += list(np.bincount(hue_bin[mask], minlength=6) / total)
+        hues = hue * mask  # hue 0 outside the mask: counted in no bin but the first, which is found by difference
+        at_least = [np.count_nonzero(mask), *(np.count_nonzero(hues >= edge) for edge in _HUE_EDGES), 0]
+        fractions += list(-np.diff(at_least) / total)
     levels = 2**COLORHASH_BINBITS
     values = [min(levels - 1, int(f * levels)) for f in fractions]
     # imagehash's own encoding of a bin (not plain binary: the middle bit means "at least 2").
