@@ -87,14 +87,22 @@ class HashIndex:
             return []
         return self.images().where(F.col("id").isin(sorted(ids))).select(*columns).collect()
 
-    def append(self, new: DataFrame, app_id: str, version: int) -> None:
-        """Write rows whose ids the index does not hold, as version `version` of writer `app_id`."""
+    def append(self, new: DataFrame, app_id: str, version: int, with_bands: bool = True) -> None:
+        """Write rows whose ids the index does not hold, as version `version` of writer `app_id`; their bands
+        too unless told not to (a stream with index.lookup = memory cuts its bands in memory, and saves a
+        Delta commit per micro-batch; complete_bands adds them when a join needs them)."""
         new = self.conform(new)
         # Bands first: after a crash between the two commits, the re-run still sees these ids as new in
         # `images`, writes them there, and Delta skips the bands it already committed for this version.
-        for frame, path in ((self.band_rows(new), self.bands_path), (new, self.images_path)):
+        writes = [(self.band_rows(new), self.bands_path)] if with_bands else []
+        for frame, path in (*writes, (new, self.images_path)):
             writer = frame.write.format("delta").mode("append")
             writer.option("txnAppId", app_id).option("txnVersion", version).save(path)
+
+    def complete_bands(self) -> None:
+        """Add the bands of the images that have none (registered by a stream that kept its bands in memory)."""
+        missing = self.images().join(self.bands().select("id"), "id", "left_anti")
+        self.band_rows(missing).write.format("delta").mode("append").save(self.bands_path)
 
     @staticmethod
     def conform(rows: DataFrame) -> DataFrame:

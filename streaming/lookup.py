@@ -6,7 +6,8 @@ Two ways with one answer (the pairs within the threshold in the index's latest s
   that reads just the files added since the last lookup; when files went away (OPTIMIZE, DELETE,
   an overwrite) it reads the table again.
 - JoinLookup is Spark's equi-join of the probes with the bands table (match.match_index): no driver
-  memory, but every lookup reads the whole bands table.
+  memory, but every lookup reads the whole bands table. Only this way needs the bands table, so a
+  stream that looks up in memory does not write it (one Delta commit per micro-batch instead of two).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class ResidentLookup:
 class JoinLookup:
     def __init__(self, index: HashIndex) -> None:
         self.index = index
+        index.complete_bands()  # once per query: after a run with index.lookup = memory, some have none
 
     def near(self, ids: Sequence[str], hashes: Sequence[Sequence[int]], threshold: int) -> Pairs:
         if not ids:

@@ -99,6 +99,22 @@ def test_both_lookups_follow_the_latest_snapshot(spark, index):
     assert len(brute(len(stored))) >= 40
 
 
+def test_the_join_completes_the_bands_a_memory_lookup_stream_did_not_write(spark, index):
+    stored = planted_hashes(100, seed=10)
+    index.append(index_rows(rows(spark, stored[:60], "s")), "stream", 0, with_bands=False)
+    index.append(
+        index_rows(rows(spark, stored, "s")).where(F.col("id").isin([f"s{i}" for i in range(60, 120)])), "stream", 1
+    )
+    assert index.bands().select("id").distinct().count() == 60
+    queries = stored[::3]
+    ids = [f"q{i}" for i in range(len(queries))]
+    expected = ResidentLookup(index).near(ids, [[q] for q in queries], THRESHOLD)
+    assert JoinLookup(index).near(ids, [[q] for q in queries], THRESHOLD) == expected
+    JoinLookup(index)  # a second query start: nothing left to complete
+    assert index.bands().count() == len(stored) * index.plan.bands
+    assert len(expected) >= len(queries)
+
+
 def test_match_self_finds_every_pair_once(spark):
     hashes = planted_hashes(500, seed=3)
     plan = plan_bands(64, THRESHOLD, len(hashes))
