@@ -186,7 +186,7 @@ class MicroBatch:
             # registration (which of the batch's ids are already indexed: a replay, or this batch run again
             # after a crash).
             wanted = {row["id"] for row in good} | {match_id for _, match_id in candidates}
-            indexed = {row["id"]: row.asDict() for row in self.index.lookup(wanted, lookup_columns(self.config))}
+            indexed = self.lookup.rows(wanted, lookup_columns(self.config))
             matches = earlier_matches(good, candidates, indexed)
             for earlier, later, apart in near_pairs(as_words(primary), hashing.threshold):
                 matches[good[later]["id"], good[earlier]["id"]] = apart

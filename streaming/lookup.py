@@ -12,13 +12,15 @@ Two ways with one answer (the pairs within the threshold in the index's latest s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+from pyspark.sql import functions as F
+from pyspark.sql.types import TimestampType
 
 from streaming.hashing import hash_bits
 from streaming.imageframe import hash_column
@@ -35,19 +37,26 @@ class ResidentLookup:
         self.index = index
         self.column = hash_column(index.primary)
         self.words = hash_bits(index.primary, index.hash_size) // 64
-        self.files: set[str] = set()
-        self.bands = SortedBands(index.plan)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.files: dict[str, pa.Array] = {}  # each file of the snapshot read so far -> the ids of its rows
+        self.bands = SortedBands(self.index.plan)
 
     def refresh(self) -> None:
         """Bring the resident hashes to the latest snapshot of `images`."""
-        files = set(self.index.images().inputFiles())
-        if not self.files <= files:
-            self.files, self.bands = set(), SortedBands(self.index.plan)
-        added = sorted(files - self.files)
-        if added:
-            ids, words = self._read(added)
-            self.bands.add(ids, words)
-            self.files.update(added)
+        files = self.index.images().inputFiles()
+        if not self.files.keys() <= set(files):
+            self._reset()
+        added = [file for file in files if file not in self.files]
+        if not added:
+            return
+        table = self._read(added, ["id", self.column])
+        self.files.update(_ids_per_file(added, table))
+        hashes = table[self.column].combine_chunks()
+        table = table.filter(pc.equal(pc.list_value_length(hashes), self.words))  # rows without one are not banded
+        flat = table[self.column].combine_chunks().flatten().to_numpy()
+        self.bands.add(table["id"].combine_chunks(), flat.astype(np.int64).view(np.uint64).reshape(-1, self.words))
 
     def near(self, ids: Sequence[str], hashes: Sequence[Sequence[int]], threshold: int) -> Pairs:
         self.refresh()
@@ -56,19 +65,65 @@ class ResidentLookup:
         found = self.bands.search(as_words(hashes), threshold)
         return {(ids[row], match): apart for row, match, apart in found if match != ids[row]}
 
-    def _read(self, files: list[str]) -> tuple[pa.Array, np.ndarray]:
-        """The ids and primary hashes (n x words uint64) of the rows in these Parquet files of `images`."""
+    def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict]:
+        """The `images` rows of these ids in the snapshot of the last lookup, as Spark would collect them,
+        read from just the files that hold them."""
+        wanted = pa.array(sorted(ids), pa.string())
+        if not self.files or not len(wanted):
+            return {}
+        files, ids_per_file = list(self.files), list(self.files.values())
+        hits = pc.is_in(pa.chunked_array(ids_per_file, pa.string()), value_set=wanted)
+        ends = np.cumsum([len(ids) for ids in ids_per_file])
+        holding = [files[i] for i in np.unique(np.searchsorted(ends, np.flatnonzero(hits.to_numpy()), side="right"))]
+        if not holding:
+            return {}
+        return {row["id"]: row for row in _collected(self._read(holding, columns, wanted).drop_columns(["file"]))}
+
+    def _read(self, files: list[str], columns: Sequence[str], ids: pa.Array | None = None) -> pa.Table:
+        """These columns of the rows (of these ids) of these Parquet files of `images`, with each row's `file`."""
         if all(urlparse(file).scheme in ("", "file") for file in files):
             # Read here, without a Spark job: a micro-batch's own append is one small file.
-            table = ds.dataset([unquote(urlparse(file).path) for file in files], format="parquet")
-            table = table.to_table(columns=["id", self.column])
-        else:  # a store only Spark's file systems are configured for
-            table = self.index.spark.read.parquet(*files).select("id", self.column).toArrow()
-        hashes = table[self.column].combine_chunks()
-        table = table.filter(pc.equal(pc.list_value_length(hashes), self.words))
-        flat = table[self.column].combine_chunks().flatten().to_numpy()
-        words = flat.astype(np.int64).view(np.uint64).reshape(-1, self.words)
-        return table["id"].combine_chunks(), words
+            dataset = ds.dataset([_file_key(file) for file in files], format="parquet")
+            where = None if ids is None else pc.field("id").isin(ids)
+            return dataset.to_table(columns=[*columns, "__filename"], filter=where).rename_columns([*columns, "file"])
+        # A store only Spark's file systems are configured for.
+        frame = self.index.spark.read.parquet(*files)
+        frame = frame if ids is None else frame.where(F.col("id").isin(ids.to_pylist()))
+        table = frame.select(*columns, F.col("_metadata.file_path").alias("file")).toArrow()
+        return table.set_column(len(columns), "file", pa.array([_file_key(f) for f in table["file"].to_pylist()]))
+
+
+def _file_key(uri: str) -> str:
+    """A file's path, the same whether it comes from the Delta snapshot or from a row's metadata."""
+    return unquote(urlparse(uri).path)
+
+
+def _ids_per_file(files: list[str], table: pa.Table) -> dict[str, pa.Array]:
+    """The ids of the rows read from each file (none for a file without rows)."""
+    names = table["file"].combine_chunks().dictionary_encode()
+    codes = names.indices.to_numpy()
+    ids = table["id"].combine_chunks().take(pa.array(np.argsort(codes, kind="stable")))
+    counts = np.bincount(codes, minlength=len(names.dictionary))
+    starts = np.cumsum(counts) - counts
+    per_key = {
+        key: ids.slice(start, count)
+        for key, start, count in zip(names.dictionary.to_pylist(), starts.tolist(), counts.tolist(), strict=True)
+    }
+    return {file: per_key.get(_file_key(file), pa.array([], pa.string())) for file in files}
+
+
+def _collected(table: pa.Table) -> list[dict]:
+    """Rows as DataFrame.collect() gives them: timestamps as TimestampType makes them (naive, local time)."""
+    stamps = [field for field in table.schema if pa.types.is_timestamp(field.type)]
+    micros = {
+        field.name: pc.cast(table[field.name], pa.timestamp("us", field.type.tz), safe=False).cast(pa.int64())
+        for field in stamps
+    }
+    rows = table.drop_columns([field.name for field in stamps]).to_pylist()
+    for name, values in micros.items():
+        for row, value in zip(rows, values.to_pylist(), strict=True):
+            row[name] = None if value is None else TimestampType().fromInternal(value)
+    return rows
 
 
 class JoinLookup:
@@ -82,6 +137,10 @@ class JoinLookup:
         queries = self.index.spark.createDataFrame(list(zip(ids, hashes, strict=True)), "id STRING, hash ARRAY<BIGINT>")
         found = match_index(queries, self.index, threshold).select("query_id", "match_id", "distance").collect()
         return {(row["query_id"], row["match_id"]): row["distance"] for row in found}
+
+    def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict]:
+        """The `images` rows of these ids, by a scan of the table filtered on them."""
+        return {row["id"]: row.asDict() for row in self.index.lookup(ids, columns)}
 
 
 def open_lookup(index: HashIndex, kind: str) -> ResidentLookup | JoinLookup:

@@ -88,11 +88,18 @@ def test_both_lookups_follow_the_latest_snapshot(spark, index):
     assert resident.near(ids, [[q] for q in queries], THRESHOLD) == {}
     for version, (start, upto) in enumerate(((0, 200), (200, len(stored)))):
         added = [f"s{i}" for i in range(start, upto)]
-        index.append(index_rows(rows(spark, stored, "s")).where(F.col("id").isin(added)), "test", version)
+        new_rows = index_rows(rows(spark, stored, "s")).where(F.col("id").isin(added))
+        stamped = new_rows.withColumn("source_timestamp", F.timestamp_seconds(F.lit(1_700_000_000.25) + F.rand()))
+        index.append(stamped, "test", version)
         files_before = set(resident.files)
         found = resident.near(ids, [[q] for q in queries], THRESHOLD)
-        assert files_before < resident.files  # the new files were added to those already read
+        assert files_before < resident.files.keys()  # the new files were added to those already read
         assert found == joined.near(ids, [[q] for q in queries], THRESHOLD) == brute(upto)
+        # The rows of some ids, as the alerts report them: read from the files that hold them, or scanned.
+        some = ["s0", f"s{upto - 1}", f"s{upto}", "nobody"]
+        columns = ["id", "bank", "phash", "source_timestamp", "source_offset"]
+        assert resident.rows(some, columns) == joined.rows(some, columns)
+        assert set(resident.rows(some, columns)) == {"s0", f"s{upto - 1}"}
     index.optimize()
     assert resident.near(ids, [[q] for q in queries], THRESHOLD) == brute(len(stored))
     assert len(resident.bands) == len(stored)  # read again, not added twice
