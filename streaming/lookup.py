@@ -4,7 +4,9 @@ Two ways with one answer (the pairs within the threshold in the index's latest s
 - ResidentLookup keeps the primary hashes of the `images` table on the driver as SortedBands and
   brings them to the table's latest snapshot before every lookup. Delta appends only add files, so
   that reads just the files added since the last lookup; when files went away (OPTIMIZE, DELETE,
-  an overwrite) it reads the table again.
+  an overwrite) it reads the table again. It reads the snapshot's Parquet files itself (pyarrow on a
+  local file system, Spark elsewhere), so it refuses tables with deletion vectors or column mapping,
+  which change what those files mean; neardup never enables either.
 - JoinLookup is Spark's equi-join of the probes with the bands table (match.match_index): no driver
   memory, but every lookup reads the whole bands table. Only this way needs the bands table, so a
   stream that looks up in memory does not write it (one Delta commit per micro-batch instead of two).
@@ -19,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from pyspark.sql.types import TimestampType
 
@@ -37,6 +40,13 @@ class ResidentLookup:
         self.index = index
         self.column = hash_column(index.primary)
         self.words = hash_bits(index.primary, index.hash_size) // 64
+        properties = DeltaTable.forPath(index.spark, index.images_path).detail().first()["properties"]
+        vectors = properties.get("delta.enableDeletionVectors") == "true"
+        if vectors or properties.get("delta.columnMapping.mode", "none") != "none":
+            raise ValueError(
+                f"{index.images_path} uses deletion vectors or column mapping, which index.lookup = memory cannot "
+                'read: use index.lookup = "join"'
+            )
         self._reset()
 
     def _reset(self) -> None:
@@ -81,7 +91,7 @@ class ResidentLookup:
 
     def _read(self, files: list[str], columns: Sequence[str], ids: pa.Array | None = None) -> pa.Table:
         """These columns of the rows (of these ids) of these Parquet files of `images`, with each row's `file`."""
-        if all(urlparse(file).scheme in ("", "file") for file in files):
+        if _local(files):
             # Read here, without a Spark job: a micro-batch's own append is one small file.
             dataset = ds.dataset([_file_key(file) for file in files], format="parquet")
             where = None if ids is None else pc.field("id").isin(ids)
@@ -91,6 +101,10 @@ class ResidentLookup:
         frame = frame if ids is None else frame.where(F.col("id").isin(ids.to_pylist()))
         table = frame.select(*columns, F.col("_metadata.file_path").alias("file")).toArrow()
         return table.set_column(len(columns), "file", pa.array([_file_key(f) for f in table["file"].to_pylist()]))
+
+
+def _local(files: list[str]) -> bool:
+    return all(urlparse(file).scheme in ("", "file") for file in files)
 
 
 def _file_key(uri: str) -> str:

@@ -106,6 +106,28 @@ def test_both_lookups_follow_the_latest_snapshot(spark, index):
     assert len(brute(len(stored))) >= 40
 
 
+def test_the_resident_lookup_reads_through_spark_where_pyarrow_cannot(spark, index, monkeypatch):
+    """Off a local file system (object stores) the snapshot's files are read by Spark: the same answer."""
+    import streaming.lookup
+
+    stored = planted_hashes(80, seed=11)
+    index.append(index_rows(rows(spark, stored, "s")).withColumn("source_offset", F.lit(7).cast("bigint")), "t", 0)
+    queries, ids = [[h ^ 1] for h in stored[::4]], [f"q{i}" for i in range(len(stored[::4]))]
+    some, columns = ["s1", "s3", "nobody"], ["id", "phash", "source_offset", "source_timestamp"]
+    local = ResidentLookup(index)
+    expected = (local.near(ids, queries, THRESHOLD), local.rows(some, columns))
+    monkeypatch.setattr(streaming.lookup, "_local", lambda files: False)
+    through_spark = ResidentLookup(index)
+    assert (through_spark.near(ids, queries, THRESHOLD), through_spark.rows(some, columns)) == expected
+    assert len(expected[0]) >= len(queries) and set(expected[1]) == {"s1", "s3"}
+
+
+def test_the_resident_lookup_refuses_deletion_vectors(spark, index):
+    spark.sql(f"ALTER TABLE delta.`{index.images_path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    with pytest.raises(ValueError, match="deletion vectors"):
+        ResidentLookup(index)
+
+
 def test_the_join_completes_the_bands_a_memory_lookup_stream_did_not_write(spark, index):
     stored = planted_hashes(100, seed=10)
     index.append(index_rows(rows(spark, stored[:60], "s")), "stream", 0, with_bands=False)
