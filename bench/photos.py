@@ -18,8 +18,11 @@ from streaming.samples import photos
 CACHE = PROJECT_ROOT / ".cache" / "bench"
 
 
-def jpeg_corpus(count: int = 120, min_pixels: int = 2_000_000) -> list[Path]:
-    folder = CACHE / f"jpeg-{count}-{min_pixels}"
+def jpeg_corpus(count: int = 120, min_pixels: int = 2_000_000, distinct: bool = False) -> list[Path]:
+    """`count` JPEGs of at least `min_pixels`. The photos repeat every len(photos()) files, so most files are
+    near-duplicates of others; with `distinct`, each file is a mosaic of four crops of random photos,
+    randomly flipped, which no other file resembles (a stream where duplicates are the exception)."""
+    folder = CACHE / f"jpeg-{count}-{min_pixels}{'-distinct' if distinct else ''}"
     files = sorted(folder.glob("*.jpg"))
     if len(files) == count:
         return files
@@ -29,6 +32,8 @@ def jpeg_corpus(count: int = 120, min_pixels: int = 2_000_000) -> list[Path]:
     files = []
     for i in range(count):
         name, image = sources[i % len(sources)]
+        if distinct:
+            name, image = "mosaic", _mosaic([sources[j][1] for j in rng.integers(0, len(sources), 4)], rng)
         h, w = image.shape[:2]
         top, left = int(rng.integers(0, h // 10 + 1)), int(rng.integers(0, w // 10 + 1))
         crop = image[top : h - int(rng.integers(0, h // 10 + 1)), left : w - int(rng.integers(0, w // 10 + 1))]
@@ -39,3 +44,15 @@ def jpeg_corpus(count: int = 120, min_pixels: int = 2_000_000) -> list[Path]:
         cv2.imwrite(str(path), shifted, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(80, 96))])
         files.append(path)
     return files
+
+
+def _mosaic(images: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """A 2 x 2 grid of random quarter-size crops of these four images, each flipped one of four ways."""
+    side = 256
+    tiles = []
+    for image in images:
+        h, w = image.shape[:2]
+        top, left = int(rng.integers(0, max(h - h // 2, 1))), int(rng.integers(0, max(w - w // 2, 1)))
+        tile = cv2.resize(image[top : top + h // 2, left : left + w // 2], (side, side))
+        tiles.append(cv2.flip(tile, int(rng.integers(-1, 2))))
+    return np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])

@@ -1,20 +1,24 @@
 """End-to-end figures of the streaming job on the local broker and Spark, next to the hash kernels' rate.
 
-    python -m bench.stream --images 1200 --batch 300 --rate 4 --seconds 30 --json
+    python -m bench.stream --images 3000 --batch 1000 --rate 4 --seconds 30 --json
 
-Three measurements in one run, on the same JPEGs (bench/photos.py) and the same cores:
+Three measurements in one run, on the same JPEGs (bench/photos.py: 2-4 MP, each unlike the others unless
+--near-duplicate-corpus) and the same cores:
 - kernel: images/s of streaming.hashing alone, one process per core (the ceiling);
 - throughput: the job over a preloaded topic in micro-batches of --batch images, steady state (the
-  micro-batches after the first);
+  micro-batches after the first); --duplicates of the messages repeat an earlier image under a new id;
 - latency: produce -> alert, with a 1 s trigger and images arriving at a fixed rate, each a duplicate
   of an image registered before, so every one of them alerts.
+Each result carries the median seconds of the job's steps per micro-batch (the progress line's).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import random
 import statistics
 import tempfile
 import time
@@ -40,12 +44,20 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=300, help="maxOffsetsPerTrigger of the throughput run")
     parser.add_argument("--rate", type=float, default=8.0, help="images/s offered in the latency run")
     parser.add_argument("--seconds", type=float, default=45.0, help="length of the latency run")
+    parser.add_argument(
+        "--duplicates", type=float, default=0.05, help="share of throughput messages that repeat an earlier image"
+    )
+    parser.add_argument(
+        "--near-duplicate-corpus",
+        action="store_true",
+        help="the corpus of bench.hashing instead (16 photos varied: most images alert against dozens of others)",
+    )
     parser.add_argument("--json", action="store_true", help="JSON lines only")
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="neardup-bench-"))
     config = bench_config(state)
-    files = jpeg_corpus(count=args.images)
+    files = jpeg_corpus(count=args.images, distinct=not args.near_duplicate_corpus)
     started = kafka.start(config)
     if not args.json:
         print(started, flush=True)
@@ -53,7 +65,7 @@ def main() -> None:
         spark = spark_session(config)
         results = [
             kernel_rate(files, config),
-            throughput(spark, config, files, state, args.batch),
+            throughput(spark, config, files, state, args.batch, args.duplicates),
             latency(spark, config, files, state, args.rate, args.seconds),
         ]
         kernel = results[0]["images_per_s"]
@@ -85,8 +97,12 @@ def _hash_files(args: tuple[list[str], object]) -> int:
 def kernel_rate(files: list[Path], config: Config) -> dict:
     """The same kernels and files, one worker process per core, as Spark's Python workers run them."""
     spec = hash_spec(config)
+    for path in files:  # into the page cache, where the stream after it finds them: both time hashing, not the disk
+        path.read_bytes()
     chunks = [([str(p) for p in files[i::CORES]], spec) for i in range(CORES)]
-    with ProcessPoolExecutor(CORES) as pool:
+    # Spawned, not forked: a fork inherits this process's BLAS thread pool, started before OMP_NUM_THREADS
+    # was set, and two workers with two BLAS threads each run at half speed on two cores.
+    with ProcessPoolExecutor(CORES, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(_hash_files, [([str(files[0])], spec)] * CORES))  # warm the workers
         started = time.perf_counter()
         hashed = sum(pool.map(_hash_files, chunks))
@@ -94,13 +110,26 @@ def kernel_rate(files: list[Path], config: Config) -> dict:
     return {"measure": "kernel", "cores": CORES, "images": hashed, "images_per_s": round(hashed / elapsed, 1)}
 
 
-def produce(config: Config, topic: str, files: list[Path], suffix: str = "") -> None:
+def produce(config: Config, topic: str, messages: list[tuple[str, Path]]) -> None:
+    """One image reference per (id, file)."""
     kafka_io.ensure_topics(config, [topic])
     producer = kafka_io.producer(config)
-    for path in files:
-        producer.send(topic, key=f"{path}{suffix}", value={"id": f"{path}{suffix}", "uri": str(path)})
+    for image_id, path in messages:
+        producer.send(topic, key=image_id, value={"id": image_id, "uri": str(path)})
     producer.flush()
     producer.close()
+
+
+def with_duplicates(files: list[Path], share: float) -> list[tuple[str, Path]]:
+    """Each file once, and after every 1/share-th one a new id for a random earlier file (an exact duplicate)."""
+    rng = random.Random(len(files))
+    every = round(1 / share) if share > 0 else len(files) + 1
+    messages = []
+    for n, path in enumerate(files):
+        messages.append((str(path), path))
+        if n and n % every == 0:
+            messages.append((f"{path}#copy", files[rng.randrange(n)]))
+    return messages
 
 
 def run_config(config: Config, state: Path, name: str) -> Config:
@@ -115,9 +144,9 @@ def run_config(config: Config, state: Path, name: str) -> Config:
     )
 
 
-def throughput(spark, config: Config, files: list[Path], state: Path, batch: int) -> dict:
+def throughput(spark, config: Config, files: list[Path], state: Path, batch: int, duplicates: float) -> dict:
     run = run_config(config, state, "throughput")
-    produce(run, run.kafka.images_topic, files)
+    produce(run, run.kafka.images_topic, with_duplicates(files, duplicates))
     query = start_stream(spark, run, StreamOptions.from_config(run, available_now=True, max_offsets_per_trigger=batch))
     stats = progress_listener(spark).queries[str(query.id)]
     query.awaitTermination()
@@ -131,6 +160,7 @@ def throughput(spark, config: Config, files: list[Path], state: Path, batch: int
         "batches": len(steady),
         "images_per_s": round(rows / seconds, 1),
         "batch_seconds_median": round(statistics.median(p["batchDuration"] for p in steady) / 1000, 2),
+        "alerts": sum(stats[p["batchId"]].alerts for p in steady if p["batchId"] in stats),
         "step_seconds_median": step_medians(stats, [p["batchId"] for p in steady]),
     }
 
@@ -138,7 +168,7 @@ def throughput(spark, config: Config, files: list[Path], state: Path, batch: int
 def latency(spark, config: Config, files: list[Path], state: Path, rate: float, seconds: float) -> dict:
     run = run_config(config, state, "latency")
     originals = files[: max(int(rate * seconds), 1)]
-    produce(run, run.kafka.images_topic, originals)
+    produce(run, run.kafka.images_topic, [(str(path), path) for path in originals])
     query = start_stream(spark, run, StreamOptions.from_config(run, trigger="1 second", max_offsets_per_trigger=10_000))
     stats = progress_listener(spark).queries[str(query.id)]
     _wait_for_index(query, len(originals))
@@ -197,5 +227,5 @@ def _wait_for_index(query, images: int, timeout_s: float = 600) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # for the kernel's workers and Spark's Python workers
     main()
