@@ -14,7 +14,9 @@ Two ways with one answer (the pairs within the threshold in the index's latest s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import numpy as np
@@ -50,15 +52,26 @@ class ResidentLookup:
         self._reset()
 
     def _reset(self) -> None:
-        self.files: dict[str, pa.Array] = {}  # each file of the snapshot read so far -> the ids of its rows
+        # Each file of the snapshot read so far (a path on a local file system, else a URI) -> its rows' ids.
+        self.files: dict[str, pa.Array] = {}
         self.bands = SortedBands(self.index.plan)
+        self.version: int | None = None  # the last Delta version read, when the log is local
 
     def refresh(self) -> None:
         """Bring the resident hashes to the latest snapshot of `images`."""
-        files = self.index.images().inputFiles()
-        if not self.files.keys() <= set(files):
-            self._reset()
-        added = [file for file in files if file not in self.files]
+        log = Path(_file_key(self.index.images_path)) / "_delta_log" if _local([self.index.images_path]) else None
+        appended = _appended(log, self.version) if log and self.version is not None else None
+        if appended is None:  # the first read, a commit that did more than append, or a log not on this machine
+            # Version first, then files: a commit in between is read twice, and its files are known the second time.
+            version = _latest_version(log) if log else None
+            files = self.index.images().inputFiles()
+            files = [_file_key(file) for file in files] if _local(files) else files
+            if not self.files.keys() <= set(files):
+                self._reset()
+            self.version = version
+        else:
+            self.version, files = appended
+        added = [file for file in dict.fromkeys(files) if file not in self.files]
         if not added:
             return
         table = self._read(added, ["id", self.column])
@@ -101,6 +114,28 @@ class ResidentLookup:
         frame = frame if ids is None else frame.where(F.col("id").isin(ids.to_pylist()))
         table = frame.select(*columns, F.col("_metadata.file_path").alias("file")).toArrow()
         return table.set_column(len(columns), "file", pa.array([_file_key(f) for f in table["file"].to_pylist()]))
+
+
+def _latest_version(log: Path) -> int | None:
+    """The newest commit in a Delta log on this machine's file system."""
+    return max((int(entry.stem) for entry in log.glob("*.json") if entry.stem.isdigit()), default=None)
+
+
+def _appended(log: Path, version: int) -> tuple[int, list[str]] | None:
+    """(newest version, files added) of the commits after `version` when all they did was add files: reading
+    the small commit files here spares the Delta snapshot Spark would plan (a good part of a second). None
+    when a commit did anything else (removed files: OPTIMIZE, DELETE; changed the schema or protocol)."""
+    added = []
+    while (commit := log / f"{version + 1:020d}.json").exists():
+        for line in commit.read_text().splitlines():
+            action = json.loads(line)
+            if action.keys() & {"remove", "metaData", "protocol", "cdc"}:
+                return None
+            if "add" in action:
+                path = action["add"]["path"]  # relative to the table and URL-encoded, or an absolute URI
+                added.append(_file_key(path) if urlparse(path).scheme else str(log.parent / unquote(path)))
+        version += 1
+    return version, added
 
 
 def _local(files: list[str]) -> bool:

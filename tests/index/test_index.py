@@ -94,6 +94,7 @@ def test_both_lookups_follow_the_latest_snapshot(spark, index):
         files_before = set(resident.files)
         found = resident.near(ids, [[q] for q in queries], THRESHOLD)
         assert files_before < resident.files.keys()  # the new files were added to those already read
+        assert resident.version == DeltaTable(index.images_path).version()  # read from the commits it added
         assert found == joined.near(ids, [[q] for q in queries], THRESHOLD) == brute(upto)
         # The rows of some ids, as the alerts report them: read from the files that hold them, or scanned.
         some = ["s0", f"s{upto - 1}", f"s{upto}", "nobody"]
