@@ -33,7 +33,7 @@ from streaming.hashing import HashSpec
 from streaming.imageframe import hash_column
 from streaming.index import HashIndex
 from streaming.ingest import KAFKA_COLUMNS, ingest, ingested_schema
-from streaming.lookup import JoinLookup, Pairs, open_lookup
+from streaming.lookup import Pairs, open_lookup
 from streaming.pairs import as_words, near_pairs
 from streaming.progress import BatchStats, progress_listener
 
@@ -226,7 +226,7 @@ class MicroBatch:
                 F.lit(batch_id).cast("bigint").alias("batch_id"),
                 F.current_timestamp().alias("registered_at"),
             )
-            self.index.append(frame, self.app_id, batch_id, with_bands=isinstance(self.lookup, JoinLookup))
+            self.index.append(frame, self.app_id, batch_id, with_bands=self.lookup.writes_bands)
         return len(rows)
 
 

@@ -38,6 +38,8 @@ Pairs = dict[tuple[str, str], int]  # (query id, indexed id) -> distance
 
 
 class ResidentLookup:
+    writes_bands = False  # the stream's registrations need no bands table: they are cut in memory
+
     def __init__(self, index: HashIndex) -> None:
         self.index = index
         self.column = hash_column(index.primary)
@@ -176,6 +178,8 @@ def _collected(table: pa.Table) -> list[dict]:
 
 
 class JoinLookup:
+    writes_bands = True
+
     def __init__(self, index: HashIndex) -> None:
         self.index = index
         index.complete_bands()  # once per query: after a run with index.lookup = memory, some have none

@@ -1,4 +1,4 @@
-"""Multi-index hashing in memory: each band's stored values sorted, probes found by binary search.
+"""Multi-index hashing in memory: each band's stored values sorted and bucketed by their top bits.
 
 The same plan and guarantee as the bands table (bands.py): every stored hash within the threshold of a
 query shares one of the query's probes, and the candidates are then verified on the full hash. Where
