@@ -65,16 +65,27 @@ def _resampling_matrix(in_size: int, out_size: int, reduction: int, group: int =
 
 @lru_cache(maxsize=1024)
 def _resize_matrix(in_size: int, out_size: int, reduction: int) -> np.ndarray:
-    return _resampling_matrix(in_size, out_size, reduction)
+    # float32: the product with the decoded image is the one that grows with it, and single precision (24 bits)
+    # is finer than PIL's own 22-bit fixed-point weights.
+    return _resampling_matrix(in_size, out_size, reduction).astype(np.float32)
 
 
 def _resize_like_pil(image: Decoded, width: int, height: int) -> np.ndarray:
     """image.convert("L").resize((width, height), LANCZOS) of the original: horizontal pass, round to 8 bits,
-    vertical pass."""
-    horizontal = _resize_matrix(image.width, width, image.reduction)
-    vertical = _resize_matrix(image.height, height, image.reduction)
-    rows = np.clip(np.rint(image.gray @ horizontal.T), 0, 255)
-    return np.clip(np.rint(vertical @ rows), 0, 255).astype(np.uint8)
+    vertical pass.
+
+    PIL rounds the horizontal pass on every row of the original, and where it rounds moves final pixels by
+    a level, enough to flip a bit. A reduced decode has one row for `reduction` rows of the original: the
+    rows in between are interpolated before rounding, which brings the rounding close to PIL's (on 2-4 MP
+    JPEGs decoded at 1/4, 90 -> 94 % of ahashes and 84 -> 88 % of dhashes identical to imagehash's)."""
+    rows = image.gray.astype(np.float32) @ _resize_matrix(image.width, width, image.reduction).T
+    if image.reduction > 1:
+        # Reduced row i is the mean of original rows i * reduction to (i + 1) * reduction - 1: a linear resize by
+        # the integer factor puts each original row between the centres of the two reduced rows around it.
+        interpolated = (width, rows.shape[0] * image.reduction)
+        rows = cv2.resize(rows, interpolated, interpolation=cv2.INTER_LINEAR)[: image.height]
+    rows = np.clip(np.rint(rows), 0, 255)
+    return np.clip(np.rint(_resize_matrix(image.height, height, 1) @ rows), 0, 255).astype(np.uint8)
 
 
 @lru_cache(maxsize=1024)
