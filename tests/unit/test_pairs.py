@@ -57,3 +57,8 @@ def test_alert_distances():
     assert distance("crop-resistant", [0, -1], [1], 8) == 1
     assert distance("crop-resistant", [0, 2**20 - 1], [0], 8) == 1
     assert distance("crop-resistant", [0, 2**16 - 1], [0], 8) == 0
+    # hash_size 16: a segment is 256 bits in 4 words, matched within 64 bits as a whole
+    segment = [0, 0, 0, 0]
+    assert distance("crop-resistant", [*segment, -1, -1, -1, -1], segment, 16) == 1
+    assert distance("crop-resistant", [2**40 - 1, 2**20 - 1, 0, 0], segment, 16) == 0  # 60 bits apart in all
+    assert distance("crop-resistant", [2**40 - 1, 2**30 - 1, 0, 0], segment, 16) == 1  # 70 bits apart
