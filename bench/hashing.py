@@ -129,7 +129,7 @@ def _floor(blob: bytes) -> np.ndarray:
     from streaming.hashing import _min_side
     from streaming.hashing.decode import _REDUCED, probe, reduction
 
-    _, width, height = probe(blob, 10**9)
+    _, width, height, _ = probe(blob, 10**9)
     return cv2.imdecode(_array(blob), _REDUCED[reduction(width, height, _min_side("phash", 8))][1])
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from streaming.hashing import HashSpec, hash_image
 
-from .corpus import encoded_photos
+from .corpus import encoded_photos, jpeg
 
 FAST = ("ahash", "phash", "dhash", "whash", "colorhash")
 ALL = (*FAST, "whash-db4", "crop-resistant")
@@ -84,3 +84,26 @@ def test_hash_size_16_gives_256_bit_hashes(corpus):
     assert {len(h) for h in hashes.values()} == {64}
     reference = str(imagehash.phash(Image.open(io.BytesIO(data)), hash_size=16))
     assert bits_apart(hashes["phash"], reference) <= 4
+
+
+def test_one_eighth_decodes_agree_with_imagehash():
+    """Photos of 2100 px a side are decoded at 1/8 (DC coefficients only), whose rounding lifts every pixel
+    by 1/8 of a level at the quantisation step cv2's JPEGs use: uncorrected, ahashes were 1.6 bits apart."""
+    import cv2
+
+    from streaming.hashing.decode import decode, probe
+    from streaming.samples import photos
+
+    big = {name: jpeg(cv2.resize(bgr, (2100, 2100), interpolation=cv2.INTER_CUBIC)) for name, bgr in photos().items()}
+    sample = next(iter(big.values()))
+    assert decode(sample, 10**9, colour=False, min_side=256).reduction == 8
+    assert probe(sample, 10**9).dc_step == 2
+    for hash_type in ("ahash", "dhash", "phash"):
+        spec = HashSpec(types=(hash_type,))
+        apart = [
+            bits_apart(
+                hash_image(data, spec).hashes[hash_type], str(REFERENCE[hash_type](Image.open(io.BytesIO(data))))
+            )
+            for data in big.values()
+        ]
+        assert np.mean(apart) <= 0.5, f"{hash_type}: {np.mean(apart):.2f} bits apart on average"
