@@ -73,6 +73,9 @@ def demo(config, samples) -> int:
     spark = spark_session(config)
     query = start_stream(spark, config, StreamOptions.from_config(config, available_now=True))
     query.awaitTermination()
+    # The stream is done, but Spark keeps its Kafka producer cached: once the demo stops the broker it would
+    # log a failed reconnection every second until the process exits. Nothing the JVM says now is news.
+    spark.sparkContext.setLogLevel("ERROR")
     if query.exception():
         log.error("the query failed: %s", query.exception())
         return 1
