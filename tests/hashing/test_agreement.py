@@ -99,11 +99,9 @@ def test_one_eighth_decodes_agree_with_imagehash():
     assert decode(sample, 10**9, colour=False, min_side=256).reduction == 8
     assert probe(sample, 10**9).dc_step == 2
     for hash_type in ("ahash", "dhash", "phash"):
-        spec = HashSpec(types=(hash_type,))
+        spec, reference = HashSpec(types=(hash_type,)), REFERENCE[hash_type]
         apart = [
-            bits_apart(
-                hash_image(data, spec).hashes[hash_type], str(REFERENCE[hash_type](Image.open(io.BytesIO(data))))
-            )
+            bits_apart(hash_image(data, spec).hashes[hash_type], str(reference(Image.open(io.BytesIO(data)))))
             for data in big.values()
         ]
         assert np.mean(apart) <= 0.5, f"{hash_type}: {np.mean(apart):.2f} bits apart on average"
