@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from streaming.hashing.words import WORD_BITS, hash_bits
+from streaming.hashing.words import hash_bits, segment_words
 
 WORD_MASK = (1 << 64) - 1
 
@@ -30,7 +30,7 @@ def distance(hash_type: str, left: Sequence[int] | None, right: Sequence[int] | 
         return None
     if hash_type == "crop-resistant":
         bits = hash_bits(hash_type, hash_size)
-        left_segments, right_segments = _segments(left, bits), _segments(right, bits)
+        left_segments, right_segments = segment_words(left, bits), segment_words(right, bits)
         return sum(1 for x in left_segments if not any(_words_apart(x, y) <= bits // 4 for y in right_segments))
     return _words_apart(left, right)
 
@@ -39,9 +39,3 @@ def _words_apart(left: Sequence[int], right: Sequence[int]) -> int | None:
     if len(left) != len(right):
         return None
     return sum(_bits_apart(x, y) for x, y in zip(left, right, strict=True))
-
-
-def _segments(words: Sequence[int], bits: int) -> list[Sequence[int]]:
-    """A crop-resistant hash's words, one group per segment (a segment of hash_size 16 spans 4 words)."""
-    per_segment = -(-bits // WORD_BITS)
-    return [words[i : i + per_segment] for i in range(0, len(words), per_segment)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 WORD_BITS = 64
 COLORHASH_BINBITS = 3  # imagehash's default: 14 bins of 3 bits
 
@@ -37,10 +39,14 @@ def hex_to_words(hex_hash: str) -> list[int]:
 def words_to_hex(words: list[int], hash_type: str, hash_size: int) -> str:
     bits = hash_bits(hash_type, hash_size)
     if hash_type == "crop-resistant":  # one hash per segment, each of `bits`
-        per_segment = -(-bits // WORD_BITS)
-        segments = [words[i : i + per_segment] for i in range(0, len(words), per_segment)]
-        return ",".join(_words_to_hex(segment, bits) for segment in segments)
+        return ",".join(_words_to_hex(segment, bits) for segment in segment_words(words, bits))
     return _words_to_hex(words, bits)
+
+
+def segment_words(words: Sequence[int], bits: int) -> list[Sequence[int]]:
+    """A multi-hash's words, one group per segment of `bits` (a segment of hash_size 16 spans 4 words)."""
+    per_segment = -(-bits // WORD_BITS)
+    return [words[i : i + per_segment] for i in range(0, len(words), per_segment)]
 
 
 def _words_to_hex(words: list[int], bits: int) -> str:
