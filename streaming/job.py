@@ -173,8 +173,8 @@ class MicroBatch:
         try:
             spark = batch.sparkSession
             rows = batch.collect()
-            good = first_per_id([row for row in rows if row["error_code"] is None])
-            dead_count = len(rows) - sum(row["error_code"] is None for row in rows)
+            hashed = [row for row in rows if row["error_code"] is None]
+            good, dead_count = first_per_id(hashed), len(rows) - len(hashed)
             watch.lap("hash")
             if dead_count:
                 dead = batch.where(F.col("error_code").isNotNull())
