@@ -1,1 +1,2 @@
-"""Benchmarks: each prints JSON lines measured against a baseline from the same run; none asserts speed."""
+"""Benchmarks: each prints JSON lines measured against a baseline from the same run; none asserts
+speed."""

@@ -1,14 +1,16 @@
-"""Throughput of the streaming job on a real Spark standalone cluster, with one executor core and with two.
+"""Throughput of the streaming job on a real Spark standalone cluster, with one executor core and
+with two.
 
     python -m bench.cluster --workers 1,2 --images 240 --runs 3
 
-One cluster is started with as many 1-core workers as the largest count, and every run is a spark-submit
-of `neardup stream --available-now` over the same preloaded topic (bench/photos.py JPEGs, 2 MP) with a
-fresh checkpoint and index; `spark.cores.max` = workers x cores caps the run at that many executors, one
-per worker. The counts are interleaved run by run, so drift in the machine's load hits each alike. The
-rate is read from the job's own progress lines (images and duration of every micro-batch), the first
-micro-batch excluded: it starts the Python workers and creates the index. One JSON line per run, then one
-summary line per worker count (median of the runs) and the ratio of the largest count to the smallest.
+One cluster is started with as many 1-core workers as the largest count, and every run is a
+spark-submit of `neardup stream --available-now` over the same preloaded topic (bench/photos.py
+JPEGs, 2 MP) with a fresh checkpoint and index; `spark.cores.max` = workers x cores caps the run at
+that many executors, one per worker. The counts are interleaved run by run, so drift in the
+machine's load hits each alike. The rate is read from the job's own progress lines (images and
+duration of every micro-batch), the first micro-batch excluded: it starts the Python workers and
+creates the index. One JSON line per run, then one summary line per worker count (median of the
+runs) and the ratio of the largest count to the smallest.
 """
 
 from __future__ import annotations
@@ -33,10 +35,14 @@ PROGRESS = re.compile(r"batch (\d+): (\d+) images in ([\d.]+) s")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts to compare")
     parser.add_argument("--images", type=int, default=240, help="JPEGs in the stream")
-    parser.add_argument("--runs", type=int, default=3, help="runs per worker count (the median is reported)")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs per worker count (the median is reported)"
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
 
@@ -56,21 +62,31 @@ def main() -> None:
                 print(json.dumps(result), flush=True)
         for workers in counts:
             median = statistics.median(results[workers])
-            summary = {"measure": "median", "workers": workers, "runs": args.runs, "images_per_s": round(median, 1)}
+            summary = {
+                "measure": "median",
+                "workers": workers,
+                "runs": args.runs,
+                "images_per_s": round(median, 1),
+            }
             print(json.dumps(summary), flush=True)
         low, high = min(counts), max(counts)
         ratio = statistics.median(results[high]) / statistics.median(results[low])
-        print(json.dumps({"measure": "ratio", "workers": f"{high}/{low}", "ratio": round(ratio, 2)}), flush=True)
+        print(
+            json.dumps({"measure": "ratio", "workers": f"{high}/{low}", "ratio": round(ratio, 2)}),
+            flush=True,
+        )
     finally:
         cluster.stop(config)
         kafka.stop(config)
 
 
 def cluster_config(state: Path, workers: int) -> Config:
-    """The bench's broker config, plus a cluster of 1-core workers on free ports with its state under `state`."""
+    """The bench's broker config, plus a cluster of 1-core workers on free ports with its state
+    under `state`."""
     return bench_config(state).replace(
         **{
-            "kafka.partitions": workers,  # one Kafka partition per executor core, so every core gets a task
+            # one Kafka partition per executor core, so every core gets a task
+            "kafka.partitions": workers,
             "cluster.workers": workers,
             "cluster.cores": 1,
             "cluster.master_port": _free_port(),
@@ -82,7 +98,8 @@ def cluster_config(state: Path, workers: int) -> Config:
 
 
 def measure(config: Config, state: Path, workers: int, run: int, images: int) -> dict:
-    """One spark-submit over the whole topic with a fresh checkpoint and index, capped at `workers` executors."""
+    """One spark-submit over the whole topic with a fresh checkpoint and index, capped at `workers`
+    executors."""
     submitted = run_config(config, state, "stream").replace(
         **{
             "index.path": str(state / f"run-{run}-{workers}" / "index"),

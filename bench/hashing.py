@@ -2,18 +2,24 @@
 
     python -m bench.hashing [--images 120] [--repeats 3] [--agreement-images 300] [--megapixels 2]
 
-Prints one JSON line per (library, hash) with images/s (median of the repeats, imagehash's as well as
-ours), then our agreement with imagehash on a larger corpus built the same way (share of identical
-hashes, mean bits apart: a hundred files move the share by a few points), then the ratios the goals are
-stated in. Single-threaded everywhere: OpenCV, BLAS and the process. `--megapixels 12` runs the same on
-photos of a phone camera's size, which phash decodes at 1/8 where 2-4 MP files are decoded at 1/4.
+Prints one JSON line per (library, hash) with images/s (median of the repeats, imagehash's as well
+as ours), then our agreement with imagehash on a larger corpus built the same way (share of
+identical hashes, mean bits apart: a hundred files move the share by a few points), then the ratios
+the goals are stated in. Single-threaded everywhere: OpenCV, BLAS and the process. `--megapixels 12`
+runs the same on photos of a phone camera's size, which phash decodes at 1/8 where 2-4 MP files are
+decoded at 1/4.
 """
 
 from __future__ import annotations
 
 import os
 
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
+for _variable in (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "RAYON_NUM_THREADS",
+):
     os.environ[_variable] = "1"
 
 import argparse  # noqa: E402
@@ -36,7 +42,8 @@ FIVE = ("ahash", "phash", "dhash", "whash", "colorhash")
 def rate(work: Callable[[], object], images: int, repeats: int) -> float:
     seconds = []
     for _ in range(repeats):
-        clear_caches()  # every file has its own size: each run pays for its resampling matrices, as a stream would
+        # every file has its own size: each run pays for its resampling matrices, as a stream would
+        clear_caches()
         started = time.perf_counter()
         work()
         seconds.append(time.perf_counter() - started)
@@ -45,15 +52,22 @@ def rate(work: Callable[[], object], images: int, repeats: int) -> float:
 
 def agreement(ours: list[str], reference: list[str]) -> dict:
     apart = [bin(int(a, 16) ^ int(b, 16)).count("1") for a, b in zip(ours, reference, strict=True)]
-    return {"identical": round(apart.count(0) / len(apart), 3), "mean_bits_apart": round(statistics.mean(apart), 3)}
+    return {
+        "identical": round(apart.count(0) / len(apart), 3),
+        "mean_bits_apart": round(statistics.mean(apart), 3),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=120)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--agreement-images", type=int, default=300)
-    parser.add_argument("--megapixels", type=float, default=2, help="the smallest file of the corpora")
+    parser.add_argument(
+        "--megapixels", type=float, default=2, help="the smallest file of the corpora"
+    )
     args = parser.parse_args()
     cv2.setNumThreads(1)
     min_pixels = int(args.megapixels * 1e6)
@@ -73,7 +87,9 @@ def main() -> None:
         "colorhash": imagehash.colorhash,
     }
     for name, function in reference.items():
-        results["imagehash", name] = rate(lambda f=function: [f(Image.open(io.BytesIO(b))) for b in blobs], n, repeats)
+        results["imagehash", name] = rate(
+            lambda f=function: [f(Image.open(io.BytesIO(b))) for b in blobs], n, repeats
+        )
 
     def imagehash_five() -> None:
         for blob in blobs:
@@ -86,12 +102,17 @@ def main() -> None:
 
     import imgdd
 
-    folder = str(files[0].parent)  # imgdd hashes a whole folder (Rust; RAYON_NUM_THREADS=1 keeps it on one core)
+    # imgdd hashes a whole folder (Rust; RAYON_NUM_THREADS=1 keeps it on one core)
+    folder = str(files[0].parent)
     for name in ("aHash", "pHash", "dHash", "wHash"):
-        results["imgdd", name.lower()] = rate(lambda a=name: imgdd.hash(path=folder, algo=a), n, repeats)
+        results["imgdd", name.lower()] = rate(
+            lambda a=name: imgdd.hash(path=folder, algo=a), n, repeats
+        )
 
     for name in FIVE:
-        results["neardup", name] = rate(lambda t=name: hash_images(blobs, HashSpec(types=(t,))), n, repeats)
+        results["neardup", name] = rate(
+            lambda t=name: hash_images(blobs, HashSpec(types=(t,))), n, repeats
+        )
     results["neardup", "five"] = rate(lambda: hash_images(blobs, HashSpec(types=FIVE)), n, repeats)
 
     flag = cv2.IMREAD_REDUCED_GRAYSCALE_8
@@ -102,24 +123,38 @@ def main() -> None:
     results["decode-floor", "phash-pil-draft"] = rate(lambda: _each(blobs, _pil_floor), n, repeats)
 
     for (library, name), value in results.items():
-        print(json.dumps({"library": library, "hash": name, "images_per_s": round(value, 1), "images": n, "cores": 1}))
+        print(
+            json.dumps(
+                {
+                    "library": library,
+                    "hash": name,
+                    "images_per_s": round(value, 1),
+                    "images": n,
+                    "cores": 1,
+                }
+            )
+        )
     blobs = [p.read_bytes() for p in jpeg_corpus(args.agreement_images, min_pixels)]
     ours = hash_images(blobs, HashSpec(types=FIVE))
     for name, function in reference.items():
-        matched = agreement([h.hashes[name] for h in ours], [str(function(Image.open(io.BytesIO(b)))) for b in blobs])
+        matched = agreement(
+            [h.hashes[name] for h in ours],
+            [str(function(Image.open(io.BytesIO(b)))) for b in blobs],
+        )
         print(json.dumps({"agreement": name, "images": len(blobs), **matched}))
     ratios = {
         "phash_vs_imagehash": results["neardup", "phash"] / results["imagehash", "phash"],
         "phash_vs_imgdd": results["neardup", "phash"] / results["imgdd", "phash"],
         "five_vs_imagehash_five": results["neardup", "five"] / results["imagehash", "five"],
-        "decode_floor_vs_phash": results["decode-floor", "phash-flag"] / results["neardup", "phash"],
+        "decode_floor_vs_phash": results["decode-floor", "phash-flag"]
+        / results["neardup", "phash"],
     }
     print(json.dumps({"ratios": {k: round(v, 2) for k, v in ratios.items()}}))
 
 
 def _each(blobs: list[bytes], decode: Callable[[bytes], object]) -> None:
-    """Decode every blob, keeping none: a stream holds one image at a time, and a list of a hundred decodes
-    would time the allocator's page faults too."""
+    """Decode every blob, keeping none: a stream holds one image at a time, and a list of a hundred
+    decodes would time the allocator's page faults too."""
     for blob in blobs:
         decode(blob)
 
@@ -144,7 +179,8 @@ def _floor(blob: bytes) -> np.ndarray:
 
 
 def _pil_floor(blob: bytes) -> None:
-    """The same reduced grey decode through Pillow's libjpeg-turbo (draft mode): is another decoder faster?"""
+    """The same reduced grey decode through Pillow's libjpeg-turbo (draft mode): is another decoder
+    faster?"""
     from PIL import Image
 
     factor = _phash_reduction(blob)

@@ -3,14 +3,14 @@
     python -m bench.match --sizes 10000,100000,1000000,10000000 --queries 1000 --json
 
 For each index size n: n synthetic 64-bit hashes (uniform, or pHash-like: clustered around a few
-centres), and `queries` queries each planted at distance 0..k from an indexed hash. One JSON line per
-(n, kind, method): seconds per 1,000 queries, recall of the planted pairs, candidates per query.
-Methods: banded-delta (the stream's lookup: the Delta index's hashes resident on the driver as sorted
-bands, index.lookup = "memory"), banded-delta-join (Spark's join of the probes with the bands table,
-index.lookup = "join"), brute-spark (crossJoin and bit_count on the same Spark), brute-numpy
+centres), and `queries` queries each planted at distance 0..k from an indexed hash. One JSON line
+per (n, kind, method): seconds per 1,000 queries, recall of the planted pairs, candidates per query.
+Methods: banded-delta (the stream's lookup: the Delta index's hashes resident on the driver as
+sorted bands, index.lookup = "memory"), banded-delta-join (Spark's join of the probes with the bands
+table, index.lookup = "join"), brute-spark (crossJoin and bit_count on the same Spark), brute-numpy
 (vectorised XOR and popcount), faiss-flat (IndexBinaryFlat range search). Building the index is not
-timed; loading the resident bands from Delta is reported apart (load_seconds: once per stream start);
-brute-spark is run on a tenth of the queries past 100k hashes and scaled, and marked so.
+timed; loading the resident bands from Delta is reported apart (load_seconds: once per stream
+start); brute-spark is run on a tenth of the queries past 100k hashes and scaled, and marked so.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ from streaming.match import probes
 THRESHOLD = 10
 
 
-def synthetic(n: int, queries: int, kind: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def synthetic(
+    n: int, queries: int, kind: str, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(index hashes, query hashes, index position each query was planted near)."""
     rng = np.random.default_rng(seed)
     if kind == "uniform":
@@ -70,7 +72,9 @@ def faiss_flat(stored: np.ndarray, queries: np.ndarray) -> tuple[set[tuple[int, 
     started = time.perf_counter()
     limits, _, labels = index.range_search(queries.view(np.uint8).reshape(-1, 8), THRESHOLD + 1)
     elapsed = time.perf_counter() - started
-    return {(q, int(labels[j])) for q in range(len(queries)) for j in range(limits[q], limits[q + 1])}, elapsed
+    return {
+        (q, int(labels[j])) for q in range(len(queries)) for j in range(limits[q], limits[q + 1])
+    }, elapsed
 
 
 def frame(spark: SparkSession, hashes: np.ndarray, prefix: str):
@@ -80,12 +84,17 @@ def frame(spark: SparkSession, hashes: np.ndarray, prefix: str):
     )
 
 
-def banded_delta(spark: SparkSession, stored: np.ndarray, queries: np.ndarray, folder: str) -> list[dict]:
-    """The production lookups of one Delta index: the resident sorted bands (index.lookup = "memory", timed
-    once loaded: a stream loads them once) and the probe join of the bands table (index.lookup = "join")."""
+def banded_delta(
+    spark: SparkSession, stored: np.ndarray, queries: np.ndarray, folder: str
+) -> list[dict]:
+    """The production lookups of one Delta index: the resident sorted bands (index.lookup =
+    "memory", timed once loaded: a stream loads them once) and the probe join of the bands table
+    (index.lookup = "join")."""
     index = HashIndex(spark, folder, "phash", 8, THRESHOLD)
     index.ensure()
-    rows = frame(spark, stored, "s").select("id", F.col("hash").alias("phash"), F.lit(8).alias("hash_size"))
+    rows = frame(spark, stored, "s").select(
+        "id", F.col("hash").alias("phash"), F.lit(8).alias("hash_size")
+    )
     index.append(rows, "bench", 0)
     index.optimize()
     query_frame = frame(spark, queries, "q").cache()
@@ -94,7 +103,10 @@ def banded_delta(spark: SparkSession, stored: np.ndarray, queries: np.ndarray, f
     per_query = candidates.select("query_id", "id").distinct().count() / len(queries)
     ids, hashes = [f"q{i}" for i in range(len(queries))], queries.view(np.int64)[:, None].tolist()
     results = []
-    for method, lookup in (("banded-delta", ResidentLookup(index)), ("banded-delta-join", JoinLookup(index))):
+    for method, lookup in (
+        ("banded-delta", ResidentLookup(index)),
+        ("banded-delta-join", JoinLookup(index)),
+    ):
         started = time.perf_counter()
         if isinstance(lookup, ResidentLookup):
             lookup.refresh()
@@ -118,11 +130,18 @@ def banded_delta(spark: SparkSession, stored: np.ndarray, queries: np.ndarray, f
 def brute_spark(spark: SparkSession, stored: np.ndarray, queries: np.ndarray):
     table = frame(spark, stored, "s").select("id", F.col("hash")[0].alias("h")).cache()
     table.count()
-    query_frame = frame(spark, queries, "q").select(F.col("id").alias("qid"), F.col("hash")[0].alias("qh")).cache()
+    query_frame = (
+        frame(spark, queries, "q")
+        .select(F.col("id").alias("qid"), F.col("hash")[0].alias("qh"))
+        .cache()
+    )
     query_frame.count()
     started = time.perf_counter()
     pairs = (
-        query_frame.crossJoin(table).where(F.expr(f"bit_count(qh ^ h) <= {THRESHOLD}")).select("qid", "id").collect()
+        query_frame.crossJoin(table)
+        .where(F.expr(f"bit_count(qh ^ h) <= {THRESHOLD}"))
+        .select("qid", "id")
+        .collect()
     )
     elapsed = time.perf_counter() - started
     table.unpersist()
@@ -130,14 +149,21 @@ def brute_spark(spark: SparkSession, stored: np.ndarray, queries: np.ndarray):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--kinds", default="uniform,correlated")
-    parser.add_argument("--driver-memory", default="6g", help="Spark driver heap (brute-spark caches the index)")
+    parser.add_argument(
+        "--driver-memory", default="6g", help="Spark driver heap (brute-spark caches the index)"
+    )
     parser.add_argument("--json", action="store_true", help="(the output is always JSON lines)")
     args = parser.parse_args()
-    overrides = {"spark.shuffle_partitions": 8, "spark.conf": {"spark.driver.memory": args.driver_memory}}
+    overrides = {
+        "spark.shuffle_partitions": 8,
+        "spark.conf": {"spark.driver.memory": args.driver_memory},
+    }
     spark = spark_session(load_config(overrides=overrides))
     for n in (int(size) for size in args.sizes.split(",")):
         for kind in args.kinds.split(","):
@@ -146,7 +172,8 @@ def main() -> None:
 
 def measure(spark: SparkSession, n: int, kind: str, query_count: int) -> None:
     stored, queries, targets = synthetic(n, query_count, kind, seed=n)
-    truth, _ = brute_numpy(stored, queries[:50])  # every pair of 50 queries, to check the others against
+    # every pair of 50 queries, to check the others against
+    truth, _ = brute_numpy(stored, queries[:50])
     planted = {(q, int(t)) for q, t in enumerate(targets)}
 
     def report(method: str, found: set, seconds: float, queries_run: int, **extra) -> None:
@@ -175,7 +202,13 @@ def measure(spark: SparkSession, n: int, kind: str, query_count: int) -> None:
     report("faiss-flat", found, seconds, len(queries), candidates=n)
     with tempfile.TemporaryDirectory() as folder:
         for result in banded_delta(spark, stored, queries, folder):
-            report(result.pop("method"), result.pop("found"), result.pop("seconds"), len(queries), **result)
+            report(
+                result.pop("method"),
+                result.pop("found"),
+                result.pop("seconds"),
+                len(queries),
+                **result,
+            )
     sample = len(queries) if n <= 100_000 else len(queries) // 10
     found, seconds = brute_spark(spark, stored, queries[:sample])
     report("brute-spark", found, seconds, sample, candidates=n, queries_measured=sample)

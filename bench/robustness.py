@@ -24,13 +24,16 @@ from streaming.samples import photos
 
 TYPES = ("ahash", "phash", "dhash", "whash", "colorhash", "pdq")
 MAX_FPR = 0.001
-# The thresholds users meet first: conf/local.toml's for 64-bit hashes, PDQ's published match threshold.
+# The thresholds users meet first: conf/local.toml's for 64-bit hashes, PDQ's published match
+# threshold.
 DEFAULT_THRESHOLDS = {"pdq": 31}
 DOCS = PROJECT_ROOT / "docs"
 
 
 def _jpeg(quality: int) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda im: cv2.imdecode(cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
+    return lambda im: cv2.imdecode(
+        cv2.imencode(".jpg", im, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR
+    )
 
 
 def _resize(factor: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -50,7 +53,10 @@ def _rotate(degrees: float) -> Callable[[np.ndarray], np.ndarray]:
     def rotate(im: np.ndarray) -> np.ndarray:
         h, w = im.shape[:2]
         return cv2.warpAffine(
-            im, cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0), (w, h), borderMode=cv2.BORDER_REFLECT
+            im,
+            cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0),
+            (w, h),
+            borderMode=cv2.BORDER_REFLECT,
         )
 
     return rotate
@@ -64,7 +70,15 @@ def _gamma(g: float) -> Callable[[np.ndarray], np.ndarray]:
 def _watermark(im: np.ndarray) -> np.ndarray:
     out = im.copy()
     h, w = out.shape[:2]
-    cv2.putText(out, "SAMPLE (c) 2026", (w // 10, h // 2), cv2.FONT_HERSHEY_SIMPLEX, w / 500, (255, 255, 255), 3)
+    cv2.putText(
+        out,
+        "SAMPLE (c) 2026",
+        (w // 10, h // 2),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        w / 500,
+        (255, 255, 255),
+        3,
+    )
     return out
 
 
@@ -89,7 +103,9 @@ EDITS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "flip": lambda im: cv2.flip(im, 1),
     "blur": lambda im: cv2.GaussianBlur(im, (5, 5), 0),
     "noise": _noise,
-    "border": lambda im: cv2.copyMakeBorder(im, *(max(im.shape[:2]) // 20,) * 4, cv2.BORDER_CONSTANT, value=0),
+    "border": lambda im: cv2.copyMakeBorder(
+        im, *(max(im.shape[:2]) // 20,) * 4, cv2.BORDER_CONSTANT, value=0
+    ),
 }
 
 
@@ -107,14 +123,23 @@ def main() -> None:
             encoded[name, edit] = cv2.imencode(".png", change(image))[1].tobytes()
     keys = list(encoded)
     results = hash_images([encoded[k] for k in keys], HashSpec(types=TYPES))
-    words = {t: {k: hex_to_words(r.hashes[t]) for k, r in zip(keys, results, strict=True)} for t in TYPES}
+    words = {
+        t: {k: hex_to_words(r.hashes[t]) for k, r in zip(keys, results, strict=True)} for t in TYPES
+    }
 
     rows, curves = [], {}
     for hash_type in TYPES:
         w = words[hash_type]
-        positives = {edit: [distance(w[n, "original"], w[n, edit]) for n in names] for edit in EDITS}
-        negatives = np.array([distance(w[a], w[b]) for a, b in itertools.combinations(keys, 2) if a[0] != b[0]])
-        threshold = max((t for t in range(hash_bits(hash_type, 8)) if np.mean(negatives <= t) <= MAX_FPR), default=-1)
+        positives = {
+            edit: [distance(w[n, "original"], w[n, edit]) for n in names] for edit in EDITS
+        }
+        negatives = np.array(
+            [distance(w[a], w[b]) for a, b in itertools.combinations(keys, 2) if a[0] != b[0]]
+        )
+        threshold = max(
+            (t for t in range(hash_bits(hash_type, 8)) if np.mean(negatives <= t) <= MAX_FPR),
+            default=-1,
+        )
         recall = {edit: float(np.mean(np.array(d) <= threshold)) for edit, d in positives.items()}
         default = DEFAULT_THRESHOLDS.get(hash_type, 10)
         at_default = (
@@ -122,7 +147,9 @@ def main() -> None:
             float(np.mean(negatives <= default)),
             float(np.mean(np.concatenate(list(positives.values())) <= default)),
         )
-        rows.append((hash_type, threshold, float(np.mean(negatives <= threshold)), recall, at_default))
+        rows.append(
+            (hash_type, threshold, float(np.mean(negatives <= threshold)), recall, at_default)
+        )
         curves[hash_type] = (np.concatenate(list(positives.values())), negatives)
     write_markdown(rows, len(names), len(curves[TYPES[0]][1]))
     write_plot(curves, {r[0]: r[1] for r in rows})
@@ -135,9 +162,12 @@ def write_markdown(rows, photo_count: int, negative_pairs: int) -> None:
         "",
         "Command: `python -m bench.robustness` (writes this file and `robustness.png`).",
         "",
-        f"{photo_count} real photos shipped by scikit-image, each edited {len(edits)} ways. For each hash the",
-        f"threshold is the largest Hamming distance at which at most {MAX_FPR:.1%} of the {negative_pairs}",
-        "pairs of *different* photos (all their edited versions against each other) would be flagged; the table",
+        f"{photo_count} real photos shipped by scikit-image, each edited {len(edits)} ways. For "
+        "each hash the",
+        f"threshold is the largest Hamming distance at which at most {MAX_FPR:.1%} of the "
+        f"{negative_pairs}",
+        "pairs of *different* photos (all their edited versions against each other) would be "
+        "flagged; the table",
         "gives the share of (photo, edited photo) pairs found at that threshold.",
         "",
         "| hash | bits | threshold | FPR | mean recall | " + " | ".join(edits) + " |",
@@ -173,7 +203,9 @@ def write_plot(curves, thresholds) -> None:
         bins = np.arange(0, hash_bits(hash_type, 8) + 2) - 0.5
         ax.hist(negatives, bins=bins, density=True, alpha=0.6, label="different photos")
         ax.hist(positives, bins=bins, density=True, alpha=0.6, label="photo vs edited copy")
-        ax.axvline(thresholds[hash_type] + 0.5, color="k", linestyle="--", label="threshold at FPR 0.1%")
+        ax.axvline(
+            thresholds[hash_type] + 0.5, color="k", linestyle="--", label="threshold at FPR 0.1%"
+        )
         ax.set_title(hash_type)
         ax.set_xlabel("Hamming distance")
     axes[0, 0].legend(fontsize=8)

@@ -1,13 +1,17 @@
-"""End-to-end figures of the streaming job on the local broker and Spark, next to the hash kernels' rate.
+"""End-to-end figures of the streaming job on the local broker and Spark, next to the hash kernels'
+rate.
 
     python -m bench.stream --images 3000 --batch 1000 --rate 4 --seconds 30 --json
 
-Three measurements in one run, on the same JPEGs (bench/photos.py: 2-4 MP, each unlike the others unless
+Three measurements in one run, on the same JPEGs (bench/photos.py: 2-4 MP, each unlike the others
+unless
 --near-duplicate-corpus) and the same cores:
 - kernel: images/s of streaming.hashing alone, one process per core (the ceiling);
 - throughput: the job over a preloaded topic in micro-batches of --batch images, steady state (the
-  micro-batches after the first); --duplicates of the messages repeat an earlier image under a new id;
-- latency: produce -> alert, with a 1 s trigger and images arriving at a fixed rate, each a duplicate
+  micro-batches after the first); --duplicates of the messages repeat an earlier image under a new
+  id;
+- latency: produce -> alert, with a 1 s trigger and images arriving at a fixed rate, each a
+  duplicate
   of an image registered before, so every one of them alerts.
 Each result carries the median seconds of the job's steps per micro-batch (the progress line's).
 """
@@ -39,18 +43,30 @@ CORES = 2
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=1200, help="JPEGs in the throughput stream")
-    parser.add_argument("--batch", type=int, default=300, help="maxOffsetsPerTrigger of the throughput run")
-    parser.add_argument("--rate", type=float, default=8.0, help="images/s offered in the latency run")
+    parser.add_argument(
+        "--batch", type=int, default=300, help="maxOffsetsPerTrigger of the throughput run"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=8.0, help="images/s offered in the latency run"
+    )
     parser.add_argument("--seconds", type=float, default=45.0, help="length of the latency run")
     parser.add_argument(
-        "--duplicates", type=float, default=0.05, help="share of throughput messages that repeat an earlier image"
+        "--duplicates",
+        type=float,
+        default=0.05,
+        help="share of throughput messages that repeat an earlier image",
     )
     parser.add_argument(
         "--near-duplicate-corpus",
         action="store_true",
-        help="the corpus of bench.hashing instead (16 photos varied: most images alert against dozens of others)",
+        help=(
+            "the corpus of bench.hashing instead (16 photos varied: most images alert against "
+            "dozens of others)"
+        ),
     )
     parser.add_argument("--json", action="store_true", help="JSON lines only")
     args = parser.parse_args()
@@ -95,19 +111,27 @@ def _hash_files(args: tuple[list[str], object]) -> int:
 
 
 def kernel_rate(files: list[Path], config: Config) -> dict:
-    """The same kernels and files, one worker process per core, as Spark's Python workers run them."""
+    """The same kernels and files, one worker process per core, as Spark's Python workers run
+    them."""
     spec = hash_spec(config)
-    for path in files:  # into the page cache, where the stream after it finds them: both time hashing, not the disk
+    # into the page cache, where the stream after it finds them: both time hashing, not the disk
+    for path in files:
         path.read_bytes()
     chunks = [([str(p) for p in files[i::CORES]], spec) for i in range(CORES)]
-    # Spawned, not forked: a fork inherits this process's BLAS thread pool, started before OMP_NUM_THREADS
-    # was set, and two workers with two BLAS threads each run at half speed on two cores.
+    # Spawned, not forked: a fork inherits this process's BLAS thread pool, started before
+    # OMP_NUM_THREADS was set, and two workers with two BLAS threads each run at half speed on two
+    # cores.
     with ProcessPoolExecutor(CORES, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(_hash_files, [([str(files[0])], spec)] * CORES))  # warm the workers
         started = time.perf_counter()
         hashed = sum(pool.map(_hash_files, chunks))
         elapsed = time.perf_counter() - started
-    return {"measure": "kernel", "cores": CORES, "images": hashed, "images_per_s": round(hashed / elapsed, 1)}
+    return {
+        "measure": "kernel",
+        "cores": CORES,
+        "images": hashed,
+        "images_per_s": round(hashed / elapsed, 1),
+    }
 
 
 def produce(config: Config, topic: str, messages: list[tuple[str, Path]]) -> None:
@@ -121,7 +145,8 @@ def produce(config: Config, topic: str, messages: list[tuple[str, Path]]) -> Non
 
 
 def with_duplicates(files: list[Path], share: float) -> list[tuple[str, Path]]:
-    """Each file once, and after every 1/share-th one a new id for a random earlier file (an exact duplicate)."""
+    """Each file once, and after every 1/share-th one a new id for a random earlier file (an exact
+    duplicate)."""
     rng = random.Random(len(files))
     every = round(1 / share) if share > 0 else len(files) + 1
     messages = []
@@ -144,13 +169,20 @@ def run_config(config: Config, state: Path, name: str) -> Config:
     )
 
 
-def throughput(spark, config: Config, files: list[Path], state: Path, batch: int, duplicates: float) -> dict:
+def throughput(
+    spark, config: Config, files: list[Path], state: Path, batch: int, duplicates: float
+) -> dict:
     run = run_config(config, state, "throughput")
     produce(run, run.kafka.images_topic, with_duplicates(files, duplicates))
-    query = start_stream(spark, run, StreamOptions.from_config(run, available_now=True, max_offsets_per_trigger=batch))
+    query = start_stream(
+        spark,
+        run,
+        StreamOptions.from_config(run, available_now=True, max_offsets_per_trigger=batch),
+    )
     stats = progress_listener(spark).queries[str(query.id)]
     query.awaitTermination()
-    steady = [p for p in query.recentProgress if p["numInputRows"] > 0][1:]  # the first batch warms up
+    # the first batch warms up
+    steady = [p for p in query.recentProgress if p["numInputRows"] > 0][1:]
     rows = sum(p["numInputRows"] for p in steady)
     seconds = sum(p["batchDuration"] for p in steady) / 1000
     return {
@@ -159,17 +191,25 @@ def throughput(spark, config: Config, files: list[Path], state: Path, batch: int
         "micro_batch": batch,
         "batches": len(steady),
         "images_per_s": round(rows / seconds, 1),
-        "batch_seconds_median": round(statistics.median(p["batchDuration"] for p in steady) / 1000, 2),
+        "batch_seconds_median": round(
+            statistics.median(p["batchDuration"] for p in steady) / 1000, 2
+        ),
         "alerts": sum(stats[p["batchId"]].alerts for p in steady if p["batchId"] in stats),
         "step_seconds_median": step_medians(stats, [p["batchId"] for p in steady]),
     }
 
 
-def latency(spark, config: Config, files: list[Path], state: Path, rate: float, seconds: float) -> dict:
+def latency(
+    spark, config: Config, files: list[Path], state: Path, rate: float, seconds: float
+) -> dict:
     run = run_config(config, state, "latency")
     originals = files[: max(int(rate * seconds), 1)]
     produce(run, run.kafka.images_topic, [(str(path), path) for path in originals])
-    query = start_stream(spark, run, StreamOptions.from_config(run, trigger="1 second", max_offsets_per_trigger=10_000))
+    query = start_stream(
+        spark,
+        run,
+        StreamOptions.from_config(run, trigger="1 second", max_offsets_per_trigger=10_000),
+    )
     stats = progress_listener(spark).queries[str(query.id)]
     _wait_for_index(query, len(originals))
     first_timed = max(stats, default=-1) + 1
@@ -181,14 +221,19 @@ def latency(spark, config: Config, files: list[Path], state: Path, rate: float, 
         time.sleep(max(0.0, started + n / rate - time.monotonic()))
         image_id = f"{path}#again"
         sent[image_id] = time.time()
-        producer.send(run.kafka.images_topic, key=image_id, value={"id": image_id, "uri": str(path)})
+        producer.send(
+            run.kafka.images_topic, key=image_id, value={"id": image_id, "uri": str(path)}
+        )
     producer.flush()
     producer.close()
 
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
-        run.kafka.alerts_topic, auto_offset_reset="earliest", consumer_timeout_ms=15_000, **kafka_io.client_options(run)
+        run.kafka.alerts_topic,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=15_000,
+        **kafka_io.client_options(run),
     )
     delays = {}
     for record in consumer:
@@ -213,19 +258,27 @@ def latency(spark, config: Config, files: list[Path], state: Path, rate: float, 
 
 
 def step_medians(stats: Mapping[int, BatchStats], batch_ids: list[int]) -> dict[str, float]:
-    """The median seconds of each step of the job's micro-batches (the progress line's breakdown)."""
+    """The median seconds of each step of the job's micro-batches (the progress line's
+    breakdown)."""
     timed = [stats[b].seconds for b in batch_ids if b in stats]
-    return {step: round(statistics.median(t[step] for t in timed), 2) for step in (timed[0] if timed else {})}
+    return {
+        step: round(statistics.median(t[step] for t in timed), 2)
+        for step in (timed[0] if timed else {})
+    }
 
 
 def _wait_for_index(query, images: int, timeout_s: float = 600) -> None:
     """Until the query has taken in the warm-up images (they are then in the index)."""
     deadline = time.monotonic() + timeout_s
-    while sum(p["numInputRows"] for p in query.recentProgress) < images and time.monotonic() < deadline:
+    while (
+        sum(p["numInputRows"] for p in query.recentProgress) < images
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.5)
     time.sleep(2)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # for the kernel's workers and Spark's Python workers
+    # For the kernel's workers and Spark's Python workers.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     main()

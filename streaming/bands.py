@@ -1,9 +1,9 @@
 """Multi-index hashing: cut a hash into bands so that near neighbours are found by exact lookups.
 
-Pigeonhole: if two hashes differ in at most k bits and the hash is cut into m bands, some band differs
-in at most r = floor(k / m) bits. So an index that stores every image's band values, probed with each
-query band value and every value within Hamming radius r of it, finds every pair within k; exact
-verification of the full hash then removes the candidates that are further apart.
+Pigeonhole: if two hashes differ in at most k bits and the hash is cut into m bands, some band
+differs in at most r = floor(k / m) bits. So an index that stores every image's band values, probed
+with each query band value and every value within Hamming radius r of it, finds every pair within k;
+exact verification of the full hash then removes the candidates that are further apart.
 
 The number of bands trades probes against candidates: with band width w = bits / m, a query makes
 m * sum_{i<=r} C(w, i) probes and each probe meets about N / 2^w unrelated index entries. plan_bands
@@ -65,14 +65,19 @@ class BandPlan:
 
     def probes(self, words: Sequence[int]) -> list[tuple[int, int]]:
         """(band, value) for every value within `radius` of each of the hash's band values."""
-        return [(band, value ^ mask) for band, value in enumerate(self.band_values(words)) for mask in self.masks(band)]
+        return [
+            (band, value ^ mask)
+            for band, value in enumerate(self.band_values(words))
+            for mask in self.masks(band)
+        ]
 
     def probes_per_query(self) -> int:
         return sum(len(self.masks(band)) for band in range(self.bands))
 
 
 def plan_bands(bits: int, threshold: int, expected_size: int) -> BandPlan:
-    """The plan with the lowest expected cost per query among those that keep the recall guarantee."""
+    """The plan with the lowest expected cost per query among those that keep the recall
+    guarantee."""
     if not 0 <= threshold < bits:
         raise ValueError(f"threshold must be in [0, {bits}), got {threshold}")
     words = -(-bits // WORD)

@@ -20,7 +20,8 @@ IMAGE_GLOB = "*.{jpg,jpeg,png,gif,bmp,webp,tif,tiff,JPG,JPEG,PNG,GIF,BMP,WEBP,TI
 
 
 def hashed_files(spark: SparkSession, config: Config, paths: Sequence[str]) -> DataFrame:
-    """`path` (absolute, without the file: scheme) and the hash columns of every image under paths."""
+    """`path` (absolute, without the file: scheme) and the hash columns of every image under
+    paths."""
     from streaming.job import hash_spec
 
     files = (
@@ -36,7 +37,8 @@ def hashed_files(spark: SparkSession, config: Config, paths: Sequence[str]) -> D
 def register_files(
     spark: SparkSession, config: Config, index: HashIndex, paths: Sequence[str], bank: str
 ) -> tuple[int, list[tuple[str, str, str]]]:
-    """Hash and register every image under paths as a member of `bank`; returns (added, failures)."""
+    """Hash and register every image under paths as a member of `bank`; returns (added,
+    failures)."""
     from streaming.job import index_columns
 
     hashed = hashed_files(spark, config, paths)
@@ -45,7 +47,9 @@ def register_files(
         total = hashed.count()
     failed = [
         (r["path"], r["error_code"], r["error_message"])
-        for r in hashed.where("error_code IS NOT NULL").select("path", "error_code", "error_message").collect()
+        for r in hashed.where("error_code IS NOT NULL")
+        .select("path", "error_code", "error_message")
+        .collect()
     ]
     rows = (
         hashed.where("error_code IS NULL")
@@ -65,7 +69,8 @@ def register_files(
         F.lit(None).cast("bigint").alias("batch_id"),
         F.current_timestamp().alias("registered_at"),
     )
-    # A one-off job: a unique app id, so Delta's transaction skip never applies; ids are what make it idempotent.
+    # A one-off job: a unique app id, so Delta's transaction skip never applies; ids are what make
+    # it idempotent.
     with _progress(spark, "registering"):
         added = index.register(rows, f"neardup-index-add-{uuid.uuid4().hex}", 0)
     hashed.unpersist()

@@ -1,7 +1,8 @@
 """Configuration: conf/local.toml, layered with another TOML file, NEARDUP_* variables and flags.
 
-The precedence is the usual one: embedded defaults < --config FILE < environment < command-line flags.
-Every value is checked against the type of its field, and a bad one is refused with its dotted key.
+The precedence is the usual one: embedded defaults < --config FILE < environment < command-line
+flags. Every value is checked against the type of its field, and a bad one is refused with its
+dotted key.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ ENV_PREFIX = "NEARDUP_"
 PROCESS_VARIABLES = ("NEARDUP_CONFIG", "NEARDUP_JARS_DIR", "NEARDUP_CRASH_AT")
 
 HASH_TYPES = ("ahash", "phash", "dhash", "whash", "whash-db4", "colorhash", "crop-resistant", "pdq")
-# Hashes of a fixed width, which can therefore be banded as the primary hash (whash-db4 grows with the image).
+# Hashes of a fixed width, which can therefore be banded as the primary hash (whash-db4 grows with
+# the image).
 BANDABLE_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
 REGISTER_MODES = ("all", "unique", "none")
 INDEX_LOOKUPS = ("memory", "join")
 
 
 class ConfigError(ValueError):
-    """A configuration value is missing, of the wrong type or out of range; the message names the key."""
+    """A configuration value is missing, of the wrong type or out of range; the message names the
+    key."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +96,8 @@ class SourcesConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ClusterConfig:
-    """The local Spark standalone cluster of `neardup cluster start`: a master and workers on 127.0.0.1."""
+    """The local Spark standalone cluster of `neardup cluster start`: a master and workers on
+    127.0.0.1."""
 
     master_port: int
     webui_port: int
@@ -128,8 +132,12 @@ def load_config(
     raw = _read_toml(DEFAULT_CONFIG)
     if path is not None:
         raw = _merge(raw, _read_toml(Path(path)))
-    raw = _apply(raw, _env_overrides(raw, os.environ if environ is None else environ), parse_strings=True)
-    raw = _apply(raw, {k: v for k, v in (overrides or {}).items() if v is not None}, parse_strings=False)
+    raw = _apply(
+        raw, _env_overrides(raw, os.environ if environ is None else environ), parse_strings=True
+    )
+    raw = _apply(
+        raw, {k: v for k, v in (overrides or {}).items() if v is not None}, parse_strings=False
+    )
     return _build(Config, raw, "")
 
 
@@ -146,14 +154,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping) and key not in _FREE_TABLES:
+        if (
+            isinstance(value, Mapping)
+            and isinstance(merged.get(key), Mapping)
+            and key not in _FREE_TABLES
+        ):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value
     return merged
 
 
-# Tables whose keys are free (passed through to Spark or Kafka), so they are replaced, not merged key by key.
+# Tables whose keys are free (passed through to Spark or Kafka), so they are replaced, not merged
+# key by key.
 _FREE_TABLES = ("security", "conf")
 
 
@@ -166,7 +179,9 @@ def _env_overrides(raw: Mapping[str, Any], environ: Mapping[str, str]) -> dict[s
             continue
         key = known.get(name[len(ENV_PREFIX) :])
         if key is None:
-            raise ConfigError(f"{name}: no configuration key of that name (known: {', '.join(sorted(known))})")
+            raise ConfigError(
+                f"{name}: no configuration key of that name (known: {', '.join(sorted(known))})"
+            )
         found[key] = value
     return found
 
@@ -195,7 +210,8 @@ def _apply(raw: dict[str, Any], dotted: Mapping[str, Any], parse_strings: bool) 
 
 
 def _parse_env(key: str, text: str) -> Any:
-    """Environment values are strings: JSON where it parses (numbers, lists, tables), else the text."""
+    """Environment values are strings: JSON where it parses (numbers, lists, tables), else the
+    text."""
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
     if text[:1] in "[{" or text.lstrip("-").isdigit():
@@ -264,14 +280,24 @@ def _check(section: Any, key: str) -> None:
     if isinstance(section, HashingConfig):
         bad = [t for t in section.types if t not in HASH_TYPES]
         require(not bad, "types", f"each must be one of {', '.join(HASH_TYPES)}")
-        require(section.primary in BANDABLE_TYPES, "primary", f"must be one of {', '.join(BANDABLE_TYPES)}")
+        require(
+            section.primary in BANDABLE_TYPES,
+            "primary",
+            f"must be one of {', '.join(BANDABLE_TYPES)}",
+        )
         require(section.primary in section.types, "primary", "must be one of hashing.types")
         require(section.hash_size in (8, 16), "hash_size", "must be 8 or 16")
         require(0 <= section.threshold < 64, "threshold", "must be between 0 and 63")
     elif isinstance(section, IndexConfig):
-        require(section.lookup in INDEX_LOOKUPS, "lookup", f"must be one of {', '.join(INDEX_LOOKUPS)}")
+        require(
+            section.lookup in INDEX_LOOKUPS, "lookup", f"must be one of {', '.join(INDEX_LOOKUPS)}"
+        )
     elif isinstance(section, StreamConfig):
-        require(section.register in REGISTER_MODES, "register", f"must be one of {', '.join(REGISTER_MODES)}")
+        require(
+            section.register in REGISTER_MODES,
+            "register",
+            f"must be one of {', '.join(REGISTER_MODES)}",
+        )
         require(section.max_offsets_per_trigger > 0, "max_offsets_per_trigger", "must be positive")
     elif isinstance(section, KafkaConfig):
         require(section.partitions > 0, "partitions", "must be positive")

@@ -21,12 +21,16 @@ def find_pairs(
     hashed = hashed_files(spark, config, [folder]).persist()
     failed = [
         (r["path"], r["error_code"], r["error_message"])
-        for r in hashed.where("error_code IS NOT NULL").select("path", "error_code", "error_message").collect()
+        for r in hashed.where("error_code IS NOT NULL")
+        .select("path", "error_code", "error_message")
+        .collect()
     ]
     rows = hashed.where("error_code IS NULL").select(
         F.col("path").alias("id"), F.col(hash_column(hashing.primary)).alias("hash")
     )
-    plan = plan_bands(hash_bits(hashing.primary, hashing.hash_size), hashing.threshold, max(rows.count(), 1))
+    plan = plan_bands(
+        hash_bits(hashing.primary, hashing.hash_size), hashing.threshold, max(rows.count(), 1)
+    )
     matched = match_self(rows, plan, hashing.threshold).collect()
     hashed.unpersist()
     return sorted((r["a_id"], r["b_id"], r["distance"]) for r in matched), sorted(failed)

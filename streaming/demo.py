@@ -27,7 +27,9 @@ log = logging.getLogger("neardup.demo")
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     quiet_clients()
     shutil.rmtree(OUT, ignore_errors=True)
     samples = write_samples(OUT / "images")
@@ -61,7 +63,9 @@ def demo(config, samples) -> int:
     kafka_io.ensure_topics(config, [config.kafka.images_topic])
     producer = kafka_io.producer(config)
     for path in files:
-        producer.send(config.kafka.images_topic, key=str(path), value=reference(path, None, inline=False))
+        producer.send(
+            config.kafka.images_topic, key=str(path), value=reference(path, None, inline=False)
+        )
     producer.flush()
     log.info(
         "produced %d image references to %s (%d planted near-duplicates)",
@@ -73,14 +77,17 @@ def demo(config, samples) -> int:
     spark = spark_session(config)
     query = start_stream(spark, config, StreamOptions.from_config(config, available_now=True))
     query.awaitTermination()
-    # The stream is done, but Spark keeps its Kafka producer cached: once the demo stops the broker it would
-    # log a failed reconnection every second until the process exits. Nothing the JVM says now is news.
+    # The stream is done, but Spark keeps its Kafka producer cached: once the demo stops the broker
+    # it would log a failed reconnection every second until the process exits. Nothing the JVM says
+    # now is news.
     spark.sparkContext.setLogLevel("ERROR")
     if query.exception():
         log.error("the query failed: %s", query.exception())
         return 1
 
-    alerts = [a for _, a in kafka_io.consume_json(config, config.kafka.alerts_topic, True, timeout_s=5)]
+    alerts = [
+        a for _, a in kafka_io.consume_json(config, config.kafka.alerts_topic, True, timeout_s=5)
+    ]
     dead = [d for _, d in kafka_io.consume_json(config, config.kafka.dlq_topic, True, timeout_s=3)]
     print()
     for alert in sorted(alerts, key=lambda a: (a["image_id"], a["match_id"])):
@@ -89,8 +96,13 @@ def demo(config, samples) -> int:
             f"{alert['hash_type']} distance {alert['distance']}"
         )
     for record in dead:
-        print(f"DEAD LETTER {Path(record['id'] or '?').name}: {record['reason']} ({record['message']})")
-    origin = {variant.resolve(): original.resolve() for variant, original in samples.variants.items()}
+        print(
+            f"DEAD LETTER {Path(record['id'] or '?').name}: {record['reason']} "
+            f"({record['message']})"
+        )
+    origin = {
+        variant.resolve(): original.resolve() for variant, original in samples.variants.items()
+    }
 
     def photo(image_id: str) -> Path:
         return origin.get(Path(image_id), Path(image_id))
@@ -110,7 +122,8 @@ def demo(config, samples) -> int:
     )
     print(
         f"\nneardup demo: {len(files)} images streamed, {len(alerts)} duplicate alerts "
-        f"({true_alerts} of them true), {len(dead)} dead letter(s); the index is in {config.index.path}"
+        f"({true_alerts} of them true), {len(dead)} dead letter(s); the index is in "
+        f"{config.index.path}"
     )
     return 0 if true_alerts else 1
 

@@ -1,5 +1,6 @@
-"""Crash points for the fault tests: NEARDUP_CRASH_AT=<point>:<batch id> kills the driver with SIGKILL,
-like `kill -9`, when the job reaches that point of that micro-batch. Unset, it costs one dict lookup."""
+"""Crash points for the fault tests: NEARDUP_CRASH_AT=<point>:<batch id> kills the driver with
+SIGKILL, like `kill -9`, when the job reaches that point of that micro-batch. Unset, it costs one
+dict lookup."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""Hashing at the Spark edge: the kernels of streaming.hashing applied to DataFrames with mapInPandas.
+"""Hashing at the Spark edge: the kernels of streaming.hashing applied to DataFrames with
+mapInPandas.
 
-Hash columns are named as in schemas/delta/images.sql (the type with `-` as `_`) and hold the hash as
-ARRAY<BIGINT> words. A bad image yields error_code/error_message and NULL hashes, never an exception.
+Hash columns are named as in schemas/delta/images.sql (the type with `-` as `_`) and hold the hash
+as ARRAY<BIGINT> words. A bad image yields error_code/error_message and NULL hashes, never an
+exception.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ def hash_column(hash_type: str) -> str:
 
 
 def hash_fields(spec: HashSpec) -> list[StructField]:
-    """The columns hash_frame adds: one ARRAY<BIGINT> per hash type, PDQ's quality, the error if any."""
+    """The columns hash_frame adds: one ARRAY<BIGINT> per hash type, PDQ's quality, the error if
+    any."""
     return [
         *(StructField(hash_column(t), ArrayType(LongType())) for t in spec.types),
         StructField("pdq_quality", IntegerType()),
@@ -40,7 +43,9 @@ def hash_frame(results: Sequence[ImageHashes], spec: HashSpec) -> pd.DataFrame:
     for result in results:
         for hash_type in spec.types:
             hex_hash = result.hashes.get(hash_type)
-            columns[hash_column(hash_type)].append(None if hex_hash is None else hex_to_words(hex_hash))
+            columns[hash_column(hash_type)].append(
+                None if hex_hash is None else hex_to_words(hex_hash)
+            )
         quality.append(result.pdq_quality)
         codes.append(result.error.code if result.error else None)
         messages.append(result.error.message if result.error else None)
@@ -52,7 +57,8 @@ def hash_frame(results: Sequence[ImageHashes], spec: HashSpec) -> pd.DataFrame:
 
 
 def hash_dataframe(df: DataFrame, content_col: str, spec: HashSpec) -> DataFrame:
-    """df with its binary column content_col replaced by the hash columns (e.g. from format("binaryFile"))."""
+    """df with its binary column content_col replaced by the hash columns (e.g. from
+    format("binaryFile"))."""
     kept = [f for f in df.schema.fields if f.name != content_col]
     schema = StructType([*kept, *hash_fields(spec)])
 
@@ -61,6 +67,8 @@ def hash_dataframe(df: DataFrame, content_col: str, spec: HashSpec) -> DataFrame
             for start in range(0, len(batch), CHUNK):
                 chunk = batch.iloc[start : start + CHUNK]
                 hashed = hash_frame(hash_images([bytes(b) for b in chunk[content_col]], spec), spec)
-                yield pd.concat([chunk.drop(columns=[content_col]).reset_index(drop=True), hashed], axis=1)
+                yield pd.concat(
+                    [chunk.drop(columns=[content_col]).reset_index(drop=True), hashed], axis=1
+                )
 
     return df.mapInPandas(hash_batches, schema)

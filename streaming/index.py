@@ -42,7 +42,9 @@ class HashIndex:
         for table, path in (("images", self.images_path), ("bands", self.bands_path)):
             schema = StructType.fromDDL(delta_columns(table))
             empty = self.spark.createDataFrame([], schema)
-            empty.write.format("delta").mode("ignore").partitionBy(*delta_partition_columns(table)).save(path)
+            empty.write.format("delta").mode("ignore").partitionBy(
+                *delta_partition_columns(table)
+            ).save(path)
 
     def images(self) -> DataFrame:
         return self.spark.read.format("delta").load(self.images_path)
@@ -55,7 +57,9 @@ class HashIndex:
     def band_rows(self, rows: DataFrame) -> DataFrame:
         """One row per (image, band) of the bands table, cut from the rows' primary hash."""
         hashes = F.col(hash_column(self.primary))
-        exploded = rows.where(hashes.isNotNull()).select("*", F.explode(band_values(hashes, self.plan)).alias("_band"))
+        exploded = rows.where(hashes.isNotNull()).select(
+            "*", F.explode(band_values(hashes, self.plan)).alias("_band")
+        )
         return exploded.select(
             F.lit(self.primary).alias("hash_type"),
             "_band.band",
@@ -71,7 +75,8 @@ class HashIndex:
         )
 
     def register(self, rows: DataFrame, app_id: str, version: int) -> int:
-        """Add the rows whose id is new; the same (app_id, version) twice writes nothing twice. Returns rows added."""
+        """Add the rows whose id is new; the same (app_id, version) twice writes nothing twice.
+        Returns rows added."""
         new = rows.join(self.images().select("id"), "id", "left_anti").persist()
         try:
             added = new.count()
@@ -81,35 +86,44 @@ class HashIndex:
             new.unpersist()
 
     def lookup(self, ids: Collection[str], columns: Sequence[str]) -> list[Row]:
-        """The `images` rows of these ids. For a set as small as a micro-batch's: a filtered scan, where a join
-        would shuffle every id of the index."""
+        """The `images` rows of these ids. For a set as small as a micro-batch's: a filtered scan,
+        where a join would shuffle every id of the index."""
         if not ids:
             return []
         return self.images().where(F.col("id").isin(sorted(ids))).select(*columns).collect()
 
     def append(self, new: DataFrame, app_id: str, version: int, with_bands: bool = True) -> None:
-        """Write rows whose ids the index does not hold, as version `version` of writer `app_id`; their bands
-        too unless told not to (a stream with index.lookup = memory cuts its bands in memory, and saves a
-        Delta commit per micro-batch; complete_bands adds them when a join needs them)."""
+        """Write rows whose ids the index does not hold, as version `version` of writer `app_id`;
+        their bands too unless told not to (a stream with index.lookup = memory cuts its bands in
+        memory, and saves a Delta commit per micro-batch; complete_bands adds them when a join
+        needs them)."""
         new = self.conform(new)
-        # Bands first: after a crash between the two commits, the re-run still sees these ids as new in
-        # `images`, writes them there, and Delta skips the bands it already committed for this version.
+        # Bands first: after a crash between the two commits, the re-run still sees these ids as new
+        # in `images`, writes them there, and Delta skips the bands it already committed for this
+        # version.
         writes = [(self.band_rows(new), self.bands_path)] if with_bands else []
         for frame, path in (*writes, (new, self.images_path)):
             writer = frame.write.format("delta").mode("append")
             writer.option("txnAppId", app_id).option("txnVersion", version).save(path)
 
     def complete_bands(self) -> None:
-        """Add the bands of the images that have none (registered by a stream that kept its bands in memory)."""
+        """Add the bands of the images that have none (registered by a stream that kept its bands in
+        memory)."""
         missing = self.images().join(self.bands().select("id"), "id", "left_anti")
         self.band_rows(missing).write.format("delta").mode("append").save(self.bands_path)
 
     @staticmethod
     def conform(rows: DataFrame) -> DataFrame:
-        """The rows with exactly the columns of `images`, in its order and types (missing ones NULL)."""
+        """The rows with exactly the columns of `images`, in its order and types (missing ones
+        NULL)."""
         schema = StructType.fromDDL(delta_columns("images"))
         return rows.select(
-            *((F.col(f.name) if f.name in rows.columns else F.lit(None)).cast(f.dataType).alias(f.name) for f in schema)
+            *(
+                (F.col(f.name) if f.name in rows.columns else F.lit(None))
+                .cast(f.dataType)
+                .alias(f.name)
+                for f in schema
+            )
         )
 
     def stats(self) -> dict:
@@ -117,13 +131,22 @@ class HashIndex:
 
         images = self.images()
         banks = {
-            row["bank"]: row["count"] for row in images.where("bank IS NOT NULL").groupBy("bank").count().collect()
+            row["bank"]: row["count"]
+            for row in images.where("bank IS NOT NULL").groupBy("bank").count().collect()
         }
         detail = {
-            name: DeltaTable.forPath(self.spark, path).detail().select("numFiles", "sizeInBytes").first()
+            name: DeltaTable.forPath(self.spark, path)
+            .detail()
+            .select("numFiles", "sizeInBytes")
+            .first()
             for name, path in (("images", self.images_path), ("bands", self.bands_path))
         }
-        version = DeltaTable.forPath(self.spark, self.images_path).history(1).select("version").first()["version"]
+        version = (
+            DeltaTable.forPath(self.spark, self.images_path)
+            .history(1)
+            .select("version")
+            .first()["version"]
+        )
         return {
             "path": self.images_path,
             "images": images.count(),
@@ -135,11 +158,16 @@ class HashIndex:
             "bands": self.bands().count(),
             "bands_files": detail["bands"]["numFiles"],
             "primary": self.primary,
-            "plan": {"bands": self.plan.bands, "radius": self.plan.radius, "threshold": self.plan.threshold},
+            "plan": {
+                "bands": self.plan.bands,
+                "radius": self.plan.radius,
+                "threshold": self.plan.threshold,
+            },
         }
 
     def optimize(self) -> None:
-        """Compact small files; in the bands table, cluster by value so a probe's lookup skips files."""
+        """Compact small files; in the bands table, cluster by value so a probe's lookup skips
+        files."""
         from delta.tables import DeltaTable
 
         DeltaTable.forPath(self.spark, self.images_path).optimize().executeCompaction()

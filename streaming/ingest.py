@@ -11,7 +11,14 @@ import json
 from collections.abc import Callable, Iterator
 
 import pandas as pd
-from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType, TimestampType
+from pyspark.sql.types import (
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from streaming.config import SourcesConfig
 from streaming.hashing import HashError, HashSpec, ImageHashes, hash_images
@@ -41,8 +48,11 @@ def ingested_schema(spec: HashSpec) -> StructType:
     return StructType([*REF_FIELDS, *hash_fields(spec), *SOURCE_FIELDS])
 
 
-def ingest(sources_config: SourcesConfig, spec: HashSpec) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    """The mapInPandas function from Kafka records (KAFKA_COLUMNS) to rows of ingested_schema(spec)."""
+def ingest(
+    sources_config: SourcesConfig, spec: HashSpec
+) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """The mapInPandas function from Kafka records (KAFKA_COLUMNS) to rows of
+    ingested_schema(spec)."""
 
     def ingest_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         sources = Sources.from_config(sources_config)
@@ -93,7 +103,12 @@ def _read(value: bytes | None, sources: Sources) -> tuple[dict, ImageHashes | No
 
 
 def _ref_columns(image_id=None, bank=None, uri=None, meta=None) -> dict:
-    return {"id": image_id, "bank": bank, "uri": uri, "meta": None if meta is None else json.dumps(meta)}
+    return {
+        "id": image_id,
+        "bank": bank,
+        "uri": uri,
+        "meta": None if meta is None else json.dumps(meta),
+    }
 
 
 def _failed(reason: str, message: str) -> ImageHashes:

@@ -1,4 +1,5 @@
-"""The streaming job: Kafka `images` -> hash (mapInPandas) -> banded match -> alerts to Kafka -> register in Delta.
+"""The streaming job: Kafka `images` -> hash (mapInPandas) -> banded match -> alerts to Kafka ->
+register in Delta.
 
 Each micro-batch runs in foreachBatch, in this order, so that a batch run again after a crash gives
 the same result and writes nothing twice:
@@ -67,8 +68,8 @@ class StreamOptions:
 
 
 def app_id(checkpoint: str) -> str:
-    """The Delta transaction app id of a query: derived from its checkpoint, so a fresh checkpoint is a new
-    writer (its batch ids restart at 0) and a restarted query is the same writer."""
+    """The Delta transaction app id of a query: derived from its checkpoint, so a fresh checkpoint
+    is a new writer (its batch ids restart at 0) and a restarted query is the same writer."""
     digest = hashlib.sha256(str(Path(checkpoint).resolve()).encode()).hexdigest()[:16]
     return f"neardup-stream-{digest}"
 
@@ -85,7 +86,9 @@ def hash_spec(config: Config) -> HashSpec:
 
 def open_index(spark: SparkSession, config: Config) -> HashIndex:
     hashing = config.hashing
-    index = HashIndex(spark, config.index.path, hashing.primary, hashing.hash_size, hashing.threshold)
+    index = HashIndex(
+        spark, config.index.path, hashing.primary, hashing.hash_size, hashing.threshold
+    )
     index.ensure()
     return index
 
@@ -100,19 +103,28 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
 
     reader = spark.readStream.format("kafka").options(**kafka_io.spark_options(config))
     reader = reader.option("subscribe", kafka.images_topic).option("failOnDataLoss", "false")
-    # Hashing is the costly step: split a partition's offsets so that every core hashes, whatever the partitions.
+    # Hashing is the costly step: split a partition's offsets so that every core hashes, whatever
+    # the partitions.
     reader = reader.option("minPartitions", str(spark.sparkContext.defaultParallelism))
     if options.starting_timestamp is not None:
         reader = reader.option("startingTimestamp", str(options.starting_timestamp))
     else:
-        reader = reader.option("startingOffsets", starting_offsets_option(options.starting_offsets, kafka.images_topic))
+        reader = reader.option(
+            "startingOffsets", starting_offsets_option(options.starting_offsets, kafka.images_topic)
+        )
     if options.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
-    ingested = reader.load().select(*KAFKA_COLUMNS).mapInPandas(ingest(config.sources, spec), ingested_schema(spec))
+    ingested = (
+        reader.load()
+        .select(*KAFKA_COLUMNS)
+        .mapInPandas(ingest(config.sources, spec), ingested_schema(spec))
+    )
 
     batches = MicroBatch(config, options, index, alerts_topic, app_id(options.checkpoint))
     listener = progress_listener(spark)
-    writer = ingested.writeStream.queryName("neardup").option("checkpointLocation", options.checkpoint)
+    writer = ingested.writeStream.queryName("neardup").option(
+        "checkpointLocation", options.checkpoint
+    )
     writer = writer.foreachBatch(batches)
     writer = (
         writer.trigger(availableNow=True)
@@ -128,19 +140,23 @@ _UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours"}
 
 
 def processing_time(trigger: str) -> str:
-    """Spark's interval text for "5s", "500ms", "1m"; Spark's own form ("5 seconds") passes through."""
+    """Spark's interval text for "5s", "500ms", "1m"; Spark's own form ("5 seconds") passes
+    through."""
     found = re.fullmatch(r"\s*(\d+)\s*(ms|s|m|h)\s*", trigger)
     return f"{found.group(1)} {_UNITS[found.group(2)]}" if found else trigger
 
 
 def starting_offsets_option(value: str, topic: str) -> str:
-    """earliest | latest | Spark's JSON; a JSON of partitions alone ({"0": 42}) is taken for the images topic."""
+    """earliest | latest | Spark's JSON; a JSON of partitions alone ({"0": 42}) is taken for the
+    images topic."""
     if value in ("earliest", "latest"):
         return value
     try:
         offsets = json.loads(value)
     except json.JSONDecodeError:
-        raise ValueError(f"starting offsets must be earliest, latest or JSON, got {value!r}") from None
+        raise ValueError(
+            f"starting offsets must be earliest, latest or JSON, got {value!r}"
+        ) from None
     if isinstance(offsets, dict) and offsets and all(str(k).isdigit() for k in offsets):
         offsets = {topic: offsets}
     return json.dumps(offsets)
@@ -149,15 +165,17 @@ def starting_offsets_option(value: str, topic: str) -> str:
 class MicroBatch:
     """The foreachBatch function: one call per micro-batch, on the driver.
 
-    A micro-batch is small (maxOffsetsPerTrigger bounds it), so once hashed its good rows are collected:
-    matching within the batch, the order rule and the alert fields are plain Python on the driver, and
-    Spark runs only what touches the index (the matched images' fields, the registration, and the probe
-    join when index.lookup is "join") and the Kafka writes. Each Spark action costs a fixed fraction of a
-    second on any cluster; this keeps a micro-batch to a handful of them, where joins in Spark took some
-    forty jobs.
+    A micro-batch is small (maxOffsetsPerTrigger bounds it), so once hashed its good rows are
+    collected: matching within the batch, the order rule and the alert fields are plain Python on
+    the driver, and Spark runs only what touches the index (the matched images' fields, the
+    registration, and the probe join when index.lookup is "join") and the Kafka writes. Each Spark
+    action costs a fixed fraction of a second on any cluster; this keeps a micro-batch to a handful
+    of them, where joins in Spark took some forty jobs.
     """
 
-    def __init__(self, config: Config, options: StreamOptions, index: HashIndex, alerts_topic: str, app: str):
+    def __init__(
+        self, config: Config, options: StreamOptions, index: HashIndex, alerts_topic: str, app: str
+    ):
         self.config = config
         self.options = options
         self.index = index
@@ -182,9 +200,9 @@ class MicroBatch:
             hashing = self.config.hashing
             primary = [row[hash_column(hashing.primary)] for row in good]
             candidates = self.lookup.near([row["id"] for row in good], primary, hashing.threshold)
-            # One lookup of `images` serves the order rule and the alerts (matched images' fields) and the
-            # registration (which of the batch's ids are already indexed: a replay, or this batch run again
-            # after a crash).
+            # One lookup of `images` serves the order rule and the alerts (matched images' fields)
+            # and the registration (which of the batch's ids are already indexed: a replay, or this
+            # batch run again after a crash).
             wanted = {row["id"] for row in good} | {match_id for _, match_id in candidates}
             indexed = self.lookup.rows(wanted, lookup_columns(self.config))
             matches = earlier_matches(good, candidates, indexed)
@@ -193,32 +211,46 @@ class MicroBatch:
             watch.lap("match")
             alerts = alert_list(good, matches, indexed, self.config)
             if alerts:
-                # The dicts are ours and of the schema's types: Spark's per-row check would double this step.
+                # The dicts are ours and of the schema's types: Spark's per-row check would double
+                # this step.
                 frame = spark.createDataFrame(alerts, ALERT_COLUMNS, verifySchema=False)
                 write_kafka(alert_messages(frame), self.config, self.alerts_topic)
             watch.lap("alerts")
             crash_point("after_alerts", batch_id)
             alerted = {alert["image_id"] for alert in alerts}
             added = self.register(good, alerted, indexed.keys(), batch.schema, batch_id)
-            crash_point("after_register", batch_id)  # the Delta commit is done, the checkpoint's is not
+            # The Delta commit is done, the checkpoint's is not.
+            crash_point("after_register", batch_id)
             if self.index_size is None:
                 self.index_size = self.index.images().count()
             else:
                 self.index_size += added
             watch.lap("register")
             self.stats[batch_id] = BatchStats(
-                alerts=len(alerts), dead_letters=dead_count, index_size=self.index_size, seconds=watch.laps
+                alerts=len(alerts),
+                dead_letters=dead_count,
+                index_size=self.index_size,
+                seconds=watch.laps,
             )
         finally:
             batch.unpersist()
 
     def register(
-        self, good: list[Row], alerted: set[str], indexed: Collection[str], schema: StructType, batch_id: int
+        self,
+        good: list[Row],
+        alerted: set[str],
+        indexed: Collection[str],
+        schema: StructType,
+        batch_id: int,
     ) -> int:
         mode = "none" if self.options.dry_run else self.options.register
         if mode == "none":
             return 0
-        rows = [row for row in good if row["id"] not in indexed and not (mode == "unique" and row["id"] in alerted)]
+        rows = [
+            row
+            for row in good
+            if row["id"] not in indexed and not (mode == "unique" and row["id"] in alerted)
+        ]
         if rows:
             frame = self.index.spark.createDataFrame(rows, schema, verifySchema=False).select(
                 *index_columns(self.config),
@@ -244,7 +276,8 @@ class Stopwatch:
 
 
 def first_per_id(rows: list[Row]) -> list[Row]:
-    """The rows in stream order (Kafka timestamp, partition, offset), an id seen twice kept at its first."""
+    """The rows in stream order (Kafka timestamp, partition, offset), an id seen twice kept at its
+    first."""
     first: dict[str, Row] = {}
     for row in sorted(rows, key=position):
         first.setdefault(row["id"], row)
@@ -268,31 +301,42 @@ def index_columns(config: Config) -> list[Column]:
 
 
 def earlier_matches(good: list[Row], candidates: Pairs, indexed: dict[str, dict]) -> Pairs:
-    """The index's candidates that came before their image in the stream, or from a bank (no position).
-    A batch run again after a crash finds its own earlier rows in the index too: keyed by pair, they
-    count once with the in-batch pairs."""
+    """The index's candidates that came before their image in the stream, or from a bank (no
+    position). A batch run again after a crash finds its own earlier rows in the index too: keyed
+    by pair, they count once with the in-batch pairs."""
     images = {row["id"]: row for row in good}
     return {
         (image_id, match_id): apart
         for (image_id, match_id), apart in candidates.items()
         if match_id in indexed  # gone from the table since the lookup's snapshot: nothing to report
-        and (indexed[match_id]["source_offset"] is None or position(indexed[match_id]) < position(images[image_id]))
+        and (
+            indexed[match_id]["source_offset"] is None
+            or position(indexed[match_id]) < position(images[image_id])
+        )
     }
 
 
 def lookup_columns(config: Config) -> list[str]:
     """The `images` columns an alert reports of a matched image."""
-    return ["id", "bank", "uri", *(hash_column(t) for t in config.hashing.types), "source_topic", *POSITION]
+    return [
+        "id",
+        "bank",
+        "uri",
+        *(hash_column(t) for t in config.hashing.types),
+        "source_topic",
+        *POSITION,
+    ]
 
 
 def alert_list(
     good: list[Row], matches: dict[tuple[str, str], int], indexed: dict[str, dict], config: Config
 ) -> list[dict]:
-    """The alerts of the matches, in (image, match) order; both sides' fields from the batch or the index."""
+    """The alerts of the matches, in (image, match) order; both sides' fields from the batch or the
+    index."""
     in_batch = {row["id"]: row.asDict() for row in good}
     detected_at = datetime.now(UTC)
-    # A match found in the bands whose image row is not committed yet (a writer stopped between its two
-    # commits) alerts once that writer's batch is run again and registers it.
+    # A match found in the bands whose image row is not committed yet (a writer stopped between its
+    # two commits) alerts once that writer's batch is run again and registers it.
     return [
         alert(in_batch[image_id], matched, apart, config, detected_at)
         for (image_id, match_id), apart in sorted(matches.items())
@@ -301,7 +345,8 @@ def alert_list(
 
 
 def alert(image: dict, match: dict, apart: int, config: Config, detected_at: datetime) -> dict:
-    """The fields of schemas/duplicate_alert.schema.json for `image` matching `match` (rows as dicts)."""
+    """The fields of schemas/duplicate_alert.schema.json for `image` matching `match` (rows as
+    dicts)."""
     hashing = config.hashing
     key = "\u0000".join((image["id"], match["id"], hashing.primary))
     return {
@@ -313,7 +358,8 @@ def alert(image: dict, match: dict, apart: int, config: Config, detected_at: dat
         "distance": apart,
         "threshold": hashing.threshold,
         "distances": {
-            t: distance(t, image[hash_column(t)], match[hash_column(t)], hashing.hash_size) for t in hashing.types
+            t: distance(t, image[hash_column(t)], match[hash_column(t)], hashing.hash_size)
+            for t in hashing.types
         },
         "image_uri": image["uri"],
         "match_uri": match["uri"],
@@ -335,17 +381,23 @@ def source(row: dict) -> dict:
 
 _POSITION_TYPE = "STRUCT<topic: STRING, partition: INT, offset: BIGINT, timestamp: TIMESTAMP>"
 ALERT_COLUMNS = (
-    "alert_id STRING, image_id STRING, match_id STRING, bank STRING, hash_type STRING, distance INT, threshold INT, "
-    f"distances MAP<STRING, INT>, image_uri STRING, match_uri STRING, image_source {_POSITION_TYPE}, "
+    "alert_id STRING, image_id STRING, match_id STRING, bank STRING, hash_type STRING, distance "
+    "INT, threshold INT, "
+    "distances MAP<STRING, INT>, image_uri STRING, match_uri STRING, image_source "
+    f"{_POSITION_TYPE}, "
     f"match_source {_POSITION_TYPE}, meta STRING, detected_at TIMESTAMP"
 )
 
 
 def alert_messages(alerts: DataFrame) -> DataFrame:
-    """Kafka (key, value) rows: key = alert_id, value = the alert JSON (schemas/duplicate_alert.schema.json)."""
+    """Kafka (key, value) rows: key = alert_id, value = the alert JSON
+    (schemas/duplicate_alert.schema.json)."""
     fields = [c for c in alerts.columns if c != "meta"]
-    # meta is the producer's own JSON object: parsed as VARIANT so it is embedded as an object, not a string.
-    value = F.to_json(F.struct(*fields, F.try_parse_json("meta").alias("meta")), {"ignoreNullFields": "false"})
+    # meta is the producer's own JSON object: parsed as VARIANT so it is embedded as an object, not
+    # a string.
+    value = F.to_json(
+        F.struct(*fields, F.try_parse_json("meta").alias("meta")), {"ignoreNullFields": "false"}
+    )
     return alerts.select(F.col("alert_id").alias("key"), value.alias("value"))
 
 
@@ -369,4 +421,6 @@ def dead_letters(dead: DataFrame) -> DataFrame:
 
 def write_kafka(messages: DataFrame, config: Config, topic: str) -> None:
     """Write (key, value) rows to a topic."""
-    messages.write.format("kafka").options(**kafka_io.spark_options(config)).option("topic", topic).save()
+    messages.write.format("kafka").options(**kafka_io.spark_options(config)).option(
+        "topic", topic
+    ).save()

@@ -1,9 +1,10 @@
 """Kafka clients outside Spark (kafka-python) and the options Spark's Kafka source and sink get.
 
 One table, config.kafka.security, secures both. Keys in Java form ("security.protocol") go to Spark
-as `kafka.<key>`; kafka-python gets those it understands with dots as underscores (security_protocol).
-Some settings exist only on one side: "sasl.jaas.config" is Java's, so for kafka-python add its own
-keys in Python form ("sasl_plain_username", ...), which Spark does not receive.
+as `kafka.<key>`; kafka-python gets those it understands with dots as underscores
+(security_protocol). Some settings exist only on one side: "sasl.jaas.config" is Java's, so for
+kafka-python add its own keys in Python form ("sasl_plain_username", ...), which Spark does not
+receive.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from streaming.config import Config
 
 def spark_options(config: Config) -> dict[str, str]:
     options = {"kafka.bootstrap.servers": config.kafka.bootstrap_servers}
-    options.update({f"kafka.{key}": value for key, value in config.kafka.security.items() if "_" not in key})
+    options.update(
+        {f"kafka.{key}": value for key, value in config.kafka.security.items() if "_" not in key}
+    )
     return options
 
 
@@ -26,7 +29,11 @@ def client_options(config: Config) -> dict[str, Any]:
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
     # Only settings every kafka-python client accepts: each refuses keys it does not know.
-    known = set(KafkaProducer.DEFAULT_CONFIG) & set(KafkaConsumer.DEFAULT_CONFIG) & set(KafkaAdminClient.DEFAULT_CONFIG)
+    known = (
+        set(KafkaProducer.DEFAULT_CONFIG)
+        & set(KafkaConsumer.DEFAULT_CONFIG)
+        & set(KafkaAdminClient.DEFAULT_CONFIG)
+    )
     options: dict[str, Any] = {"bootstrap_servers": config.kafka.bootstrap_servers.split(",")}
     for key, value in config.kafka.security.items():
         python_key = key.replace(".", "_")
@@ -62,12 +69,19 @@ def producer(config: Config):
     from kafka.serializer import DefaultSerializer, JsonSerializer
 
     return KafkaProducer(
-        acks="all", key_serializer=DefaultSerializer(), value_serializer=JsonSerializer(), **client_options(config)
+        acks="all",
+        key_serializer=DefaultSerializer(),
+        value_serializer=JsonSerializer(),
+        **client_options(config),
     )
 
 
 def consume_json(
-    config: Config, topic: str, from_beginning: bool, timeout_s: float, max_messages: int | None = None
+    config: Config,
+    topic: str,
+    from_beginning: bool,
+    timeout_s: float,
+    max_messages: int | None = None,
 ) -> Iterator[tuple[str | None, Any]]:
     """(key, JSON value) of a topic's messages until max_messages or timeout_s without a new one."""
     from kafka import KafkaConsumer

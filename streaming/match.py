@@ -2,8 +2,8 @@
 
 A query's probes are its band values XOR every mask of weight <= radius (a small static table joined
 to the queries), looked up with an equi-join on (band, value); candidates are then verified with the
-exact Hamming distance, so the answer is exactly the pairs within the threshold (bands.py proves that
-none is missed).
+exact Hamming distance, so the answer is exactly the pairs within the threshold (bands.py proves
+that none is missed).
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ from streaming.index import HashIndex, band_values
 
 
 def probes(queries: DataFrame, plan: BandPlan) -> DataFrame:
-    """(query_id, band, value) for every probe of every query (`id`, `hash`): slim, so that Spark can
-    broadcast a micro-batch's probes to the scan of the bands table."""
+    """(query_id, band, value) for every probe of every query (`id`, `hash`): slim, so that Spark
+    can broadcast a micro-batch's probes to the scan of the bands table."""
     spark = queries.sparkSession
     masks = spark.createDataFrame(
-        [(band, mask) for band in range(plan.bands) for mask in plan.masks(band)], "band INT, mask BIGINT"
+        [(band, mask) for band in range(plan.bands) for mask in plan.masks(band)],
+        "band INT, mask BIGINT",
     )
-    bands = queries.select(F.col("id").alias("query_id"), F.explode(band_values(F.col("hash"), plan)).alias("b"))
+    bands = queries.select(
+        F.col("id").alias("query_id"), F.explode(band_values(F.col("hash"), plan)).alias("b")
+    )
     return (
         bands.select("query_id", "b.band", "b.value")
         .join(F.broadcast(masks), "band")
@@ -32,18 +35,23 @@ def probes(queries: DataFrame, plan: BandPlan) -> DataFrame:
 
 
 def _verified(candidates: DataFrame, queries: DataFrame, threshold: int) -> DataFrame:
-    """Candidates (query_id, hash, ...) with the exact distance to their query, those within threshold, once.
-    Verification comes before deduplication: a pair found through several bands is cheap to verify twice,
-    while deduplicating every candidate would shuffle them all."""
+    """Candidates (query_id, hash, ...) with the exact distance to their query, those within
+    threshold, once. Verification comes before deduplication: a pair found through several bands
+    is cheap to verify twice, while deduplicating every candidate would shuffle them all."""
     query_hashes = queries.select(F.col("id").alias("query_id"), F.col("hash").alias("query_hash"))
-    verified = candidates.join(query_hashes, "query_id").withColumn("distance", hamming("query_hash", "hash"))
+    verified = candidates.join(query_hashes, "query_id").withColumn(
+        "distance", hamming("query_hash", "hash")
+    )
     return verified.where(F.col("distance") <= threshold).drop("query_hash", "hash")
 
 
 def match_index(queries: DataFrame, index: HashIndex, threshold: int) -> DataFrame:
-    """Each (query, index image) within threshold, query id != index id, with the index row's position fields."""
+    """Each (query, index image) within threshold, query id != index id, with the index row's
+    position fields."""
     _check(threshold, index.plan)
-    candidates = index.bands().drop("hash_type").join(probes(queries, index.plan), ["band", "value"])
+    candidates = (
+        index.bands().drop("hash_type").join(probes(queries, index.plan), ["band", "value"])
+    )
     candidates = candidates.where(F.col("query_id") != F.col("id")).drop("band", "value")
     return (
         _verified(candidates, queries, threshold)
@@ -62,10 +70,14 @@ def match_index(queries: DataFrame, index: HashIndex, threshold: int) -> DataFra
     )
 
 
-def match_frames(queries: DataFrame, reference: DataFrame, plan: BandPlan, threshold: int) -> DataFrame:
-    """Each (query, reference row) within threshold: query_id, match_id, distance. Both sides: `id`, `hash`."""
+def match_frames(
+    queries: DataFrame, reference: DataFrame, plan: BandPlan, threshold: int
+) -> DataFrame:
+    """Each (query, reference row) within threshold: query_id, match_id, distance. Both sides: `id`,
+    `hash`."""
     _check(threshold, plan)
-    exact = BandPlan(plan.bits, plan.threshold, plan.bands, 0)  # radius 0: the stored values themselves
+    # radius 0: the stored values themselves
+    exact = BandPlan(plan.bits, plan.threshold, plan.bands, 0)
     stored = probes(reference, exact).select(F.col("query_id").alias("id"), "band", "value")
     stored = stored.join(reference.select("id", "hash"), "id")
     candidates = stored.join(probes(queries, plan), ["band", "value"]).drop("band", "value")
@@ -76,9 +88,13 @@ def match_frames(queries: DataFrame, reference: DataFrame, plan: BandPlan, thres
 def match_self(rows: DataFrame, plan: BandPlan, threshold: int) -> DataFrame:
     """Every unordered pair of distinct ids within threshold, once: a_id < b_id, distance."""
     pairs = match_frames(rows, rows, plan, threshold).where(F.col("query_id") < F.col("match_id"))
-    return pairs.select(F.col("query_id").alias("a_id"), F.col("match_id").alias("b_id"), "distance")
+    return pairs.select(
+        F.col("query_id").alias("a_id"), F.col("match_id").alias("b_id"), "distance"
+    )
 
 
 def _check(threshold: int, plan: BandPlan) -> None:
     if threshold > plan.threshold:
-        raise ValueError(f"threshold {threshold} exceeds the {plan.threshold} the bands guarantee recall for")
+        raise ValueError(
+            f"threshold {threshold} exceeds the {plan.threshold} the bands guarantee recall for"
+        )

@@ -1,4 +1,5 @@
-"""Image-reference messages: parse and validate the Kafka value against schemas/image_ref.schema.json."""
+"""Image-reference messages: parse and validate the Kafka value against
+schemas/image_ref.schema.json."""
 
 from __future__ import annotations
 
@@ -35,9 +36,13 @@ def parse_image_ref(value: bytes | None) -> ImageRef:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise MessageError("malformed_json", f"message value is not JSON: {e}") from None
     image_id = document.get("id") if isinstance(document, dict) else None
-    error = next(iter(sorted(validator("image_ref").iter_errors(document), key=lambda e: list(e.path))), None)
+    error = next(
+        iter(sorted(validator("image_ref").iter_errors(document), key=lambda e: list(e.path))), None
+    )
     if error is not None:
-        raise MessageError("schema_violation", _describe(error), image_id if isinstance(image_id, str) else None)
+        raise MessageError(
+            "schema_violation", _describe(error), image_id if isinstance(image_id, str) else None
+        )
     return ImageRef(
         id=document["id"],
         uri=document.get("uri"),
@@ -50,7 +55,8 @@ def parse_image_ref(value: bytes | None) -> ImageRef:
 def _describe(error: jsonschema.ValidationError) -> str:
     where = "/".join(str(p) for p in error.path) or "message"
     if error.validator == "oneOf":
-        # The schema's oneOf says which fields are alternatives; name them rather than dump the document.
+        # The schema's oneOf says which fields are alternatives; name them rather than dump the
+        # document.
         choices = [" ".join(branch["required"]) for branch in error.validator_value]
         return f"{where}: needs exactly one of {', '.join(choices)}"
     return f"{where}: {error.message}"

@@ -1,4 +1,5 @@
-"""Spark ML stages: ImageHasher (a Transformer) and NearDuplicateDetector (an Estimator and its Model).
+"""Spark ML stages: ImageHasher (a Transformer) and NearDuplicateDetector (an Estimator and its
+Model).
 
 They behave like pyspark.ml.feature's stages: typed Params with defaults, setX/getX, and save/load
 through MLWriter/MLReader, so they fit in a Pipeline and persist with it.
@@ -30,9 +31,11 @@ from streaming.imageframe import hash_column, hash_dataframe
 from streaming.match import match_frames
 
 
-class ImageHasher(Transformer, HasInputCol, HasOutputCol, DefaultParamsReadable, DefaultParamsWritable):
-    """Adds a struct column of hashes (one ARRAY<BIGINT> per type, plus error_code/error_message) computed
-    from a binary image column, e.g. `content` of spark.read.format("binaryFile")."""
+class ImageHasher(
+    Transformer, HasInputCol, HasOutputCol, DefaultParamsReadable, DefaultParamsWritable
+):
+    """Adds a struct column of hashes (one ARRAY<BIGINT> per type, plus error_code/error_message)
+    computed from a binary image column, e.g. `content` of spark.read.format("binaryFile")."""
 
     hashTypes = Param(
         Params._dummy(),
@@ -40,7 +43,9 @@ class ImageHasher(Transformer, HasInputCol, HasOutputCol, DefaultParamsReadable,
         f"hash types, of {', '.join(HASH_TYPES)}",
         typeConverter=TypeConverters.toListString,
     )
-    hashSize = Param(Params._dummy(), "hashSize", "hash size (8 or 16)", typeConverter=TypeConverters.toInt)
+    hashSize = Param(
+        Params._dummy(), "hashSize", "hash size (8 or 16)", typeConverter=TypeConverters.toInt
+    )
 
     @keyword_only
     def __init__(
@@ -87,16 +92,30 @@ class ImageHasher(Transformer, HasInputCol, HasOutputCol, DefaultParamsReadable,
     def _transform(self, dataset: DataFrame) -> DataFrame:
         spec = HashSpec(types=tuple(self.getHashTypes()), hash_size=self.getHashSize())
         content = "__neardup_content"
-        hashed = hash_dataframe(dataset.withColumn(content, F.col(self.getInputCol())), content, spec)
-        fields = [*(hash_column(t) for t in spec.types), "pdq_quality", "error_code", "error_message"]
+        hashed = hash_dataframe(
+            dataset.withColumn(content, F.col(self.getInputCol())), content, spec
+        )
+        fields = [
+            *(hash_column(t) for t in spec.types),
+            "pdq_quality",
+            "error_code",
+            "error_message",
+        ]
         return hashed.withColumn(self.getOutputCol(), F.struct(*fields)).drop(*fields)
 
 
 class _DetectorParams(HasInputCol, HasOutputCol):
-    idCol = Param(Params._dummy(), "idCol", "column of the row ids", typeConverter=TypeConverters.toString)
-    threshold = Param(Params._dummy(), "threshold", "maximum Hamming distance", typeConverter=TypeConverters.toInt)
+    idCol = Param(
+        Params._dummy(), "idCol", "column of the row ids", typeConverter=TypeConverters.toString
+    )
+    threshold = Param(
+        Params._dummy(), "threshold", "maximum Hamming distance", typeConverter=TypeConverters.toInt
+    )
     hashBits = Param(
-        Params._dummy(), "hashBits", "width of the hashes in bits (64 or 256)", typeConverter=TypeConverters.toInt
+        Params._dummy(),
+        "hashBits",
+        "width of the hashes in bits (64 or 256)",
+        typeConverter=TypeConverters.toInt,
     )
     expectedSize = Param(
         Params._dummy(),
@@ -108,7 +127,12 @@ class _DetectorParams(HasInputCol, HasOutputCol):
     def __init__(self) -> None:
         super().__init__()
         self._setDefault(
-            inputCol="phash", outputCol="matches", idCol="id", threshold=10, hashBits=64, expectedSize=1_000_000
+            inputCol="phash",
+            outputCol="matches",
+            idCol="id",
+            threshold=10,
+            hashBits=64,
+            expectedSize=1_000_000,
         )
 
     def getIdCol(self) -> str:
@@ -124,9 +148,12 @@ class _DetectorParams(HasInputCol, HasOutputCol):
         return self.getOrDefault(self.expectedSize)
 
 
-class NearDuplicateDetector(Estimator, _DetectorParams, DefaultParamsReadable, DefaultParamsWritable):
-    """fit() keeps the reference hashes (id, hash) with their band plan; the model's transform() adds, to each
-    row, the reference rows within threshold: ARRAY<STRUCT<id, distance>>, nearest first, never the row itself."""
+class NearDuplicateDetector(
+    Estimator, _DetectorParams, DefaultParamsReadable, DefaultParamsWritable
+):
+    """fit() keeps the reference hashes (id, hash) with their band plan; the model's transform()
+    adds, to each row, the reference rows within threshold: ARRAY<STRUCT<id, distance>>, nearest
+    first, never the row itself."""
 
     @keyword_only
     def __init__(
@@ -162,7 +189,8 @@ class NearDuplicateDetector(Estimator, _DetectorParams, DefaultParamsReadable, D
 
     def _fit(self, dataset: DataFrame) -> NearDuplicateModel:
         reference = dataset.select(
-            F.col(self.getIdCol()).cast("string").alias("id"), F.col(self.getInputCol()).alias("hash")
+            F.col(self.getIdCol()).cast("string").alias("id"),
+            F.col(self.getInputCol()).alias("hash"),
         ).where(F.col("hash").isNotNull())
         model = NearDuplicateModel(reference.localCheckpoint())
         return self._copyValues(model)
@@ -182,23 +210,32 @@ class NearDuplicateModel(Model, _DetectorParams, MLWritable, MLReadable):
     def _transform(self, dataset: DataFrame) -> DataFrame:
         plan = plan_bands(self.getHashBits(), self.getThreshold(), self.getExpectedSize())
         queries = dataset.select(
-            F.col(self.getIdCol()).cast("string").alias("id"), F.col(self.getInputCol()).alias("hash")
+            F.col(self.getIdCol()).cast("string").alias("id"),
+            F.col(self.getInputCol()).alias("hash"),
         ).where(F.col("hash").isNotNull())
         pairs = match_frames(queries, self.reference, plan, self.getThreshold())
         pairs = pairs.where(F.col("query_id") != F.col("match_id"))
         matches = (
             pairs.groupBy("query_id")
-            .agg(F.sort_array(F.collect_list(F.struct("distance", F.col("match_id").alias("id")))).alias("_m"))
+            .agg(
+                F.sort_array(
+                    F.collect_list(F.struct("distance", F.col("match_id").alias("id")))
+                ).alias("_m")
+            )
             .select(
                 "query_id",
-                F.transform("_m", lambda m: F.struct(m["id"].alias("id"), m["distance"].alias("distance"))).alias(
-                    self.getOutputCol()
-                ),
+                F.transform(
+                    "_m", lambda m: F.struct(m["id"].alias("id"), m["distance"].alias("distance"))
+                ).alias(self.getOutputCol()),
             )
         )
-        joined = dataset.join(matches, F.col(self.getIdCol()).cast("string") == F.col("query_id"), "left")
+        joined = dataset.join(
+            matches, F.col(self.getIdCol()).cast("string") == F.col("query_id"), "left"
+        )
         empty = F.array().cast("array<struct<id:string,distance:int>>")
-        return joined.withColumn(self.getOutputCol(), F.coalesce(self.getOutputCol(), empty)).drop("query_id")
+        return joined.withColumn(self.getOutputCol(), F.coalesce(self.getOutputCol(), empty)).drop(
+            "query_id"
+        )
 
     def write(self) -> MLWriter:
         return _ModelWriter(self)

@@ -1,5 +1,5 @@
-"""One log line per micro-batch: input rows, rate, duration, alerts, dead letters, index size, and the
-seconds of each step of the job's foreachBatch."""
+"""One log line per micro-batch: input rows, rate, duration, alerts, dead letters, index size, and
+the seconds of each step of the job's foreachBatch."""
 
 from __future__ import annotations
 
@@ -15,16 +15,19 @@ log = logging.getLogger("neardup.progress")
 
 @dataclass(frozen=True)
 class BatchStats:
-    """What the job's foreachBatch learnt about a micro-batch, which Spark's own progress does not know."""
+    """What the job's foreachBatch learnt about a micro-batch, which Spark's own progress does not
+    know."""
 
     alerts: int
     dead_letters: int
     index_size: int
-    seconds: Mapping[str, float]  # per step of the micro-batch (hash, match, alerts, register), in order
+    # per step of the micro-batch (hash, match, alerts, register), in order
+    seconds: Mapping[str, float]
 
 
 class ProgressListener(StreamingQueryListener):
-    """Joins Spark's progress events (on the driver) with the job's BatchStats of the same query and batch."""
+    """Joins Spark's progress events (on the driver) with the job's BatchStats of the same query and
+    batch."""
 
     def __init__(self) -> None:
         self.queries: dict[str, Mapping[int, BatchStats]] = {}
@@ -41,12 +44,18 @@ class ProgressListener(StreamingQueryListener):
         if progress.numInputRows == 0 and stats is None:
             return
         line = (
-            f"batch {progress.batchId}: {progress.numInputRows} images in {progress.batchDuration / 1000:.1f} s "
+            f"batch {progress.batchId}: {progress.numInputRows} images in "
+            f"{progress.batchDuration / 1000:.1f} s "
             f"({progress.processedRowsPerSecond:.1f}/s)"
         )
         if stats is not None:
-            line += f", {stats.alerts} alerts, {stats.dead_letters} dead letters, index {stats.index_size} images"
-            line += " (" + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in stats.seconds.items()) + ")"
+            line += f", {stats.alerts} alerts, {stats.dead_letters} dead letters, index "
+            f"{stats.index_size} images"
+            line += (
+                " ("
+                + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in stats.seconds.items())
+                + ")"
+            )
         log.info(line)
 
     def onQueryIdle(self, event) -> None:

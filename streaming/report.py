@@ -33,12 +33,21 @@ def groups(pairs: Iterable[tuple[str, str, int]]) -> list[list[str]]:
 
 def thumbnail(path: str) -> str:
     """A data: URI of a small JPEG of the image, or "" if it cannot be read any more."""
-    image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR) if Path(path).is_file() else None
+    image = (
+        cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+        if Path(path).is_file()
+        else None
+    )
     if image is None:
         return ""
     scale = THUMBNAIL / max(image.shape[:2])
-    small = cv2.resize(image, None, fx=min(scale, 1.0), fy=min(scale, 1.0), interpolation=cv2.INTER_AREA)
-    return "data:image/jpeg;base64," + base64.b64encode(cv2.imencode(".jpg", small)[1].tobytes()).decode()
+    small = cv2.resize(
+        image, None, fx=min(scale, 1.0), fy=min(scale, 1.0), interpolation=cv2.INTER_AREA
+    )
+    return (
+        "data:image/jpeg;base64,"
+        + base64.b64encode(cv2.imencode(".jpg", small)[1].tobytes()).decode()
+    )
 
 
 def write_report(pairs: list[tuple[str, str, int]], output: Path, title: str) -> None:
@@ -58,14 +67,18 @@ def write_report(pairs: list[tuple[str, str, int]], output: Path, title: str) ->
                 )
             )
             cells.append(
-                f'<figure><img src="{thumbnail(path)}" alt=""><figcaption>{html.escape(Path(path).name)}'
+                f'<figure><img src="{thumbnail(path)}" '
+                f'alt=""><figcaption>{html.escape(Path(path).name)}'
                 f"<br><small>{d}</small></figcaption></figure>"
             )
-        sections.append(f"<section><h2>Group {number} · {len(group)} images</h2>{''.join(cells)}</section>")
+        sections.append(
+            f"<section><h2>Group {number} · {len(group)} images</h2>{''.join(cells)}</section>"
+        )
     output.write_text(
         "<!doctype html><meta charset=utf-8><title>" + html.escape(title) + "</title><style>"
         "body{font-family:sans-serif;margin:2em}section{border-top:1px solid #ccc;padding:.5em 0}"
         "figure{display:inline-block;margin:.5em;text-align:center;vertical-align:top;width:170px}"
         f"img{{max-width:{THUMBNAIL}px;max-height:{THUMBNAIL}px}}figcaption{{word-break:break-all;font-size:12px}}"
-        f"</style><h1>{html.escape(title)}</h1><p>{len(pairs)} pairs in {len(sections)} groups</p>" + "".join(sections)
+        f"</style><h1>{html.escape(title)}</h1><p>{len(pairs)} pairs in {len(sections)} groups</p>"
+        + "".join(sections)
     )

@@ -13,7 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# Colour and greyscale photos in skimage/data; the drawings and textures there would collide with each other.
+# Colour and greyscale photos in skimage/data; the drawings and textures there would collide with
+# each other.
 PHOTOS = (
     "astronaut",
     "chelsea",
@@ -44,14 +45,24 @@ def photos() -> dict[str, np.ndarray]:
         image = img_as_ubyte(np.asarray(getattr(skimage.data, name)()))
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        loaded[name] = cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR) if image.shape[2] >= 3 else image
+        loaded[name] = (
+            cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2BGR) if image.shape[2] >= 3 else image
+        )
     return loaded
 
 
 def _caption(image: np.ndarray) -> np.ndarray:
     out = image.copy()
     h, w = out.shape[:2]
-    cv2.putText(out, "(c) neardup", (w // 20, h - h // 12), cv2.FONT_HERSHEY_SIMPLEX, w / 900, (255, 255, 255), 2)
+    cv2.putText(
+        out,
+        "(c) neardup",
+        (w // 20, h - h // 12),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        w / 900,
+        (255, 255, 255),
+        2,
+    )
     return out
 
 
@@ -78,8 +89,8 @@ class SampleSet:
 def write_samples(
     folder: Path, variants_of: int = 6, edits: tuple[str, ...] = ("half", "brighter", "caption")
 ) -> SampleSet:
-    """Every photo as JPEG in folder/originals, and for the first `variants_of` photos one file per edit in
-    folder/variants (lower JPEG quality, so the bytes always differ from the original)."""
+    """Every photo as JPEG in folder/originals, and for the first `variants_of` photos one file per
+    edit in folder/variants (lower JPEG quality, so the bytes always differ from the original)."""
     (folder / "originals").mkdir(parents=True, exist_ok=True)
     (folder / "variants").mkdir(parents=True, exist_ok=True)
     originals, variants = [], {}

@@ -1,4 +1,5 @@
-"""The message and table schemas in schemas/, loaded once: JSON Schema validators and Delta table schemas.
+"""The message and table schemas in schemas/, loaded once: JSON Schema validators and Delta table
+schemas.
 
 schemas/ is the single source of truth: the code validates messages with these files and derives the
 Spark schema of each Delta table from its DDL, so a change to a file changes the program.
@@ -17,9 +18,11 @@ from referencing import Registry, Resource
 
 from streaming.config import PROJECT_ROOT
 
-# Executors of a cluster import the package from the zip of spark-submit --py-files, which carries schemas/
-# too: open() cannot read inside a zip, zipfile.Path can.
-SCHEMAS_DIR = zipfile.Path(PROJECT_ROOT, "schemas/") if PROJECT_ROOT.is_file() else PROJECT_ROOT / "schemas"
+# Executors of a cluster import the package from the zip of spark-submit --py-files, which carries
+# schemas/ too: open() cannot read inside a zip, zipfile.Path can.
+SCHEMAS_DIR = (
+    zipfile.Path(PROJECT_ROOT, "schemas/") if PROJECT_ROOT.is_file() else PROJECT_ROOT / "schemas"
+)
 
 
 @cache
@@ -56,7 +59,8 @@ def delta_columns(table: str) -> str:
     ddl = delta_ddl(table)
     start = ddl.index("(") + 1
     depth, end = 1, start
-    while depth:  # the list ends at the parenthesis that closes the first one (types nest < >, not ( ))
+    # the list ends at the parenthesis that closes the first one (types nest < >, not ( ))
+    while depth:
         depth += {"(": 1, ")": -1}.get(ddl[end], 0)
         end += 1
     return " ".join(ddl[start : end - 1].split())

@@ -1,10 +1,10 @@
 """Multi-index hashing in memory: each band's stored values sorted and bucketed by their top bits.
 
-The same plan and guarantee as the bands table (bands.py): every stored hash within the threshold of a
-query shares one of the query's probes, and the candidates are then verified on the full hash. Where
-Spark joins the probes against every row of the bands table, here each probe takes two reads (the
-bucket of its top bits, then the few values in it), so a lookup costs what its probes and candidates
-cost, not what the index holds.
+The same plan and guarantee as the bands table (bands.py): every stored hash within the threshold of
+a query shares one of the query's probes, and the candidates are then verified on the full hash.
+Where Spark joins the probes against every row of the bands table, here each probe takes two reads
+(the bucket of its top bits, then the few values in it), so a lookup costs what its probes and
+candidates cost, not what the index holds.
 
 Hashes arrive in appends (a stream registers each micro-batch), so they are kept in a few sorted
 segments, like a log-structured merge tree: an append is a new segment, and a segment is merged into
@@ -32,9 +32,9 @@ class Segment:
     words: np.ndarray  # n x words uint64
     values: tuple[np.ndarray, ...]  # per band: the band values, sorted
     rows: tuple[np.ndarray, ...]  # per band: the row (into ids, words) of each sorted value
-    # Per band: where each run of values sharing their top `prefix_bits` starts in `values` (one more
-    # entry at the end). About one bucket per stored hash, so a probe finds its run in two reads where a
-    # binary search over millions of values takes some twenty cache misses.
+    # Per band: where each run of values sharing their top `prefix_bits` starts in `values` (one
+    # more entry at the end). About one bucket per stored hash, so a probe finds its run in two
+    # reads where a binary search over millions of values takes some twenty cache misses.
     starts: tuple[np.ndarray, ...]
     prefix_bits: tuple[int, ...]
 
@@ -66,39 +66,58 @@ class SortedBands:
         if len(words) == 0:
             return
         self.segments.append(Segment.build(self.plan, pa.array(ids, pa.string()), words))
-        while len(self.segments) > 1 and 4 * len(self.segments[-1].ids) >= len(self.segments[-2].ids):
+        while len(self.segments) > 1 and 4 * len(self.segments[-1].ids) >= len(
+            self.segments[-2].ids
+        ):
             newer, older = self.segments.pop(), self.segments.pop()
             merged = Segment.build(
-                self.plan, pa.concat_arrays([older.ids, newer.ids]), np.concatenate([older.words, newer.words])
+                self.plan,
+                pa.concat_arrays([older.ids, newer.ids]),
+                np.concatenate([older.words, newer.words]),
             )
             self.segments.append(merged)
 
     def search(self, queries: np.ndarray, threshold: int) -> list[tuple[int, str, int]]:
-        """(query row, stored id, distance) for every stored hash within `threshold` of a query, once."""
+        """(query row, stored id, distance) for every stored hash within `threshold` of a query,
+        once."""
         if threshold > self.plan.threshold:
-            raise ValueError(f"threshold {threshold} exceeds the {self.plan.threshold} the bands guarantee recall for")
+            raise ValueError(
+                f"threshold {threshold} exceeds the {self.plan.threshold} the bands guarantee "
+                "recall for"
+            )
         found: list[tuple[int, str, int]] = []
         for segment in self.segments:
             query_rows, stored_rows = self._candidates(segment, queries)
-            distances = np.bitwise_count(segment.words[stored_rows] ^ queries[query_rows]).sum(axis=1)
+            distances = np.bitwise_count(segment.words[stored_rows] ^ queries[query_rows]).sum(
+                axis=1
+            )
             near = distances <= threshold
             # A pair met through several bands is verified more than once, and kept once.
             pairs, first = np.unique(
-                query_rows[near].astype(np.int64) * len(segment.ids) + stored_rows[near], return_index=True
+                query_rows[near].astype(np.int64) * len(segment.ids) + stored_rows[near],
+                return_index=True,
             )
             ids = segment.ids.take(pa.array(pairs % len(segment.ids))).to_pylist()
-            found += zip((pairs // len(segment.ids)).tolist(), ids, distances[near][first].tolist(), strict=True)
+            found += zip(
+                (pairs // len(segment.ids)).tolist(),
+                ids,
+                distances[near][first].tolist(),
+                strict=True,
+            )
         return found
 
     def _candidates(self, segment: Segment, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(query row, stored row) of every stored band value equal to one of the queries' probes."""
+        """(query row, stored row) of every stored band value equal to one of the queries'
+        probes."""
         query_rows, stored_rows = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
         for band, values in enumerate(band_values(self.plan, queries)):
             masks = self._masks[band]
             step = max(1, BLOCK_PROBES // len(masks))
             for start in range(0, len(values), step):
                 probes = (values[start : start + step, None] ^ masks[None, :]).ravel()
-                bucket = probes >> np.uint64(self.plan.layout[band].width - segment.prefix_bits[band])
+                bucket = probes >> np.uint64(
+                    self.plan.layout[band].width - segment.prefix_bits[band]
+                )
                 low = segment.starts[band][bucket]
                 counts = segment.starts[band][bucket + np.uint64(1)] - low
                 # The bucket of probe i is sorted positions low[i] .. low[i] + counts[i] - 1.
@@ -112,5 +131,9 @@ class SortedBands:
 
 
 def band_values(plan: BandPlan, words: np.ndarray) -> list[np.ndarray]:
-    """Each band's bits of n x words uint64 hashes, as unsigned integers (BandPlan.band_values, vectorised)."""
-    return [(words[:, band.word] >> np.uint64(band.shift)) & np.uint64((1 << band.width) - 1) for band in plan.layout]
+    """Each band's bits of n x words uint64 hashes, as unsigned integers (BandPlan.band_values,
+    vectorised)."""
+    return [
+        (words[:, band.word] >> np.uint64(band.shift)) & np.uint64((1 << band.width) - 1)
+        for band in plan.layout
+    ]

@@ -1,8 +1,8 @@
 """From an image reference to its bytes, within the limits of config.sources; no Spark, no Kafka.
 
 A reference is a path or file:// URI that must resolve (symlinks and `..` included) under an allowed
-root, an http(s) URL on an allowlisted host, or inline base64 content. Every refusal is a SourceError
-with a dead-letter reason code, never an exception of another kind.
+root, an http(s) URL on an allowlisted host, or inline base64 content. Every refusal is a
+SourceError with a dead-letter reason code, never an exception of another kind.
 """
 
 from __future__ import annotations
@@ -55,11 +55,16 @@ class Sources:
             return self._read_file(unquote(parts.path) if scheme == "file" else uri)
         if scheme in ("http", "https"):
             return self._fetch_http(uri, (parts.hostname or "").lower())
-        raise SourceError("disallowed_scheme", f"URI scheme {scheme!r} is not allowed (file paths and http(s) only)")
+        raise SourceError(
+            "disallowed_scheme",
+            f"URI scheme {scheme!r} is not allowed (file paths and http(s) only)",
+        )
 
     def _decode_content(self, content: str) -> bytes:
         if len(content) > self.max_bytes * 4 // 3 + 4:
-            raise SourceError("too_many_bytes", f"inline content exceeds sources.max_bytes = {self.max_bytes}")
+            raise SourceError(
+                "too_many_bytes", f"inline content exceeds sources.max_bytes = {self.max_bytes}"
+            )
         try:
             return base64.b64decode(content, validate=True)
         except (binascii.Error, ValueError) as e:
@@ -67,11 +72,14 @@ class Sources:
 
     def _read_file(self, path_text: str) -> bytes:
         path = Path(path_text)
-        # resolve() follows symlinks and removes `..`, so the check below sees where the bytes really are.
+        # resolve() follows symlinks and removes `..`, so the check below sees where the bytes
+        # really are.
         real = path.resolve()
         if not any(real == root or real.is_relative_to(root) for root in self.roots):
             raise SourceError(
-                "outside_roots", f"{path_text} resolves to {real}, outside the allowed roots (sources.allowed_roots)"
+                "outside_roots",
+                f"{path_text} resolves to {real}, outside the allowed roots "
+                "(sources.allowed_roots)",
             )
         try:
             size = real.stat().st_size
@@ -83,7 +91,8 @@ class Sources:
             raise SourceError("not_a_file", f"{path_text} is not a regular file")
         if size > self.max_bytes:
             raise SourceError(
-                "too_many_bytes", f"{path_text} has {size} bytes, over sources.max_bytes = {self.max_bytes}"
+                "too_many_bytes",
+                f"{path_text} has {size} bytes, over sources.max_bytes = {self.max_bytes}",
             )
         try:
             return real.read_bytes()
@@ -99,5 +108,7 @@ class Sources:
         except (urllib.error.URLError, OSError, ValueError) as e:
             raise SourceError("fetch_failed", f"cannot fetch {url}: {e}") from None
         if len(data) > self.max_bytes:
-            raise SourceError("too_many_bytes", f"{url} has more than sources.max_bytes = {self.max_bytes} bytes")
+            raise SourceError(
+                "too_many_bytes", f"{url} has more than sources.max_bytes = {self.max_bytes} bytes"
+            )
         return data

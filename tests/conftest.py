@@ -19,9 +19,10 @@ _handed_out: set[int] = set()
 
 
 def _free_port() -> int:
-    """A loopback port that nothing listens on, below Linux's ephemeral range (32768 and up). A port there is
-    also what the kernel gives outgoing connections and servers that bind port 0 (Spark's, the cluster's), so
-    one picked there can be taken before the broker binds it, as happened in CI."""
+    """A loopback port that nothing listens on, below Linux's ephemeral range (32768 and up). A port
+    there is also what the kernel gives outgoing connections and servers that bind port 0
+    (Spark's, the cluster's), so one picked there can be taken before the broker binds it, as
+    happened in CI."""
     while True:
         port = random.randrange(20000, 32000)
         if port in _handed_out:
@@ -57,7 +58,8 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
 
 @pytest.fixture(scope="session")
 def spark(broker: Config):
-    """The session; it depends on the broker so that it stops first (its Kafka producers close cleanly)."""
+    """The session; it depends on the broker so that it stops first (its Kafka producers close
+    cleanly)."""
     from streaming.local.spark import spark_session
 
     config = broker
@@ -78,7 +80,8 @@ def broker(config: Config) -> Iterator[Config]:
 
 @pytest.fixture
 def topics(broker: Config) -> Config:
-    """The broker's config with topic names of this test's own, so tests never read each other's messages."""
+    """The broker's config with topic names of this test's own, so tests never read each other's
+    messages."""
     run = uuid.uuid4().hex[:8]
     return broker.replace(
         **{

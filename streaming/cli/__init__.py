@@ -1,5 +1,6 @@
 """`neardup`: the command line. Each subcommand lives in a module of this package with
-`add_parser(subparsers)` and `run(args, config) -> exit code`; none imports pyspark until it runs."""
+`add_parser(subparsers)` and `run(args, config) -> exit code`; none imports pyspark until it runs.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ COMMANDS = ("kafka", "produce", "stream", "alerts", "hash", "index", "dedup", "c
 DESCRIPTION = """\
 neardup finds near-duplicate images in a stream: image references arrive on Kafka, each image is
 hashed once (imagehash's hashes and PDQ), matched against a Delta Lake index of known hashes by
-multi-index hashing (bands held on the driver, or joined in Spark: index.lookup), and duplicate alerts
-are published back to Kafka.
+multi-index hashing (bands held on the driver, or joined in Spark: index.lookup), and duplicate
+alerts are published back to Kafka.
 
 Configuration: conf/local.toml holds the embedded defaults; --config FILE layers a TOML file over
 it, NEARDUP_<SECTION>_<KEY> variables override both (e.g. NEARDUP_KAFKA_BOOTSTRAP_SERVERS), and
@@ -39,7 +40,10 @@ examples:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="neardup", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="neardup",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"neardup {__version__}")
     parser.add_argument(
@@ -57,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one configuration key, e.g. --set hashing.threshold=8 (repeatable)",
     )
     parser.add_argument(
-        "--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="default: INFO"
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="default: INFO",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
@@ -69,7 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
     )
     try:
         config = load_config(args.config, overrides=_settings(parser, args.settings))
@@ -84,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def quiet_clients() -> None:
-    """kafka-python and py4j log every connection at INFO: keep their warnings, drop their chatter."""
+    """kafka-python and py4j log every connection at INFO: keep their warnings, drop their
+    chatter."""
     for name in ("kafka", "py4j"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -12,10 +12,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "alerts",
         help="print duplicate alerts as JSON lines",
-        description="Read the alerts topic and print each alert (schemas/duplicate_alert.schema.json) as a JSON "
-        "line. Delivery is at-least-once: use --unique to drop repeats by alert_id.",
+        description=(
+            "Read the alerts topic and print each alert (schemas/duplicate_alert.schema.json) as a "
+            "JSON line. Delivery is at-least-once: use --unique to drop repeats by alert_id."
+        ),
     )
-    parser.add_argument("--from-beginning", action="store_true", help="read the topic from its first offset")
+    parser.add_argument(
+        "--from-beginning", action="store_true", help="read the topic from its first offset"
+    )
     parser.add_argument("--max", type=int, metavar="N", help="stop after N alerts")
     parser.add_argument(
         "--timeout",
@@ -34,9 +38,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, config: Config) -> int:
     from streaming import kafka_io
 
-    topic = args.topic or (config.kafka.dry_run_alerts_topic if args.dry_run else config.kafka.alerts_topic)
+    topic = args.topic or (
+        config.kafka.dry_run_alerts_topic if args.dry_run else config.kafka.alerts_topic
+    )
     seen: set[str] = set()
-    for _key, alert in kafka_io.consume_json(config, topic, args.from_beginning, args.timeout, args.max):
+    for _key, alert in kafka_io.consume_json(
+        config, topic, args.from_beginning, args.timeout, args.max
+    ):
         if args.unique:
             if alert.get("alert_id") in seen:
                 continue

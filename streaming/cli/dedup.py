@@ -14,14 +14,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dedup",
         help="find the near-duplicate pairs of a folder (Spark batch)",
-        description="Hash every image under DIR (recursively) and find every pair within the threshold with the "
-        "banded self-join: exactly the pairs a brute-force comparison of the same hashes finds.",
+        description=(
+            "Hash every image under DIR (recursively) and find every pair within the threshold with"
+            " the banded self-join: exactly the pairs a brute-force comparison of the same hashes "
+            "finds."
+        ),
     )
     parser.add_argument("dir", metavar="DIR")
-    parser.add_argument("--hash", choices=BANDABLE_TYPES, help="hash to compare (default: hashing.primary)")
-    parser.add_argument("--threshold", type=int, help="maximum Hamming distance (default: hashing.threshold)")
-    parser.add_argument("--output", type=Path, help="write the pairs as JSON lines here (default: stdout)")
-    parser.add_argument("--report", type=Path, help="write an HTML page of the duplicate groups here")
+    parser.add_argument(
+        "--hash", choices=BANDABLE_TYPES, help="hash to compare (default: hashing.primary)"
+    )
+    parser.add_argument(
+        "--threshold", type=int, help="maximum Hamming distance (default: hashing.threshold)"
+    )
+    parser.add_argument(
+        "--output", type=Path, help="write the pairs as JSON lines here (default: stdout)"
+    )
+    parser.add_argument(
+        "--report", type=Path, help="write an HTML page of the duplicate groups here"
+    )
     parser.set_defaults(func=run)
 
 
@@ -31,7 +42,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
         **{
             "hashing.primary": primary,
             "hashing.types": [primary],
-            "hashing.threshold": config.hashing.threshold if args.threshold is None else args.threshold,
+            "hashing.threshold": config.hashing.threshold
+            if args.threshold is None
+            else args.threshold,
         }
     )
     from streaming.dedup import find_pairs
@@ -45,8 +58,15 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.output:
         out.close()
     if args.report:
-        write_report(pairs, args.report, f"Near-duplicates in {args.dir} ({primary} <= {config.hashing.threshold})")
-    print(f"{len(pairs)} near-duplicate pairs; {len(failed)} files could not be hashed", file=sys.stderr)
+        write_report(
+            pairs,
+            args.report,
+            f"Near-duplicates in {args.dir} ({primary} <= {config.hashing.threshold})",
+        )
+    print(
+        f"{len(pairs)} near-duplicate pairs; {len(failed)} files could not be hashed",
+        file=sys.stderr,
+    )
     for path, code, message in failed:
         print(f"  {path}: {code} ({message})", file=sys.stderr)
     return 0

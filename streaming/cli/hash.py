@@ -1,4 +1,4 @@
-"""`neardup hash PATH...`: hashes as JSON lines, without Spark (this module never imports pyspark)."""
+"""`neardup hash PATH...`: hashes as JSON lines, without Spark (it never imports pyspark)."""
 
 from __future__ import annotations
 
@@ -13,16 +13,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "hash",
         help="print the hashes of image files as JSON lines (no Spark)",
-        description='One JSON line per file: {"path": ..., "<type>": "<hex>", ...} in imagehash\'s hex format, '
-        'or {"path": ..., "error": {"code": ..., "message": ...}}. Directories are walked. The exit '
-        "status is 0 even when some files are bad.",
+        description=(
+            'One JSON line per file: {"path": ..., "<type>": "<hex>", ...} in imagehash\'s hex '
+            'format, or {"path": ..., "error": {"code": ..., "message": ...}}. Directories are '
+            "walked. The exit status is 0 even when some files are bad."
+        ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH")
     parser.add_argument(
-        "--types", type=_types, help=f"comma-separated, of: {', '.join(HASH_TYPES)} (default: hashing.types)"
+        "--types",
+        type=_types,
+        help=f"comma-separated, of: {', '.join(HASH_TYPES)} (default: hashing.types)",
     )
     parser.add_argument("--hash-size", type=int, choices=(8, 16), help="default: hashing.hash_size")
-    parser.add_argument("--exact", action="store_true", default=None, help="bit for bit as imagehash (slower)")
+    parser.add_argument(
+        "--exact", action="store_true", default=None, help="bit for bit as imagehash (slower)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -30,7 +36,9 @@ def _types(text: str) -> tuple[str, ...]:
     types = tuple(t.strip() for t in text.split(",") if t.strip())
     unknown = [t for t in types if t not in HASH_TYPES]
     if unknown or not types:
-        raise argparse.ArgumentTypeError(f"unknown hash type(s) {unknown}; known: {', '.join(HASH_TYPES)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown hash type(s) {unknown}; known: {', '.join(HASH_TYPES)}"
+        )
     return types
 
 

@@ -24,10 +24,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Running it twice registers nothing twice (ids are the absolute paths).",
     )
     add.add_argument("paths", nargs="+", metavar="PATH")
-    add.add_argument("--bank", required=True, help="name of the bank, e.g. known-abuse or catalogue")
+    add.add_argument(
+        "--bank", required=True, help="name of the bank, e.g. known-abuse or catalogue"
+    )
     stats = actions.add_parser("stats", help="size and layout of the index")
     stats.add_argument("--json", action="store_true", help="one JSON object")
-    actions.add_parser("optimize", help="compact files and Z-order the bands by value (run it on a schedule)")
+    actions.add_parser(
+        "optimize", help="compact files and Z-order the bands by value (run it on a schedule)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -42,7 +46,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
     index = open_index(spark, config)
     if args.action == "add":
         added, failed = register_files(spark, config, index, args.paths, args.bank)
-        print(f"registered {added} new images in bank {args.bank!r}; {len(failed)} could not be hashed")
+        print(
+            f"registered {added} new images in bank {args.bank!r}; {len(failed)} could not be "
+            "hashed"
+        )
         for path, code, message in failed:
             print(f"  {path}: {code} ({message})")
     elif args.action == "stats":

@@ -11,8 +11,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "kafka",
         help="start, stop or check the local Kafka broker",
-        description="A real single-node Kafka broker (KRaft, broker and controller in one process) on 127.0.0.1, "
-        "from the jars `make setup` resolved. Data and logs live in kafka.local.state_dir.",
+        description=(
+            "A real single-node Kafka broker (KRaft, broker and controller in one process) on "
+            "127.0.0.1, from the jars `make setup` resolved. Data and logs live in "
+            "kafka.local.state_dir."
+        ),
     )
     parser.add_argument("action", choices=("start", "stop", "status"))
     parser.set_defaults(func=run)

@@ -17,13 +17,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "produce",
         help="send image references to Kafka",
-        description="Send one JSON reference per image (schemas/image_ref.schema.json) to the images topic. "
-        "Directories are walked recursively for image files. The id is the file's absolute path, so "
-        "producing the same files again gives the same ids.",
+        description=(
+            "Send one JSON reference per image (schemas/image_ref.schema.json) to the images topic."
+            " Directories are walked recursively for image files. The id is the file's absolute "
+            "path, so producing the same files again gives the same ids."
+        ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or directories")
-    parser.add_argument("--bank", help="register the images as members of this bank of known images")
-    parser.add_argument("--inline", action="store_true", help="send the bytes in the message (base64), not the path")
+    parser.add_argument(
+        "--bank", help="register the images as members of this bank of known images"
+    )
+    parser.add_argument(
+        "--inline", action="store_true", help="send the bytes in the message (base64), not the path"
+    )
     parser.add_argument("--topic", help="default: kafka.images_topic")
     parser.add_argument("--bootstrap-servers", help="default: kafka.bootstrap_servers")
     parser.set_defaults(func=run)
@@ -52,7 +58,9 @@ def image_files(paths: Sequence[str]) -> Iterator[Path]:
     for name in paths:
         path = Path(name).absolute()
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            yield from sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
         else:
             yield path
 

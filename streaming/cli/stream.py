@@ -1,4 +1,5 @@
-"""`neardup stream`: the streaming job, Kafka -> hashes -> banded match -> alerts, registered in Delta."""
+"""`neardup stream`: the streaming job, Kafka -> hashes -> banded match -> alerts, registered in
+Delta."""
 
 from __future__ import annotations
 
@@ -14,16 +15,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "stream",
         help="run the streaming job",
-        description="Consume image references from the images topic, hash each image, match it against the "
-        "Delta index and the images before it, publish duplicate alerts, dead-letter bad messages and register "
-        "the images. Restarting with the same --checkpoint resumes where the query stopped; a fresh checkpoint "
-        "with --starting-offsets earliest replays the topic and gives the same alerts.",
+        description=(
+            "Consume image references from the images topic, hash each image, match it against the "
+            "Delta index and the images before it, publish duplicate alerts, dead-letter bad "
+            "messages and register the images. Restarting with the same --checkpoint resumes where "
+            "the query stopped; a fresh checkpoint with --starting-offsets earliest replays the "
+            "topic and gives the same alerts."
+        ),
     )
     parser.add_argument("--checkpoint", metavar="DIR", help="default: stream.checkpoint")
     parser.add_argument(
         "--starting-offsets",
         metavar="earliest|latest|JSON",
-        help="for a new checkpoint only; JSON per partition, e.g. '{\"0\": 42}' (default: stream.starting_offsets)",
+        help=(
+            "for a new checkpoint only; JSON per partition, e.g. '{\"0\": 42}' (default: "
+            "stream.starting_offsets)"
+        ),
     )
     parser.add_argument(
         "--starting-timestamp",
@@ -32,13 +39,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="start at the first offset at or after this Kafka timestamp (new checkpoint only)",
     )
     parser.add_argument(
-        "--max-offsets-per-trigger", type=int, metavar="N", help="default: stream.max_offsets_per_trigger"
+        "--max-offsets-per-trigger",
+        type=int,
+        metavar="N",
+        help="default: stream.max_offsets_per_trigger",
     )
     when = parser.add_mutually_exclusive_group()
-    when.add_argument("--trigger", metavar="INTERVAL", help="micro-batch interval, e.g. 5s (default: stream.trigger)")
-    when.add_argument("--available-now", action="store_true", help="process what is available, then exit")
+    when.add_argument(
+        "--trigger",
+        metavar="INTERVAL",
+        help="micro-batch interval, e.g. 5s (default: stream.trigger)",
+    )
+    when.add_argument(
+        "--available-now", action="store_true", help="process what is available, then exit"
+    )
     parser.add_argument(
-        "--register", choices=REGISTER_MODES, help="which images enter the index (default: stream.register)"
+        "--register",
+        choices=REGISTER_MODES,
+        help="which images enter the index (default: stream.register)",
     )
     parser.add_argument(
         "--dry-run",

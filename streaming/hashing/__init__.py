@@ -2,9 +2,9 @@
 
 The seven hashes of the `imagehash` package (ahash, phash, dhash, whash, whash-db4, colorhash,
 crop-resistant) and PDQ, written as imagehash writes them (`str(ImageHash)`). The fast kernels agree
-with imagehash on nearly every bit (docs/hashing.md measures how nearly); `exact=True` runs imagehash
-itself for users who must match hashes stored elsewhere. EXIF orientation is ignored, as imagehash
-ignores it. Nothing here raises on bad input: each image gets its hashes or an error code.
+with imagehash on nearly every bit (docs/hashing.md measures how nearly); `exact=True` runs
+imagehash itself for users who must match hashes stored elsewhere. EXIF orientation is ignored, as
+imagehash ignores it. Nothing here raises on bad input: each image gets its hashes or an error code.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def _min_side(hash_type: str, hash_size: int) -> int:
         return 300  # it segments a 300 px image
     if hash_type == "pdq":
         return 512  # PDQ's own filters need detail: from 512 px, a few bits of 256 move at most
-    return 32 * hash_size  # 8x the largest grid a hash resizes to (phash's 4 * hash_size): 1 bit in 20 differs less
+    # 8x the largest grid a hash resizes to (phash's 4 * hash_size): 1 bit in 20 differs less
+    return 32 * hash_size
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,9 @@ class HashSpec:
     def __post_init__(self) -> None:
         unknown = set(self.types) - set(HASH_TYPES)
         if unknown:
-            raise ValueError(f"unknown hash types {sorted(unknown)}; known: {', '.join(HASH_TYPES)}")
+            raise ValueError(
+                f"unknown hash types {sorted(unknown)}; known: {', '.join(HASH_TYPES)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,8 @@ class ImageHashes:
 
 
 def hash_image(data: bytes, spec: HashSpec) -> ImageHashes:
-    """Every hash of spec.types from one decode of `data`, or the reason there are none. Never raises."""
+    """Every hash of spec.types from one decode of `data`, or the reason there are none. Never
+    raises."""
     try:
         if spec.exact:
             probe(data, spec.max_pixels)

@@ -1,10 +1,11 @@
 """Decode once, as small as the requested hashes allow, and refuse what should not be decoded.
 
-The header is read first (PIL opens lazily): a zero-byte or unknown file, or one declaring more pixels
-than the limit, is refused before any pixel buffer exists. JPEGs are then decoded by OpenCV at a
-reduced scale (libjpeg's DCT scaling: 1/2, 1/4 or 1/8 of the work) when every requested hash only
-needs a small image; formats OpenCV cannot read (GIF, some palettes) fall back to PIL's first frame.
-EXIF orientation is ignored, as imagehash ignores it: a rotated copy is a different image to both.
+The header is read first (PIL opens lazily): a zero-byte or unknown file, or one declaring more
+pixels than the limit, is refused before any pixel buffer exists. JPEGs are then decoded by OpenCV
+at a reduced scale (libjpeg's DCT scaling: 1/2, 1/4 or 1/8 of the work) when every requested hash
+only needs a small image; formats OpenCV cannot read (GIF, some palettes) fall back to PIL's first
+frame. EXIF orientation is ignored, as imagehash ignores it: a rotated copy is a different image to
+both.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class Decoded:
     width: int  # of the original image, before any reduction
     height: int
     reduction: int = 1  # each pixel stands for a reduction x reduction block of the original
-    bias: float = 0.0  # how far the decode rounds pixels up on average (libjpeg's 1/8 scaling, see dc_bias)
+    bias: float = (
+        0.0  # how far the decode rounds pixels up on average (libjpeg's 1/8 scaling, see dc_bias)
+    )
 
     @cached_property
     def gray(self) -> np.ndarray:
@@ -81,7 +84,10 @@ def probe(data: bytes, max_pixels: int) -> Header:
     except Exception as e:  # PIL raises many kinds for bytes that are not an image
         raise DecodeError("undecodable", f"not an image PIL or OpenCV can read: {e}") from None
     if width * height > max_pixels:
-        raise DecodeError("too_large", f"{width}x{height} = {width * height} pixels, over the limit of {max_pixels}")
+        raise DecodeError(
+            "too_large",
+            f"{width}x{height} = {width * height} pixels, over the limit of {max_pixels}",
+        )
     if width < 1 or height < 1:
         raise DecodeError("undecodable", f"image of size {width}x{height}")
     return Header(fmt, width, height, dc_step)
@@ -92,7 +98,8 @@ def decode(data: bytes, max_pixels: int, colour: bool, min_side: int) -> Decoded
     fmt, width, height, dc_step = probe(data, max_pixels)
     factor = reduction(width, height, min_side) if fmt == "JPEG" else 1
     # Only a JPEG decodes straight to grey well (its luma is stored); for other formats OpenCV's own
-    # grey conversion rounds differently from PIL's, so they are decoded in colour and converted as PIL does.
+    # grey conversion rounds differently from PIL's, so they are decoded in colour and converted as
+    # PIL does.
     flag = _REDUCED[factor][0 if colour or fmt != "JPEG" else 1]
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if pixels is None:
@@ -101,7 +108,8 @@ def decode(data: bytes, max_pixels: int, colour: bool, min_side: int) -> Decoded
 
 
 def reduction(width: int, height: int, min_side: int) -> int:
-    """The largest of libjpeg's DCT scalings (1, 2, 4, 8) that keeps the shorter side at least `min_side`."""
+    """The largest of libjpeg's DCT scalings (1, 2, 4, 8) that keeps the shorter side at least
+    `min_side`."""
     factor = 1
     while min_side and factor < 8 and min(width, height) // (factor * 2) >= min_side:
         factor *= 2
@@ -109,11 +117,12 @@ def reduction(width: int, height: int, min_side: int) -> int:
 
 
 def dc_bias(step: int) -> float:
-    """The mean amount libjpeg's 1/8 scaling lifts a pixel by. It keeps each block's DC coefficient only: the
-    block's mean is k * step / 8 for an integer k, rounded half up to a pixel, and over the residues of k * step
-    modulo 8 that is 1/16 of a level (odd steps), 1/8 (steps of 2 modulo 4), 1/4 (4 modulo 8) or nothing. The
-    full decode has no such bias, and a constant lift moves PIL's rounding of every grid pixel alike: removing
-    it took the dhashes of 12 MP JPEGs from 60 to 82 % identical to imagehash's, the ahashes from 77 to 95 %."""
+    """The mean amount libjpeg's 1/8 scaling lifts a pixel by. It keeps each block's DC coefficient
+    only: the block's mean is k * step / 8 for an integer k, rounded half up to a pixel, and over
+    the residues of k * step modulo 8 that is 1/16 of a level (odd steps), 1/8 (steps of 2 modulo
+    4), 1/4 (4 modulo 8) or nothing. The full decode has no such bias, and a constant lift moves
+    PIL's rounding of every grid pixel alike: removing it took the dhashes of 12 MP JPEGs from 60
+    to 82 % identical to imagehash's, the ahashes from 77 to 95 %."""
     residues = np.arange(8) * step % 8
     return float(np.mean(np.where(residues >= 4, 8 - residues, -residues)) / 8)
 
@@ -121,7 +130,8 @@ def dc_bias(step: int) -> float:
 def _luma_dc_step(image: Image.Image) -> int:
     tables, components = getattr(image, "quantization", None), getattr(image, "layer", None)
     try:
-        return int(tables[components[0][3]][0])  # the first component's table (PIL: id, h, v, table); DC first
+        # The first component's table (PIL: id, h, v, table); DC first.
+        return int(tables[components[0][3]][0])
     except (TypeError, LookupError, ValueError):
         return 0
 

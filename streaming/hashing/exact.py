@@ -1,4 +1,5 @@
-"""imagehash itself on a PIL decode: bit-for-bit the hashes users may already have stored elsewhere."""
+"""imagehash itself on a PIL decode: bit-for-bit the hashes users may already have stored
+elsewhere."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import numpy as np
 from PIL import Image
 
 
-def exact_hashes(data: bytes, types: tuple[str, ...], hash_size: int) -> tuple[dict[str, str], int | None]:
+def exact_hashes(
+    data: bytes, types: tuple[str, ...], hash_size: int
+) -> tuple[dict[str, str], int | None]:
     import imagehash
 
     functions = {
@@ -18,7 +21,9 @@ def exact_hashes(data: bytes, types: tuple[str, ...], hash_size: int) -> tuple[d
         "whash": lambda im: imagehash.whash(im, hash_size),
         "whash-db4": lambda im: imagehash.whash(im, hash_size, mode="db4"),
         "colorhash": imagehash.colorhash,
-        "crop-resistant": lambda im: imagehash.crop_resistant_hash(im, lambda s: imagehash.dhash(s, hash_size)),
+        "crop-resistant": lambda im: imagehash.crop_resistant_hash(
+            im, lambda s: imagehash.dhash(s, hash_size)
+        ),
     }
     with Image.open(io.BytesIO(data)) as image:
         image.load()

@@ -18,30 +18,34 @@ from streaming.hashing.words import COLORHASH_BINBITS, bits_to_hex
 
 
 def clear_caches() -> None:
-    """Forget the resampling matrices kept per image size (benchmarks of unseen sizes start from here)."""
+    """Forget the resampling matrices kept per image size (benchmarks of unseen sizes start from
+    here)."""
     _resize_matrix.cache_clear()
     _whash_matrix.cache_clear()
 
 
 def _lanczos_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """PIL's Lanczos resampling weights (ImagingResample's precompute_coeffs): for each output pixel, the
-    input pixels it reads (out x taps) and their normalised weights (zero past its window)."""
+    """PIL's Lanczos resampling weights (ImagingResample's precompute_coeffs): for each output
+    pixel, the input pixels it reads (out x taps) and their normalised weights (zero past its
+    window)."""
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
     support = 3 * filterscale
     center = (np.arange(out_size) + 0.5) * scale
     lo = np.maximum((center - support + 0.5).astype(int), 0)
     hi = np.minimum((center + support + 0.5).astype(int), in_size)
-    # Taps are counted from the input pixel nearest each centre, so one row of offsets serves every output.
+    # Taps are counted from the input pixel nearest each centre, so one row of offsets serves every
+    # output.
     nearest = np.rint(center - 0.5).astype(int)
     reach = int(support) + 1
     offsets = np.arange(-reach, reach + 1)
-    # Lanczos3 at x = (pixel + 0.5 - center) / filterscale is sinc(x) sinc(x / 3) = sin(3t) sin(t) / 3t^2 with
-    # t = pi x / 3, and sin(3t) = sin(t) (3 - 4 sin(t)^2); the factor 4 / 3 is left to the normalisation. With
-    # t = b - a, b per offset and a per output (its centre's distance to the nearest pixel, |a| <= pi / 6
-    # filterscale), sin(t) = sin(b) cos(a) - cos(b) sin(a) takes the sines of out + taps angles instead of
-    # np.sinc's two per tap, which were most of the time; a being small keeps sin(t) accurate to rounding where
-    # the weight is large. t = 0 is nudged as np.sinc does.
+    # Lanczos3 at x = (pixel + 0.5 - center) / filterscale is sinc(x) sinc(x / 3) = sin(3t) sin(t) /
+    # 3t^2 with t = pi x / 3, and sin(3t) = sin(t) (3 - 4 sin(t)^2); the factor 4 / 3 is left to the
+    # normalisation. With t = b - a, b per offset and a per output (its centre's distance to the
+    # nearest pixel, |a| <= pi / 6 filterscale), sin(t) = sin(b) cos(a) - cos(b) sin(a) takes the
+    # sines of out + taps angles instead of np.sinc's two per tap, which were most of the time; a
+    # being small keeps sin(t) accurate to rounding where the weight is large. t = 0 is nudged as
+    # np.sinc does.
     a = (center - 0.5 - nearest) * (np.pi / 3 / filterscale)
     a[a == 0] = 1e-20
     b = offsets * (np.pi / 3 / filterscale)
@@ -53,36 +57,44 @@ def _lanczos_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _resampling_matrix(in_size: int, out_size: int, reduction: int, group: int = 1) -> np.ndarray:
-    """PIL's Lanczos weights from `in_size` original pixels to `out_size`, as a matrix, each row the mean of
-    `group` consecutive output pixels. For a decode reduced by `reduction` (libjpeg's DCT scaling: each
-    pixel is about the mean of a reduction-wide block) the weights of each block are summed, so the small
-    grid is the one PIL would compute from the original, up to the rounding of PIL's intermediate pass."""
+    """PIL's Lanczos weights from `in_size` original pixels to `out_size`, as a matrix, each row the
+    mean of `group` consecutive output pixels. For a decode reduced by `reduction` (libjpeg's DCT
+    scaling: each pixel is about the mean of a reduction-wide block) the weights of each block
+    are summed, so the small grid is the one PIL would compute from the original, up to the
+    rounding of PIL's intermediate pass."""
     pixels, weights = _lanczos_taps(in_size, out_size)
     rows, columns = out_size // group, -(-in_size // reduction)
     cells = (np.arange(out_size)[:, None] // group) * columns + pixels // reduction
-    return np.bincount(cells.ravel(), (weights / group).ravel(), rows * columns).reshape(rows, columns)
+    return np.bincount(cells.ravel(), (weights / group).ravel(), rows * columns).reshape(
+        rows, columns
+    )
 
 
 @lru_cache(maxsize=1024)
 def _resize_matrix(in_size: int, out_size: int, reduction: int) -> np.ndarray:
-    # float32: the product with the decoded image is the one that grows with it, and single precision (24 bits)
-    # is finer than PIL's own 22-bit fixed-point weights.
+    # float32: the product with the decoded image is the one that grows with it, and single
+    # precision (24 bits) is finer than PIL's own 22-bit fixed-point weights.
     return _resampling_matrix(in_size, out_size, reduction).astype(np.float32)
 
 
 def _resize_like_pil(image: Decoded, width: int, height: int) -> np.ndarray:
-    """image.convert("L").resize((width, height), LANCZOS) of the original: horizontal pass, round to 8 bits,
-    vertical pass.
+    """image.convert("L").resize((width, height), LANCZOS) of the original: horizontal pass, round
+    to 8 bits, vertical pass.
 
-    PIL rounds the horizontal pass on every row of the original, and where it rounds moves final pixels by
-    a level, enough to flip a bit. A reduced decode has one row for `reduction` rows of the original: the
-    rows in between are interpolated before rounding, which brings the rounding close to PIL's (on 2-4 MP
-    JPEGs decoded at 1/4, 90 -> 94 % of ahashes and 84 -> 88 % of dhashes identical to imagehash's)."""
+    PIL rounds the horizontal pass on every row of the original, and where it rounds moves final
+    pixels by a level, enough to flip a bit. A reduced decode has one row for `reduction` rows of
+    the original: the rows in between are interpolated before rounding, which brings the rounding
+    close to PIL's (on 2-4 MP JPEGs decoded at 1/4, 90 -> 94 % of ahashes and 84 -> 88 % of dhashes
+    identical to imagehash's)."""
     # Less the lift of a 1/8 decode's rounding (decode.dc_bias): the weights of a row sum to 1.
-    rows = image.gray.astype(np.float32) @ _resize_matrix(image.width, width, image.reduction).T - image.bias
+    rows = (
+        image.gray.astype(np.float32) @ _resize_matrix(image.width, width, image.reduction).T
+        - image.bias
+    )
     if image.reduction > 1:
-        # Reduced row i is the mean of original rows i * reduction to (i + 1) * reduction - 1: a linear resize by
-        # the integer factor puts each original row between the centres of the two reduced rows around it.
+        # Reduced row i is the mean of original rows i * reduction to (i + 1) * reduction - 1: a
+        # linear resize by the integer factor puts each original row between the centres of the two
+        # reduced rows around it.
         interpolated = (width, rows.shape[0] * image.reduction)
         rows = cv2.resize(rows, interpolated, interpolation=cv2.INTER_LINEAR)[: image.height]
     rows = np.clip(np.rint(rows), 0, 255)
@@ -126,9 +138,10 @@ def _image_scale(image: Decoded, hash_size: int) -> int:
 
 
 def whash(image: Decoded, hash_size: int) -> str:
-    # Haar's low band after log2(scale/hash_size) levels is the block average of the scale x scale image
-    # (times a constant), and removing the top-level LL subtracts the mean: neither moves a pixel across
-    # the median. So the Haar wavelet hash is a median threshold on the Lanczos image's block means.
+    # Haar's low band after log2(scale/hash_size) levels is the block average of the scale x scale
+    # image (times a constant), and removing the top-level LL subtracts the mean: neither moves a
+    # pixel across the median. So the Haar wavelet hash is a median threshold on the Lanczos image's
+    # block means.
     scale = _image_scale(image, hash_size)
     horizontal = _whash_matrix(image.width, scale, hash_size, image.reduction)
     vertical = _whash_matrix(image.height, scale, hash_size, image.reduction)
@@ -141,14 +154,17 @@ def whash_db4(image: Decoded, hash_size: int) -> str:
 
     scale = _image_scale(image, hash_size)
     pixels = cv2.resize(image.gray, (scale, scale), interpolation=cv2.INTER_AREA) / 255.0
-    # Removing the top Haar LL subtracts a constant, which shifts every db4 low-band coefficient alike.
-    low = pywt.wavedec2(pixels - pixels.mean(), "db4", level=int(np.log2(scale)) - int(np.log2(hash_size)))[0]
+    # Removing the top Haar LL subtracts a constant, which shifts every db4 low-band coefficient
+    # alike.
+    low = pywt.wavedec2(
+        pixels - pixels.mean(), "db4", level=int(np.log2(scale)) - int(np.log2(hash_size))
+    )[0]
     return bits_to_hex((low > np.median(low)).ravel())
 
 
-# imagehash's np.histogram over linspace(0, 255, 7) edges: integer hue h falls in bin 2h // 85 (255 in the last),
-# so at or past edge j from h = ceil(85j / 2). OpenCV's full-range hue rounds where PIL truncates: a level at most,
-# read here to 1/6 of the circle.
+# imagehash's np.histogram over linspace(0, 255, 7) edges: integer hue h falls in bin 2h // 85 (255
+# in the last), so at or past edge j from h = ceil(85j / 2). OpenCV's full-range hue rounds where
+# PIL truncates: a level at most, read here to 1/6 of the circle.
 _HUE_EDGES = [(85 * j + 1) // 2 for j in range(1, 6)]
 
 
@@ -157,8 +173,8 @@ def colorhash(image: Decoded, hash_size: int) -> str:
     blue, green, red = cv2.split(image.pixels)
     brightest = cv2.max(cv2.max(blue, green), red).astype(np.uint16)  # HSV's V
     spread = brightest - cv2.min(cv2.min(blue, green), red)
-    # PIL's saturation is trunc(255 * spread / V); compared with a level in integers it is exact, and with both
-    # sides divided by 85 (by 3 for the last level) the products stay within 16 bits.
+    # PIL's saturation is trunc(255 * spread / V); compared with a level in integers it is exact,
+    # and with both sides divided by 85 (by 3 for the last level) the products stay within 16 bits.
     black = image.gray < 256 // 8  # every pixel with V 0 is black: the masks below need not see it
     gray = 3 * spread < brightest  # S < 85
     colours = ~black & ~gray
@@ -167,8 +183,13 @@ def colorhash(image: Decoded, hash_size: int) -> str:
     fractions = [np.count_nonzero(black) / black.size, np.count_nonzero(~black & gray) / black.size]
     total = max(1, np.count_nonzero(colours))
     for mask in (faint, bright):
-        hues = hue * mask  # hue 0 outside the mask: counted in no bin but the first, which is found by difference
-        at_least = [np.count_nonzero(mask), *(np.count_nonzero(hues >= edge) for edge in _HUE_EDGES), 0]
+        # hue 0 outside the mask: counted in no bin but the first, which is found by difference
+        hues = hue * mask
+        at_least = [
+            np.count_nonzero(mask),
+            *(np.count_nonzero(hues >= edge) for edge in _HUE_EDGES),
+            0,
+        ]
         fractions += list(-np.diff(at_least) / total)
     levels = 2**COLORHASH_BINBITS
     values = [min(levels - 1, int(f * levels)) for f in fractions]
@@ -185,7 +206,9 @@ def crop_resistant(image: Decoded, hash_size: int) -> str:
     from PIL import Image
 
     rgb = Image.fromarray(cv2.cvtColor(image.pixels, cv2.COLOR_BGR2RGB))
-    return str(imagehash.crop_resistant_hash(rgb, lambda segment: imagehash.dhash(segment, hash_size)))
+    return str(
+        imagehash.crop_resistant_hash(rgb, lambda segment: imagehash.dhash(segment, hash_size))
+    )
 
 
 def pdq(image: Decoded, hash_size: int) -> tuple[str, int]:

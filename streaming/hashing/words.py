@@ -9,8 +9,9 @@ COLORHASH_BINBITS = 3  # imagehash's default: 14 bins of 3 bits
 
 
 def hash_bits(hash_type: str, hash_size: int) -> int:
-    """Bits of one hash (of one segment, for crop-resistant). whash-db4 has no fixed width: db4's filters
-    pad the low band, so its size grows with the image's power-of-2 scale (imagehash's behaviour too)."""
+    """Bits of one hash (of one segment, for crop-resistant). whash-db4 has no fixed width: db4's
+    filters pad the low band, so its size grows with the image's power-of-2 scale (imagehash's
+    behaviour too)."""
     if hash_type == "whash-db4":
         raise ValueError("whash-db4 has no fixed width: it depends on the image size")
     if hash_type == "pdq":
@@ -27,7 +28,8 @@ def bits_to_hex(bits) -> str:
 
 
 def hex_to_words(hex_hash: str) -> list[int]:
-    """Signed 64-bit words, most significant first; a multi-hash ("a,b,c") gives one word per segment."""
+    """Signed 64-bit words, most significant first; a multi-hash ("a,b,c") gives one word per
+    segment."""
     if "," in hex_hash:
         return [word for segment in hex_hash.split(",") for word in hex_to_words(segment)]
     value = int(hex_hash, 16)
@@ -44,7 +46,8 @@ def words_to_hex(words: list[int], hash_type: str, hash_size: int) -> str:
 
 
 def segment_words(words: Sequence[int], bits: int) -> list[Sequence[int]]:
-    """A multi-hash's words, one group per segment of `bits` (a segment of hash_size 16 spans 4 words)."""
+    """A multi-hash's words, one group per segment of `bits` (a segment of hash_size 16 spans 4
+    words)."""
     per_segment = -(-bits // WORD_BITS)
     return [words[i : i + per_segment] for i in range(0, len(words), per_segment)]
 

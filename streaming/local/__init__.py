@@ -1,1 +1,2 @@
-"""The embedded runtime for development, the demo and CI: JVM jars, a KRaft broker, a Spark session."""
+"""The embedded runtime for development, the demo and CI: JVM jars, a KRaft broker, a Spark
+session."""

@@ -1,9 +1,10 @@
-"""A real Spark standalone cluster on one machine: a master and N workers, each its own JVM, on 127.0.0.1.
+"""A real Spark standalone cluster on one machine: a master and N workers, each its own JVM, on
+127.0.0.1.
 
-They run from the pyspark wheel (`spark-class` of its bin/; the wheel has no sbin/ start scripts) and keep
-their logs, pids and scratch folders under config.cluster.state_dir. `submit_command` builds the
-spark-submit call that runs any `neardup` command as a driver against that master, with the package
-zipped for the executors and the same configuration as the calling process.
+They run from the pyspark wheel (`spark-class` of its bin/; the wheel has no sbin/ start scripts)
+and keep their logs, pids and scratch folders under config.cluster.state_dir. `submit_command`
+builds the spark-submit call that runs any `neardup` command as a driver against that master, with
+the package zipped for the executors and the same configuration as the calling process.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def master_url(config: Config) -> str:
 
 
 def spark_home() -> Path:
-    """The installed pyspark folder, found without importing pyspark (the CLI imports it only when needed)."""
+    """The installed pyspark folder, found without importing pyspark (the CLI imports it only when
+    needed)."""
     spec = importlib.util.find_spec("pyspark")
     if spec is None or spec.origin is None:
         raise ClusterError("pyspark is not installed: run `make setup`")
@@ -72,15 +74,22 @@ def start(config: Config) -> str:
     paths = _paths(config)
     if _running(config, "master") is not None:
         return status(config)
-    busy = [p for p in (cluster.master_port, cluster.webui_port, *_worker_ui_ports(config)) if port_open(p)]
+    busy = [
+        p
+        for p in (cluster.master_port, cluster.webui_port, *_worker_ui_ports(config))
+        if port_open(p)
+    ]
     if busy:
-        raise ClusterError(f"ports {busy} are taken by other processes: set cluster.master_port and the UI ports")
+        raise ClusterError(
+            f"ports {busy} are taken by other processes: set cluster.master_port and the UI ports"
+        )
     paths.state.mkdir(parents=True, exist_ok=True)
     _launch(
         paths,
         "master",
         "org.apache.spark.deploy.master.Master",
-        "--host", "127.0.0.1", "--port", str(cluster.master_port), "--webui-port", str(cluster.webui_port),
+        "--host", "127.0.0.1", "--port", str(cluster.master_port),
+        "--webui-port", str(cluster.webui_port),
     )  # fmt: skip
     for n, ui_port in enumerate(_worker_ui_ports(config), start=1):
         name = f"worker-{n}"
@@ -97,7 +106,11 @@ def start(config: Config) -> str:
         dead = [d for d in _daemons(config) if _running(config, d) is None]
         if dead or time.monotonic() > deadline:
             stop(config)
-            why = f"{', '.join(dead)} exited" if dead else f"not all workers registered in {START_TIMEOUT_S:.0f} s"
+            why = (
+                f"{', '.join(dead)} exited"
+                if dead
+                else f"not all workers registered in {START_TIMEOUT_S:.0f} s"
+            )
             raise ClusterError(f"Spark cluster did not start: {why}; see the logs in {paths.state}")
         time.sleep(0.5)
     return f"Spark cluster started: {status(config)}"
@@ -107,7 +120,8 @@ def stop(config: Config) -> str:
     """Workers first (they would otherwise try to reconnect to a gone master), then the master."""
     stopped = []
     paths = _paths(config)
-    # By the pid files, not config.cluster.workers: the cluster may have been started with another count.
+    # By the pid files, not config.cluster.workers: the cluster may have been started with another
+    # count.
     started = sorted((p.stem for p in paths.state.glob("*.pid")), key=lambda d: d == "master")
     for daemon in started:
         pid = _running(config, daemon)
@@ -115,7 +129,11 @@ def stop(config: Config) -> str:
             terminate(pid)
             stopped.append(daemon)
         paths.pid(daemon).unlink(missing_ok=True)
-    return f"Spark cluster stopped ({', '.join(stopped)})" if stopped else "Spark cluster is not running"
+    return (
+        f"Spark cluster stopped ({', '.join(stopped)})"
+        if stopped
+        else "Spark cluster is not running"
+    )
 
 
 def status(config: Config) -> str:
@@ -125,7 +143,8 @@ def status(config: Config) -> str:
     workers = alive_workers(config)
     cores = sum(w.get("cores", 0) for w in workers)
     return (
-        f"master {master_url(config)} (pid {pid}, UI http://127.0.0.1:{config.cluster.webui_port}), "
+        f"master {master_url(config)} (pid {pid}, UI "
+        f"http://127.0.0.1:{config.cluster.webui_port}), "
         f"{len(workers)} alive workers with {cores} cores"
     )
 
@@ -148,12 +167,16 @@ def alive_workers(config: Config) -> list[dict[str, Any]]:
 def submit_command(config: Config, cli_args: list[str]) -> tuple[list[str], dict[str, str]]:
     """spark-submit argv and environment that run `neardup <cli_args>` as a driver on this cluster.
 
-    The driver gets the caller's whole configuration as --set flags (spark.master pointing at the cluster),
-    so it sees exactly the same topics, paths and hash settings. Paths in it must be absolute: executors
-    run in their worker's folder, not in the caller's.
+    The driver gets the caller's whole configuration as --set flags (spark.master pointing at the
+    cluster), so it sees exactly the same topics, paths and hash settings. Paths in it must be
+    absolute: executors run in their worker's folder, not in the caller's.
     """
     config = config.replace(**{"spark.master": master_url(config)})
-    settings = [arg for key, value in _dotted(dataclasses.asdict(config)) for arg in ("--set", f"{key}={value}")]
+    settings = [
+        arg
+        for key, value in _dotted(dataclasses.asdict(config))
+        for arg in ("--set", f"{key}={value}")
+    ]
     argv = [
         str(spark_home() / "bin" / "spark-submit"),
         "--master", master_url(config),
@@ -167,11 +190,14 @@ def submit_command(config: Config, cli_args: list[str]) -> tuple[list[str], dict
 
 
 def package_zip(config: Config) -> Path:
-    """The `streaming` package and the schemas/ it validates with, as a zip for --py-files; rebuilt on every
-    call so executors run the current code."""
+    """The `streaming` package and the schemas/ it validates with, as a zip for --py-files; rebuilt
+    on every call so executors run the current code."""
     target = _paths(config).package_zip
     target.parent.mkdir(parents=True, exist_ok=True)
-    sources = [*(PROJECT_ROOT / "streaming").rglob("*.py"), *(PROJECT_ROOT / "schemas").rglob("*.*")]
+    sources = [
+        *(PROJECT_ROOT / "streaming").rglob("*.py"),
+        *(PROJECT_ROOT / "schemas").rglob("*.*"),
+    ]
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for source in sorted(sources):
             archive.write(source, source.relative_to(PROJECT_ROOT))
@@ -179,7 +205,8 @@ def package_zip(config: Config) -> Path:
 
 
 def _dotted(raw: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """(dotted key, JSON value) of every setting; the free tables (spark.conf, kafka.security) stay whole."""
+    """(dotted key, JSON value) of every setting; the free tables (spark.conf, kafka.security) stay
+    whole."""
     pairs = []
     for key, value in raw.items():
         if isinstance(value, dict) and key not in ("conf", "security"):
@@ -191,7 +218,8 @@ def _dotted(raw: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
 
 def _environment() -> dict[str, str]:
     env = dict(os.environ, SPARK_HOME=str(spark_home()), SPARK_DAEMON_MEMORY=DAEMON_MEMORY)
-    # Executors and the driver must run this interpreter (the venv's), or they start a python without pandas.
+    # Executors and the driver must run this interpreter (the venv's), or they start a python
+    # without pandas.
     env["PYSPARK_PYTHON"] = sys.executable
     env["PYSPARK_DRIVER_PYTHON"] = sys.executable
     return env

@@ -19,6 +19,7 @@ def jars(group: str) -> list[Path]:
     found = sorted((JARS_DIR / group).glob("*.jar"))
     if not found:
         raise MissingJarsError(
-            f"no jars in {JARS_DIR / group}: run `make setup` (it resolves conf/jvm/{group}/pom.xml)"
+            f"no jars in {JARS_DIR / group}: run `make setup` (it resolves "
+            f"conf/jvm/{group}/pom.xml)"
         )
     return found

@@ -1,8 +1,8 @@
 """A real single-node Kafka broker (KRaft, combined broker and controller) for dev, the demo and CI.
 
 It runs the broker jars that `make setup` resolved from conf/jvm/kafka/pom.xml, listens on 127.0.0.1
-only, and keeps its data, logs and pid under config.kafka.local.state_dir. Storage is formatted on the
-first start; later starts reuse it, so topics and offsets survive a stop.
+only, and keeps its data, logs and pid under config.kafka.local.state_dir. Storage is formatted on
+the first start; later starts reuse it, so topics and offsets survive a stop.
 """
 
 from __future__ import annotations
@@ -55,7 +55,10 @@ def start(config: Config) -> str:
     if running_pid(config) is not None:
         return f"Kafka broker already running on 127.0.0.1:{port} (pid {running_pid(config)})"
     if port_open(port):
-        raise BrokerError(f"port {port} is taken by another process: set kafka.local.port (NEARDUP_KAFKA_LOCAL_PORT)")
+        raise BrokerError(
+            f"port {port} is taken by another process: set kafka.local.port "
+            "(NEARDUP_KAFKA_LOCAL_PORT)"
+        )
     paths.state.mkdir(parents=True, exist_ok=True)
     paths.properties.write_text(_server_properties(config, paths))
     _format_storage(paths)
@@ -72,11 +75,14 @@ def start(config: Config) -> str:
     while not _broker_ready(config):
         if process.poll() is not None:
             paths.pid.unlink(missing_ok=True)
-            raise BrokerError(f"Kafka broker exited with code {process.returncode}; see {paths.log}")
+            raise BrokerError(
+                f"Kafka broker exited with code {process.returncode}; see {paths.log}"
+            )
         if time.monotonic() > deadline:
             stop(config)
             raise BrokerError(
-                f"Kafka broker did not accept connections within {START_TIMEOUT_S:.0f} s; see {paths.log}"
+                f"Kafka broker did not accept connections within {START_TIMEOUT_S:.0f} s; see "
+                f"{paths.log}"
             )
         time.sleep(0.3)
     return f"Kafka broker started on 127.0.0.1:{port} (pid {process.pid}, data in {paths.data})"
@@ -160,7 +166,9 @@ def _format_storage(paths: BrokerPaths) -> None:
         text=True,
     )
     if result.returncode != 0:
-        raise BrokerError(f"formatting Kafka storage in {paths.data} failed:\n{result.stdout}{result.stderr}")
+        raise BrokerError(
+            f"formatting Kafka storage in {paths.data} failed:\n{result.stdout}{result.stderr}"
+        )
 
 
 def _java(main_class: str, *args: str) -> list[str]:

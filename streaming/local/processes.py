@@ -1,4 +1,5 @@
-"""Background daemons of the local runtime (the broker, Spark's master and workers): liveness, stop, ports."""
+"""Background daemons of the local runtime (the broker, Spark's master and workers): liveness, stop,
+ports."""
 
 from __future__ import annotations
 

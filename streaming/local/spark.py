@@ -1,4 +1,5 @@
-"""The Spark session: Delta and the Kafka connector from the locally resolved jars, never downloaded."""
+"""The Spark session: Delta and the Kafka connector from the locally resolved jars, never
+downloaded."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from streaming.local.jars import jars
 
 
 def spark_session(config: Config) -> SparkSession:
-    """The process's session, created on first use from config.spark; later calls return the same one."""
+    """The process's session, created on first use from config.spark; later calls return the same
+    one."""
     # Executors must run this interpreter (the venv's), or they start a python without pandas.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
@@ -20,7 +22,9 @@ def spark_session(config: Config) -> SparkSession:
         .appName(config.spark.app_name)
         .config("spark.jars", ",".join(str(j) for j in jars("spark")))
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config(
+            "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+        )
         .config("spark.sql.shuffle.partitions", str(config.spark.shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.showConsoleProgress", "false")

@@ -1,5 +1,5 @@
-"""The streaming job on a real Spark standalone cluster (a master and two workers, each its own JVM), submitted
-with spark-submit, gives the alerts of the same stream processed in local mode."""
+"""The streaming job on a real Spark standalone cluster (a master and two workers, each its own
+JVM), submitted with spark-submit, gives the alerts of the same stream processed in local mode."""
 
 from __future__ import annotations
 
@@ -56,7 +56,9 @@ def test_submitted_stream_alerts_equal_local_mode(spark, topics, standalone, tmp
     local_alerts = read_topic(local, local.kafka.alerts_topic)
 
     submitted = dataclasses.replace(
-        fresh(topics, tmp_path / "submitted").replace(**{"kafka.alerts_topic": f"{topics.kafka.alerts_topic}-cluster"}),
+        fresh(topics, tmp_path / "submitted").replace(
+            **{"kafka.alerts_topic": f"{topics.kafka.alerts_topic}-cluster"}
+        ),
         cluster=standalone.cluster,
     )
     argv, env = cluster.submit_command(submitted, ["stream", "--available-now"])
@@ -69,7 +71,8 @@ def test_submitted_stream_alerts_equal_local_mode(spark, topics, standalone, tmp
     assert local_alerts, "the planted near-duplicates give alerts"
     assert {a["alert_id"] for a in cluster_alerts} == {a["alert_id"] for a in local_alerts}
     assert alert_pairs(cluster_alerts) == alert_pairs(local_alerts)
-    # The work ran in executors of both workers, not in the driver: each worker keeps a folder per executor.
+    # The work ran in executors of both workers, not in the driver: each worker keeps a folder per
+    # executor.
     state = Path(standalone.cluster.state_dir)
     executors = {n: list(state.glob(f"work/worker-{n}/app-*/*")) for n in range(1, WORKERS + 1)}
     assert all(executors.values()), executors

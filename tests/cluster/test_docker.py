@@ -1,5 +1,6 @@
-"""docker/compose.yaml is a valid Compose file (parsed by the Compose CLI, no engine needed) whose neardup
-containers load conf/docker.toml and mount the index and checkpoint volumes where that config points."""
+"""docker/compose.yaml is a valid Compose file (parsed by the Compose CLI, no engine needed) whose
+neardup containers load conf/docker.toml and mount the index and checkpoint volumes where that
+config points."""
 
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ COMPOSE_FILE = PROJECT_ROOT / "docker" / "compose.yaml"
 
 
 def compose(*args: str) -> str:
-    """Run the Compose CLI on the file: the docker plugin where present, else Debian's docker-compose (make setup)."""
-    plugin = shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True)
+    """Run the Compose CLI on the file: the docker plugin where present, else Debian's
+    docker-compose (make setup)."""
+    plugin = shutil.which("docker") and subprocess.run(
+        ["docker", "compose", "version"], capture_output=True
+    )
     command = ["docker", "compose"] if plugin and plugin.returncode == 0 else ["docker-compose"]
     assert shutil.which(command[0]), "no Compose CLI: `make setup` installs docker-compose"
-    result = subprocess.run([*command, "-f", str(COMPOSE_FILE), *args], capture_output=True, text=True)
+    result = subprocess.run(
+        [*command, "-f", str(COMPOSE_FILE), *args], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 

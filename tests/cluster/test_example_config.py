@@ -1,4 +1,5 @@
-"""conf/cluster.example.toml, the overlay the operator's guide starts from, is a valid configuration."""
+"""conf/cluster.example.toml, the overlay the operator's guide starts from, is a valid
+configuration."""
 
 from __future__ import annotations
 
@@ -11,4 +12,5 @@ def test_example_cluster_config_loads_and_secures_spark_kafka_clients():
     assert config.spark.master.startswith("spark://")
     assert config.index.path.startswith("s3a://") and config.stream.checkpoint.startswith("s3a://")
     assert kafka_io.spark_options(config)["kafka.security.protocol"] == "SASL_SSL"
-    assert config.hashing == load_config(environ={}).hashing  # the overlay leaves what it does not name
+    # the overlay leaves what it does not name
+    assert config.hashing == load_config(environ={}).hashing

@@ -26,7 +26,9 @@ def encoded_photos() -> dict[str, bytes]:
         corpus[f"{name}.jpg"] = _pil(rgb, "JPEG")
         corpus[f"{name}.png"] = _pil(rgb, "PNG")
         corpus[f"{name}-gray.png"] = _pil(rgb.convert("L"), "PNG")
-        corpus[f"{name}-palette.png"] = _pil(rgb.convert("P", palette=Image.Palette.ADAPTIVE), "PNG")
+        corpus[f"{name}-palette.png"] = _pil(
+            rgb.convert("P", palette=Image.Palette.ADAPTIVE), "PNG"
+        )
         corpus[f"{name}-alpha.png"] = _pil(rgb.convert("RGBA"), "PNG")
         if n < 4:
             big = cv2.resize(bgr, (1800, 1200), interpolation=cv2.INTER_CUBIC)

@@ -33,7 +33,10 @@ def corpus() -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def references(corpus) -> dict[str, dict[str, str]]:
-    return {name: {t: str(REFERENCE[t](Image.open(io.BytesIO(data)))) for t in ALL} for name, data in corpus.items()}
+    return {
+        name: {t: str(REFERENCE[t](Image.open(io.BytesIO(data)))) for t in ALL}
+        for name, data in corpus.items()
+    }
 
 
 def bits_apart(a: str, b: str) -> int:
@@ -56,9 +59,14 @@ def test_fast_kernels_agree_with_imagehash(corpus, references, hash_type):
 def test_slow_families_stay_close(corpus, references):
     spec = HashSpec(types=("whash-db4", "crop-resistant"))
     results = {name: hash_image(data, spec).hashes for name, data in corpus.items()}
-    db4 = np.array([bits_apart(results[n]["whash-db4"], references[n]["whash-db4"]) for n in corpus])
+    db4 = np.array(
+        [bits_apart(results[n]["whash-db4"], references[n]["whash-db4"]) for n in corpus]
+    )
     assert db4.mean() <= 2.0
-    assert np.mean([results[n]["crop-resistant"] == references[n]["crop-resistant"] for n in corpus]) >= 0.8
+    assert (
+        np.mean([results[n]["crop-resistant"] == references[n]["crop-resistant"] for n in corpus])
+        >= 0.8
+    )
 
 
 def test_exact_mode_is_imagehash_bit_for_bit(corpus, references):
@@ -74,34 +82,44 @@ def test_pdq_from_the_reduced_decode_stays_within_a_few_bits_of_the_full_one(cor
         ours = hash_image(data, HashSpec(types=("pdq",)))
         full, quality = pdqhash.compute(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
         reference = "".join("1" if b else "0" for b in full)
-        assert bits_apart(ours.hashes["pdq"], f"{int(reference, 2):064x}") <= 12, name  # match threshold: 31
+        # match threshold: 31
+        assert bits_apart(ours.hashes["pdq"], f"{int(reference, 2):064x}") <= 12, name
         assert ours.pdq_quality is not None and abs(ours.pdq_quality - quality) <= 10
 
 
 def test_hash_size_16_gives_256_bit_hashes(corpus):
     data = next(iter(corpus.values()))
-    hashes = hash_image(data, HashSpec(types=("ahash", "phash", "dhash", "whash"), hash_size=16)).hashes
+    hashes = hash_image(
+        data, HashSpec(types=("ahash", "phash", "dhash", "whash"), hash_size=16)
+    ).hashes
     assert {len(h) for h in hashes.values()} == {64}
     reference = str(imagehash.phash(Image.open(io.BytesIO(data)), hash_size=16))
     assert bits_apart(hashes["phash"], reference) <= 4
 
 
 def test_one_eighth_decodes_agree_with_imagehash():
-    """Photos of 2100 px a side are decoded at 1/8 (DC coefficients only), whose rounding lifts every pixel
-    by 1/8 of a level at the quantisation step cv2's JPEGs use: uncorrected, ahashes were 1.6 bits apart."""
+    """Photos of 2100 px a side are decoded at 1/8 (DC coefficients only), whose rounding lifts
+    every pixel by 1/8 of a level at the quantisation step cv2's JPEGs use: uncorrected, ahashes
+    were 1.6 bits apart."""
     import cv2
 
     from streaming.hashing.decode import decode, probe
     from streaming.samples import photos
 
-    big = {name: jpeg(cv2.resize(bgr, (2100, 2100), interpolation=cv2.INTER_CUBIC)) for name, bgr in photos().items()}
+    big = {
+        name: jpeg(cv2.resize(bgr, (2100, 2100), interpolation=cv2.INTER_CUBIC))
+        for name, bgr in photos().items()
+    }
     sample = next(iter(big.values()))
     assert decode(sample, 10**9, colour=False, min_side=256).reduction == 8
     assert probe(sample, 10**9).dc_step == 2
     for hash_type in ("ahash", "dhash", "phash"):
         spec, reference = HashSpec(types=(hash_type,)), REFERENCE[hash_type]
         apart = [
-            bits_apart(hash_image(data, spec).hashes[hash_type], str(reference(Image.open(io.BytesIO(data)))))
+            bits_apart(
+                hash_image(data, spec).hashes[hash_type],
+                str(reference(Image.open(io.BytesIO(data)))),
+            )
             for data in big.values()
         ]
         assert np.mean(apart) <= 0.5, f"{hash_type}: {np.mean(apart):.2f} bits apart on average"

@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from streaming.hashing import HashSpec, hash_bits, hash_image, hash_images, hex_to_words, words_to_hex
+from streaming.hashing import (
+    HashSpec,
+    hash_bits,
+    hash_image,
+    hash_images,
+    hex_to_words,
+    words_to_hex,
+)
 
 from .corpus import jpeg
 
@@ -67,7 +74,9 @@ def test_unusual_modes_and_formats_hash():
     rgb = Image.fromarray(cv2.cvtColor(photos()["coffee"], cv2.COLOR_BGR2RGB))
     frames = [rgb.convert("P"), rgb.rotate(90).convert("P")]
     variants = {
-        "16-bit": cv2.imencode(".png", (np.asarray(rgb.convert("L"), np.uint16) * 257))[1].tobytes(),
+        "16-bit": cv2.imencode(".png", (np.asarray(rgb.convert("L"), np.uint16) * 257))[
+            1
+        ].tobytes(),
         "cmyk": save(rgb.convert("CMYK"), "JPEG"),
         "palette": save(rgb.convert("P"), "PNG"),
         "alpha": save(rgb.convert("RGBA"), "PNG"),
@@ -104,7 +113,9 @@ def test_batches_keep_order_and_isolate_failures():
     assert results[0].hashes == results[2].hashes
 
 
-@pytest.mark.parametrize("hash_type", ["ahash", "phash", "dhash", "whash", "colorhash", "pdq", "crop-resistant"])
+@pytest.mark.parametrize(
+    "hash_type", ["ahash", "phash", "dhash", "whash", "colorhash", "pdq", "crop-resistant"]
+)
 @pytest.mark.parametrize("hash_size", [8, 16])
 def test_hex_round_trips_through_words_and_imagehash(hash_type, hash_size):
     hashes = hash_image(photo_bytes(), HashSpec(types=(hash_type,), hash_size=hash_size)).hashes
@@ -128,7 +139,16 @@ def test_hash_command_prints_json_lines_without_spark(tmp_path):
         "assert 'pyspark' not in sys.modules, 'pyspark was imported'; sys.exit(code)"
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, "hash", "--types", "phash,pdq", str(tmp_path), str(tmp_path / "missing.jpg")],
+        [
+            sys.executable,
+            "-c",
+            script,
+            "hash",
+            "--types",
+            "phash,pdq",
+            str(tmp_path),
+            str(tmp_path / "missing.jpg"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -140,6 +160,8 @@ def test_hash_command_prints_json_lines_without_spark(tmp_path):
     assert lines[1]["error"]["code"] == "undecodable"
     assert lines[2]["error"]["code"] == "missing"
     usage = subprocess.run(
-        [sys.executable, "-m", "streaming.cli", "hash", "--types", "nohash", "x"], capture_output=True, text=True
+        [sys.executable, "-m", "streaming.cli", "hash", "--types", "nohash", "x"],
+        capture_output=True,
+        text=True,
     )
     assert usage.returncode == 2

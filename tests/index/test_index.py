@@ -39,7 +39,9 @@ def hamming(a: int, b: int) -> int:
 
 
 def rows(spark, hashes: list[int], prefix: str):
-    return spark.createDataFrame([(f"{prefix}{i}", [h]) for i, h in enumerate(hashes)], "id string, hash array<bigint>")
+    return spark.createDataFrame(
+        [(f"{prefix}{i}", [h]) for i, h in enumerate(hashes)], "id string, hash array<bigint>"
+    )
 
 
 def index_rows(frame):
@@ -71,8 +73,9 @@ def test_match_index_finds_exactly_the_pairs_brute_force_finds(spark, index):
 
 
 def test_both_lookups_follow_the_latest_snapshot(spark, index):
-    """The resident hashes read only the files each append adds, and read the table again after OPTIMIZE
-    rewrote it; either way they answer what the join of the bands table answers, and what brute force does."""
+    """The resident hashes read only the files each append adds, and read the table again after
+    OPTIMIZE rewrote it; either way they answer what the join of the bands table answers, and
+    what brute force does."""
     stored = planted_hashes(300, seed=8)
     queries = [h ^ (1 << 5) for h in stored[::11]] + planted_hashes(20, seed=9)
     ids = [f"q{i}" for i in range(len(queries))]
@@ -89,14 +92,19 @@ def test_both_lookups_follow_the_latest_snapshot(spark, index):
     for version, (start, upto) in enumerate(((0, 200), (200, len(stored)))):
         added = [f"s{i}" for i in range(start, upto)]
         new_rows = index_rows(rows(spark, stored, "s")).where(F.col("id").isin(added))
-        stamped = new_rows.withColumn("source_timestamp", F.timestamp_seconds(F.lit(1_700_000_000.25) + F.rand()))
+        stamped = new_rows.withColumn(
+            "source_timestamp", F.timestamp_seconds(F.lit(1_700_000_000.25) + F.rand())
+        )
         index.append(stamped, "test", version)
         files_before = set(resident.files)
         found = resident.near(ids, [[q] for q in queries], THRESHOLD)
-        assert files_before < resident.files.keys()  # the new files were added to those already read
-        assert resident.version == DeltaTable(index.images_path).version()  # read from the commits it added
+        # the new files were added to those already read
+        assert files_before < resident.files.keys()
+        # read from the commits it added
+        assert resident.version == DeltaTable(index.images_path).version()
         assert found == joined.near(ids, [[q] for q in queries], THRESHOLD) == brute(upto)
-        # The rows of some ids, as the alerts report them: read from the files that hold them, or scanned.
+        # The rows of some ids, as the alerts report them: read from the files that hold them, or
+        # scanned.
         some = ["s0", f"s{upto - 1}", f"s{upto}", "nobody"]
         columns = ["id", "bank", "phash", "source_timestamp", "source_offset"]
         assert resident.rows(some, columns) == joined.rows(some, columns)
@@ -108,23 +116,34 @@ def test_both_lookups_follow_the_latest_snapshot(spark, index):
 
 
 def test_the_resident_lookup_reads_through_spark_where_pyarrow_cannot(spark, index, monkeypatch):
-    """Off a local file system (object stores) the snapshot's files are read by Spark: the same answer."""
+    """Off a local file system (object stores) the snapshot's files are read by Spark: the same
+    answer."""
     import streaming.lookup
 
     stored = planted_hashes(80, seed=11)
-    index.append(index_rows(rows(spark, stored, "s")).withColumn("source_offset", F.lit(7).cast("bigint")), "t", 0)
+    index.append(
+        index_rows(rows(spark, stored, "s")).withColumn("source_offset", F.lit(7).cast("bigint")),
+        "t",
+        0,
+    )
     queries, ids = [[h ^ 1] for h in stored[::4]], [f"q{i}" for i in range(len(stored[::4]))]
     some, columns = ["s1", "s3", "nobody"], ["id", "phash", "source_offset", "source_timestamp"]
     local = ResidentLookup(index)
     expected = (local.near(ids, queries, THRESHOLD), local.rows(some, columns))
     monkeypatch.setattr(streaming.lookup, "_local", lambda files: False)
     through_spark = ResidentLookup(index)
-    assert (through_spark.near(ids, queries, THRESHOLD), through_spark.rows(some, columns)) == expected
+    assert (
+        through_spark.near(ids, queries, THRESHOLD),
+        through_spark.rows(some, columns),
+    ) == expected
     assert len(expected[0]) >= len(queries) and set(expected[1]) == {"s1", "s3"}
 
 
 def test_the_resident_lookup_refuses_deletion_vectors(spark, index):
-    spark.sql(f"ALTER TABLE delta.`{index.images_path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    spark.sql(
+        f"ALTER TABLE delta.`{index.images_path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' "
+        "= 'true')"
+    )
     with pytest.raises(ValueError, match="deletion vectors"):
         ResidentLookup(index)
 
@@ -133,7 +152,11 @@ def test_the_join_completes_the_bands_a_memory_lookup_stream_did_not_write(spark
     stored = planted_hashes(100, seed=10)
     index.append(index_rows(rows(spark, stored[:60], "s")), "stream", 0, with_bands=False)
     index.append(
-        index_rows(rows(spark, stored, "s")).where(F.col("id").isin([f"s{i}" for i in range(60, 120)])), "stream", 1
+        index_rows(rows(spark, stored, "s")).where(
+            F.col("id").isin([f"s{i}" for i in range(60, 120)])
+        ),
+        "stream",
+        1,
     )
     assert index.bands().select("id").distinct().count() == 60
     queries = stored[::3]
@@ -149,7 +172,8 @@ def test_match_self_finds_every_pair_once(spark):
     hashes = planted_hashes(500, seed=3)
     plan = plan_bands(64, THRESHOLD, len(hashes))
     found = {
-        (r["a_id"], r["b_id"], r["distance"]) for r in match_self(rows(spark, hashes, "h"), plan, THRESHOLD).collect()
+        (r["a_id"], r["b_id"], r["distance"])
+        for r in match_self(rows(spark, hashes, "h"), plan, THRESHOLD).collect()
     }
     brute = set()
     for (i, a), (j, b) in itertools.combinations(enumerate(hashes), 2):
@@ -164,7 +188,10 @@ def test_registration_is_idempotent(spark, index):
     assert index.register(frame, "app", 7) == 60
     assert index.register(frame, "app", 7) == 0  # the same micro-batch again
     assert index.register(frame, "other-app", 0) == 0  # another writer with the same ids
-    assert {row["id"] for row in index.lookup(["r0", "r59", "r60", "nobody"], ["id"])} == {"r0", "r59"}
+    assert {row["id"] for row in index.lookup(["r0", "r59", "r60", "nobody"], ["id"])} == {
+        "r0",
+        "r59",
+    }
     assert index.lookup([], ["id"]) == []
     ids = DeltaTable(index.images_path).to_pyarrow_table().column("id").to_pylist()
     assert sorted(ids) == sorted(f"r{i}" for i in range(60))
@@ -183,10 +210,19 @@ def test_a_crash_between_the_two_commits_is_repaired_by_the_rerun(spark, index):
             *frame.columns,
             *(
                 F.lit(None).alias(c)
-                for c in ("bank", "source_timestamp", "source_partition", "source_offset", "registered_by", "batch_id")
+                for c in (
+                    "bank",
+                    "source_timestamp",
+                    "source_partition",
+                    "source_offset",
+                    "registered_by",
+                    "batch_id",
+                )
             ),
         )
-    ).write.format("delta").mode("append").option("txnAppId", "app").option("txnVersion", 3).save(index.bands_path)
+    ).write.format("delta").mode("append").option("txnAppId", "app").option("txnVersion", 3).save(
+        index.bands_path
+    )
     assert index.register(frame, "app", 3) == 24
     assert DeltaTable(index.bands_path).to_pyarrow_table().num_rows == 24 * index.plan.bands
 
@@ -196,16 +232,19 @@ def test_dedup_of_a_folder_equals_brute_force_on_real_photos(spark, config, tmp_
     (tmp_path / "photos" / "broken.jpg").write_bytes(b"\xff\xd8 broken")
     pairs, failed = find_pairs(spark, config, str(tmp_path / "photos"))
     paths = sorted(str(p) for p in [*samples.originals, *samples.variants])
-    words = [hex_to_words(r.hashes["phash"])[0] for r in hash_images([Path(p).read_bytes() for p in paths], HashSpec())]
+    words = [
+        hex_to_words(r.hashes["phash"])[0]
+        for r in hash_images([Path(p).read_bytes() for p in paths], HashSpec())
+    ]
     brute = sorted(
         (paths[i], paths[j], hamming(words[i], words[j]))
         for i, j in itertools.combinations(range(len(paths)), 2)
         if hamming(words[i], words[j]) <= config.hashing.threshold
     )
     assert pairs == brute
-    assert {(str(v), str(o)) for v, o in samples.variants.items()} & {(a, b) for a, b, _ in pairs} | {
-        (b, a) for a, b, _ in pairs
-    }
+    assert {(str(v), str(o)) for v, o in samples.variants.items()} & {
+        (a, b) for a, b, _ in pairs
+    } | {(b, a) for a, b, _ in pairs}
     assert [f[1] for f in failed] == ["undecodable"]
 
 
@@ -214,10 +253,15 @@ def test_dedup_command_writes_pairs_and_a_self_contained_report(spark, tmp_path)
 
     samples = write_samples(tmp_path / "photos", variants_of=2)
     out, report = tmp_path / "pairs.jsonl", tmp_path / "dup.html"
-    assert main(["dedup", str(tmp_path / "photos"), "--output", str(out), "--report", str(report)]) == 0
+    assert (
+        main(["dedup", str(tmp_path / "photos"), "--output", str(out), "--report", str(report)])
+        == 0
+    )
     pairs = [json.loads(line) for line in out.read_text().splitlines()]
     assert {(p["a"], p["b"]) for p in pairs} >= {
-        tuple(sorted((str(v), str(o)))) for v, o in samples.variants.items() if "hubble" not in str(v)
+        tuple(sorted((str(v), str(o))))
+        for v, o in samples.variants.items()
+        if "hubble" not in str(v)
     }
     page = report.read_text()
     assert page.count("<section>") >= 2

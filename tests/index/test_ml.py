@@ -1,4 +1,5 @@
-"""The Spark ML stages: params like pyspark.ml.feature, a pipeline from image bytes to matches, save/load."""
+"""The Spark ML stages: params like pyspark.ml.feature, a pipeline from image bytes to matches,
+save/load."""
 
 from __future__ import annotations
 
@@ -12,11 +13,19 @@ from streaming.samples import write_samples
 
 def test_image_hasher_params_defaults_and_persistence(spark, tmp_path):
     hasher = ImageHasher(hashTypes=["phash", "dhash"])
-    assert (hasher.getInputCol(), hasher.getOutputCol(), hasher.getHashSize()) == ("content", "hashes", 8)
+    assert (hasher.getInputCol(), hasher.getOutputCol(), hasher.getHashSize()) == (
+        "content",
+        "hashes",
+        8,
+    )
     assert hasher.setHashSize(16).getHashSize() == 16
     hasher.save(str(tmp_path / "hasher"))
     loaded = ImageHasher.load(str(tmp_path / "hasher"))
-    assert (loaded.getHashTypes(), loaded.getHashSize(), loaded.uid) == (["phash", "dhash"], 16, hasher.uid)
+    assert (loaded.getHashTypes(), loaded.getHashSize(), loaded.uid) == (
+        ["phash", "dhash"],
+        16,
+        hasher.uid,
+    )
 
 
 def test_pipeline_from_image_files_to_matches_survives_save_and_load(spark, tmp_path):
@@ -51,10 +60,14 @@ def test_pipeline_from_image_files_to_matches_survives_save_and_load(spark, tmp_
 def test_model_distances_are_exact(spark):
     words = [0, 1, 3, 2**40 - 1]
     frame = spark.createDataFrame(
-        [(f"w{i}", [w]) for i, w in enumerate(words)] + [("bad", None)], "id string, phash array<bigint>"
+        [(f"w{i}", [w]) for i, w in enumerate(words)] + [("bad", None)],
+        "id string, phash array<bigint>",
     )
     model = NearDuplicateDetector(threshold=3, expectedSize=10).fit(frame)
-    got = {r["id"]: [(m["id"], m["distance"]) for m in r["matches"]] for r in model.transform(frame).collect()}
+    got = {
+        r["id"]: [(m["id"], m["distance"]) for m in r["matches"]]
+        for r in model.transform(frame).collect()
+    }
     assert got["w0"] == [("w1", 1), ("w2", 2)]
     assert got["w3"] == []
     assert got["bad"] == []

@@ -52,8 +52,8 @@ def near_duplicate(original: Path, edit: int) -> Path:
 
 
 def planted_stream(folder: Path, count: int, seed: int, group_every: int = 10) -> list[Path]:
-    """`count` images in stream order: distinct images, and after every `group_every`-th one, 1 or 2 of its
-    near-duplicates a few positions later."""
+    """`count` images in stream order: distinct images, and after every `group_every`-th one, 1 or 2
+    of its near-duplicates a few positions later."""
     originals = distinct_images(folder, count, seed)
     order: list[Path] = []
     pending: list[Path] = []
@@ -92,7 +92,8 @@ def produce(config: Config, topic: str, messages: list[Message], partitions: int
 
 
 def expected_alerts(paths: list[Path], config: Config) -> set[tuple[str, str]]:
-    """(image id, earlier image id) for every pair within the threshold, by brute force over the hashes."""
+    """(image id, earlier image id) for every pair within the threshold, by brute force over the
+    hashes."""
     hashing = config.hashing
     spec = HashSpec(types=(hashing.primary,), hash_size=hashing.hash_size)
     results = hash_images([p.read_bytes() for p in paths], spec)

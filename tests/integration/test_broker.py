@@ -1,4 +1,5 @@
-"""The embedded broker is a real Kafka: an independent client (kcat) and kafka-python both talk to it."""
+"""The embedded broker is a real Kafka: an independent client (kcat) and kafka-python both talk to
+it."""
 
 import json
 import subprocess
@@ -17,7 +18,10 @@ def test_kcat_lists_the_topics_neardup_creates(topics):
     assert sorted(created) == sorted([topics.kafka.images_topic, topics.kafka.alerts_topic])
     assert kafka_io.ensure_topics(topics, [topics.kafka.images_topic]) == []
     listing = subprocess.run(
-        ["kcat", "-b", topics.kafka.bootstrap_servers, "-L", "-J"], capture_output=True, text=True, check=True
+        ["kcat", "-b", topics.kafka.bootstrap_servers, "-L", "-J"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     names = {t["topic"] for t in json.loads(listing.stdout)["topics"]}
     assert {topics.kafka.images_topic, topics.kafka.alerts_topic} <= names
@@ -30,7 +34,19 @@ def test_messages_round_trip_between_kafka_python_and_kcat(topics):
     producer.flush()
     producer.close()
     consumed = subprocess.run(
-        ["kcat", "-b", topics.kafka.bootstrap_servers, "-C", "-t", topic, "-o", "beginning", "-e", "-f", "%k %s\n"],
+        [
+            "kcat",
+            "-b",
+            topics.kafka.bootstrap_servers,
+            "-C",
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-f",
+            "%k %s\n",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -58,4 +74,6 @@ def test_stop_then_start_keeps_the_data(topics):
     assert "stopped" in kafka.stop(topics)
     assert kafka.running_pid(topics) is None
     assert "started" in kafka.start(topics)
-    assert list(kafka_io.consume_json(topics, topic, from_beginning=True, timeout_s=5)) == [("k", {"n": 1})]
+    assert list(kafka_io.consume_json(topics, topic, from_beginning=True, timeout_s=5)) == [
+        ("k", {"n": 1})
+    ]

@@ -1,5 +1,6 @@
-"""Exactly-once index under crashes: the driver killed with SIGKILL at random points and at the worst one
-(after the Delta commit, before the checkpoint commit), restarted each time from its checkpoint."""
+"""Exactly-once index under crashes: the driver killed with SIGKILL at random points and at the
+worst one (after the Delta commit, before the checkpoint commit), restarted each time from its
+checkpoint."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ def stream_command(config) -> list[str]:
 
 def index_ids(config) -> list[str]:
     path = f"{config.index.path}/images"
-    return DeltaTable(path).to_pyarrow_table().column("id").to_pylist() if os.path.isdir(path) else []
+    return (
+        DeltaTable(path).to_pyarrow_table().column("id").to_pylist() if os.path.isdir(path) else []
+    )
 
 
 def test_index_is_exactly_once_and_alerts_complete_after_kill_9(topics, tmp_path):
@@ -67,7 +70,9 @@ def test_index_is_exactly_once_and_alerts_complete_after_kill_9(topics, tmp_path
     for n, trial in enumerate(trials):
         env = {**os.environ, **{k: v for k, v in trial.items() if k == "NEARDUP_CRASH_AT"}}
         with (tmp_path / f"driver-{n}.log").open("wb") as log:  # a file, not a pipe nobody reads
-            driver = subprocess.Popen(command, env=env, start_new_session=True, stdout=log, stderr=log)
+            driver = subprocess.Popen(
+                command, env=env, start_new_session=True, stdout=log, stderr=log
+            )
         try:
             driver.wait(timeout=trial.get("kill_after", 300))
         except subprocess.TimeoutExpired:
@@ -83,4 +88,6 @@ def test_index_is_exactly_once_and_alerts_complete_after_kill_9(topics, tmp_path
     assert final.returncode == 0, final.stderr[-3000:]
     ids = index_ids(config)
     assert Counter(ids) == Counter({str(p) for p in paths})
-    assert alert_pairs(read_topic(config, config.kafka.alerts_topic)) == expected_alerts(paths, config)
+    assert alert_pairs(read_topic(config, config.kafka.alerts_topic)) == expected_alerts(
+        paths, config
+    )

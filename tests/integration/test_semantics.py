@@ -1,5 +1,6 @@
-"""The promises of DESIGN.md on a real broker, Spark and Delta: the same alerts whatever the batching,
-the partitioning, a stop and restart, or a replay with a fresh checkpoint against the index built."""
+"""The promises of DESIGN.md on a real broker, Spark and Delta: the same alerts whatever the
+batching, the partitioning, a stop and restart, or a replay with a fresh checkpoint against the
+index built."""
 
 from __future__ import annotations
 
@@ -34,8 +35,9 @@ def index_ids(config) -> list[str]:
 
 
 def test_alerts_do_not_depend_on_micro_batch_size(spark, topics, tmp_path_factory):
-    """max-offsets-per-trigger 1 (a micro-batch per image), 7 and 1000 (one micro-batch), on a short stream:
-    a micro-batch costs seconds on 2 cores, so the 300-image stream below uses larger batches."""
+    """max-offsets-per-trigger 1 (a micro-batch per image), 7 and 1000 (one micro-batch), on a short
+    stream: a micro-batch costs seconds on 2 cores, so the 300-image stream below uses larger
+    batches."""
     paths = planted_stream(tmp_path_factory.mktemp("stream14"), count=14, seed=14, group_every=4)
     produce(topics, topics.kafka.images_topic, references(paths))
     runs = {}
@@ -46,10 +48,16 @@ def test_alerts_do_not_depend_on_micro_batch_size(spark, topics, tmp_path_factor
     expected = expected_alerts(paths, topics)
     assert len(expected) >= 2
     assert alert_pairs(runs[1]) == alert_pairs(runs[7]) == alert_pairs(runs[1000]) == expected
-    assert {a["alert_id"] for a in runs[1]} == {a["alert_id"] for a in runs[7]} == {a["alert_id"] for a in runs[1000]}
+    assert (
+        {a["alert_id"] for a in runs[1]}
+        == {a["alert_id"] for a in runs[7]}
+        == {a["alert_id"] for a in runs[1000]}
+    )
 
 
-def test_same_alerts_for_batch_sizes_partitions_restart_and_replay(spark, topics, stream300, tmp_path_factory):
+def test_same_alerts_for_batch_sizes_partitions_restart_and_replay(
+    spark, topics, stream300, tmp_path_factory
+):
     expected = expected_alerts(stream300, topics)
     assert len(expected) >= 20  # the planted groups
     produce(topics, topics.kafka.images_topic, references(stream300))
@@ -80,7 +88,9 @@ def test_same_alerts_for_batch_sizes_partitions_restart_and_replay(spark, topics
 
     # Stopped after two micro-batches, then restarted from the checkpoint.
     restart = with_alerts_topic(fresh(topics, tmp_path_factory.mktemp("restart")), "restart")
-    query = start_stream(spark, restart, StreamOptions.from_config(restart, max_offsets_per_trigger=60, trigger="1s"))
+    query = start_stream(
+        spark, restart, StreamOptions.from_config(restart, max_offsets_per_trigger=60, trigger="1s")
+    )
     deadline = time.monotonic() + 300
     while (query.lastProgress or {}).get("batchId", -1) < 1 and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -90,8 +100,8 @@ def test_same_alerts_for_batch_sizes_partitions_restart_and_replay(spark, topics
     assert alert_ids(restart) == ids
     assert sorted(index_ids(restart)) == sorted({str(p) for p in stream300})
 
-    # Replay from earliest, fresh checkpoint, against the index the reference run built: the same alerts,
-    # no image reported as a duplicate of itself, nothing registered twice.
+    # Replay from earliest, fresh checkpoint, against the index the reference run built: the same
+    # alerts, no image reported as a duplicate of itself, nothing registered twice.
     replay = with_alerts_topic(reference, "replay").replace(
         **{
             "stream.checkpoint": str(tmp_path_factory.mktemp("replay") / "checkpoint"),

@@ -1,4 +1,5 @@
-"""The first end-to-end path: references on Kafka -> the streaming job -> alerts on Kafka, images in Delta."""
+"""The first end-to-end path: references on Kafka -> the streaming job -> alerts on Kafka, images in
+Delta."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def test_photos_stream_to_alerts_and_one_index_row_per_image(spark, topics, phot
     alerts = read_topic(config, config.kafka.alerts_topic)
     assert alert_pairs(alerts) == expected_alerts(paths, config)
     planted = {(str(v), str(o)) for v, o in photos.variants.items()}
-    assert len(planted & alert_pairs(alerts)) >= len(planted) - 1  # an edit may push one pair past the threshold
+    # an edit may push one pair past the threshold
+    assert len(planted & alert_pairs(alerts)) >= len(planted) - 1
     for alert in alerts:
         validator("duplicate_alert").validate(alert)
         assert alert["image_id"] != alert["match_id"]
@@ -91,7 +93,9 @@ def test_every_bad_message_is_dead_lettered_with_its_reason(spark, topics, photo
         "m11": "outside_roots",
         "m12": "undecodable",
     }
-    registered = DeltaTable(f"{config.index.path}/images").to_pyarrow_table().column("id").to_pylist()
+    registered = (
+        DeltaTable(f"{config.index.path}/images").to_pyarrow_table().column("id").to_pylist()
+    )
     # Nothing lost: each message is a registered hash row or a dead letter.
     assert sorted(registered) == sorted(str(p) for p in good)
     assert len(registered) + len(dead) == len(messages)
@@ -120,17 +124,24 @@ def test_cli_produce_stream_alerts_and_index_stats(topics, photos, tmp_path):
         return done
 
     neardup("produce", str(folder))
-    streamed = neardup("stream", "--available-now", "--checkpoint", config.stream.checkpoint, log_level="INFO")
-    # The listener's progress line: Spark's counts joined with the job's own, and the job's steps timed.
+    streamed = neardup(
+        "stream", "--available-now", "--checkpoint", config.stream.checkpoint, log_level="INFO"
+    )
+    # The listener's progress line: Spark's counts joined with the job's own, and the job's steps
+    # timed.
     progress = re.search(
-        r"batch 0: (\d+) images in [\d.]+ s \([\d.]+/s\), (\d+) alerts, 0 dead letters, index (\d+) images "
+        r"batch 0: (\d+) images in [\d.]+ s \([\d.]+/s\), (\d+) alerts, 0 dead letters, index "
+        r"(\d+) images "
         r"\(hash [\d.]+ s, match [\d.]+ s, alerts [\d.]+ s, register [\d.]+ s\)",
         streamed.stderr,
     )
     assert progress, streamed.stderr[-3000:]
     images, alerted, indexed = (int(group) for group in progress.groups())
     assert images == indexed == len(photos.originals) + len(photos.variants)
-    alerts = [json.loads(line) for line in neardup("alerts", "--from-beginning", "--timeout", "4").stdout.splitlines()]
+    alerts = [
+        json.loads(line)
+        for line in neardup("alerts", "--from-beginning", "--timeout", "4").stdout.splitlines()
+    ]
     assert len(alerts) == alerted
     assert {(a["image_id"], a["match_id"]) for a in alerts} >= {
         (str(v), str(o)) for v, o in photos.variants.items() if o == photos.originals[0]

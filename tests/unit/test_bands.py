@@ -54,10 +54,14 @@ def test_every_pair_within_the_threshold_shares_a_probe(data, width, threshold, 
 
 
 def test_correlated_phash_like_hashes_brute_force():
-    """Hashes that share most bits (like pHashes of similar photos): banding + verification = brute force."""
+    """Hashes that share most bits (like pHashes of similar photos): banding + verification = brute
+    force."""
     rng = np.random.default_rng(7)
     base = int(rng.integers(0, 2**63))
-    population = [[signed(base ^ int(m))] for m in rng.integers(0, 2**64, 400, dtype=np.uint64) & _sparse(rng, 400)]
+    population = [
+        [signed(base ^ int(m))]
+        for m in rng.integers(0, 2**64, 400, dtype=np.uint64) & _sparse(rng, 400)
+    ]
     for threshold in (4, 10, 16):
         plan = plan_bands(64, threshold, len(population))
         brute = {

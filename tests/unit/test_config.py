@@ -14,7 +14,11 @@ def test_defaults_load_and_match_the_documented_topics():
 
 
 def test_environment_overrides_defaults_and_flags_override_environment():
-    env = {"NEARDUP_HASHING_THRESHOLD": "7", "NEARDUP_KAFKA_LOCAL_PORT": "9192", "NEARDUP_HASHING_TYPES": "phash,ahash"}
+    env = {
+        "NEARDUP_HASHING_THRESHOLD": "7",
+        "NEARDUP_KAFKA_LOCAL_PORT": "9192",
+        "NEARDUP_HASHING_TYPES": "phash,ahash",
+    }
     config = load_config(environ=env, overrides={"hashing.threshold": 5})
     assert config.hashing.threshold == 5
     assert config.kafka.local.port == 9192
@@ -23,7 +27,9 @@ def test_environment_overrides_defaults_and_flags_override_environment():
 
 def test_a_config_file_is_layered_over_the_defaults(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[kafka]\nbootstrap_servers = "broker:9092"\nsecurity = {"security.protocol" = "SSL"}\n')
+    path.write_text(
+        '[kafka]\nbootstrap_servers = "broker:9092"\nsecurity = {"security.protocol" = "SSL"}\n'
+    )
     config = load_config(path, environ={})
     assert config.kafka.bootstrap_servers == "broker:9092"
     assert config.kafka.security == {"security.protocol": "SSL"}
@@ -61,7 +67,8 @@ def test_security_settings_reach_each_kafka_client_in_its_own_form():
             "kafka.security": {
                 "security.protocol": "SASL_SSL",
                 "sasl.mechanism": "PLAIN",
-                "sasl.jaas.config": "org.apache.kafka.common.security.plain.PlainLoginModule required;",
+                "sasl.jaas.config": "org.apache.kafka.common.security.plain.PlainLoginModule "
+                "required;",
                 "sasl_plain_username": "neardup",
             }
         },
@@ -71,7 +78,11 @@ def test_security_settings_reach_each_kafka_client_in_its_own_form():
     assert "kafka.sasl.jaas.config" in spark
     assert not any("_" in key for key in spark)
     python = client_options(config)
-    assert (python["security_protocol"], python["sasl_mechanism"], python["sasl_plain_username"]) == (
+    assert (
+        python["security_protocol"],
+        python["sasl_mechanism"],
+        python["sasl_plain_username"],
+    ) == (
         "SASL_SSL",
         "PLAIN",
         "neardup",

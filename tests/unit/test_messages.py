@@ -5,7 +5,13 @@ from streaming.messages import MessageError, parse_image_ref
 
 def test_a_valid_reference_parses():
     ref = parse_image_ref(b'{"id": "a", "uri": "x.jpg", "bank": "known", "meta": {"k": [1]}}')
-    assert (ref.id, ref.uri, ref.content, ref.bank, ref.meta) == ("a", "x.jpg", None, "known", {"k": [1]})
+    assert (ref.id, ref.uri, ref.content, ref.bank, ref.meta) == (
+        "a",
+        "x.jpg",
+        None,
+        "known",
+        {"k": [1]},
+    )
 
 
 @pytest.mark.parametrize(

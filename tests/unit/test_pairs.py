@@ -18,8 +18,11 @@ def apart(a: list[int], b: list[int]) -> int:
 
 
 def with_near_copies(draw, words: int) -> list[list[int]]:
-    """Random hashes plus copies of some of them with a few bits flipped, so that pairs within 10 exist."""
-    hashes = draw(st.lists(st.lists(SIGNED_WORD, min_size=words, max_size=words), min_size=1, max_size=40))
+    """Random hashes plus copies of some of them with a few bits flipped, so that pairs within 10
+    exist."""
+    hashes = draw(
+        st.lists(st.lists(SIGNED_WORD, min_size=words, max_size=words), min_size=1, max_size=40)
+    )
     for source in draw(st.lists(st.integers(0, len(hashes) - 1), max_size=20)):
         flips = draw(st.lists(st.integers(0, 64 * words - 1), max_size=12))
         copy = [w % 2**64 for w in hashes[source]]
@@ -60,5 +63,7 @@ def test_alert_distances():
     # hash_size 16: a segment is 256 bits in 4 words, matched within 64 bits as a whole
     segment = [0, 0, 0, 0]
     assert distance("crop-resistant", [*segment, -1, -1, -1, -1], segment, 16) == 1
-    assert distance("crop-resistant", [2**40 - 1, 2**20 - 1, 0, 0], segment, 16) == 0  # 60 bits apart in all
-    assert distance("crop-resistant", [2**40 - 1, 2**30 - 1, 0, 0], segment, 16) == 1  # 70 bits apart
+    # 60 bits apart in all
+    assert distance("crop-resistant", [2**40 - 1, 2**20 - 1, 0, 0], segment, 16) == 0
+    # 70 bits apart
+    assert distance("crop-resistant", [2**40 - 1, 2**30 - 1, 0, 0], segment, 16) == 1
