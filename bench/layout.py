@@ -43,9 +43,9 @@ from pyspark.sql.types import StructType
 
 from bench.match import THRESHOLD, brute_numpy, frame, synthetic
 from streaming.config import load_config
-from streaming.index import HashIndex
+from streaming.index.match import match_index
+from streaming.index.table import HashIndex
 from streaming.local.spark import spark_session
-from streaming.match import match_index
 from streaming.schemas import delta_columns
 
 APPENDS = 20

@@ -26,10 +26,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from streaming.config import load_config
-from streaming.index import HashIndex
+from streaming.index.join import JoinLookup
+from streaming.index.match import probes
+from streaming.index.resident import ResidentLookup
+from streaming.index.table import HashIndex
 from streaming.local.spark import spark_session
-from streaming.lookup import JoinLookup, ResidentLookup
-from streaming.match import probes
 
 THRESHOLD = 10
 

@@ -34,10 +34,10 @@ from bench.photos import jpeg_corpus
 from streaming import kafka_io
 from streaming.config import Config, load_config
 from streaming.hashing import hash_images
-from streaming.job import StreamOptions, hash_spec, start_stream
 from streaming.local import kafka
 from streaming.local.spark import spark_session
-from streaming.progress import BatchStats, progress_listener
+from streaming.stream.job import StreamOptions, hash_spec, start_stream
+from streaming.stream.progress import BatchStats, progress_listener
 
 CORES = 2
 

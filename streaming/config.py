@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from streaming.errors import ConfigError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "conf" / "local.toml"
 ENV_PREFIX = "NEARDUP_"
@@ -28,11 +30,6 @@ HASH_TYPES = ("ahash", "phash", "dhash", "whash", "whash-db4", "colorhash", "cro
 BANDABLE_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
 REGISTER_MODES = ("all", "unique", "none")
 INDEX_LOOKUPS = ("memory", "join")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, of the wrong type or out of range; the message names the
-    key."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -56,8 +56,8 @@ def main() -> int:
 
 
 def demo(config, samples) -> int:
-    from streaming.job import StreamOptions, start_stream
     from streaming.local.spark import spark_session
+    from streaming.stream.job import StreamOptions, start_stream
 
     files = list(image_files([str(OUT / "images")]))
     kafka_io.ensure_topics(config, [config.kafka.images_topic])

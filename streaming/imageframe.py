@@ -47,7 +47,7 @@ def hash_frame(results: Sequence[ImageHashes], spec: HashSpec) -> pd.DataFrame:
                 None if hex_hash is None else hex_to_words(hex_hash)
             )
         quality.append(result.pdq_quality)
-        codes.append(result.error.code if result.error else None)
+        codes.append(result.error.reason if result.error else None)
         messages.append(result.error.message if result.error else None)
     frame = pd.DataFrame(columns)
     frame["pdq_quality"] = pd.array(quality, dtype="Int32")

@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 
+from streaming.errors import Reason, Rejected
 from streaming.schemas import validator
 
 
@@ -21,27 +22,21 @@ class ImageRef:
     meta: dict[str, Any] | None
 
 
-class MessageError(Exception):
-    def __init__(self, reason: str, message: str, image_id: str | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.image_id = image_id
-
-
 def parse_image_ref(value: bytes | None) -> ImageRef:
-    """The reference a message carries, or MessageError(malformed_json | schema_violation)."""
+    """The reference a message carries, or Rejected(malformed_json | schema_violation)."""
     try:
         document = json.loads(value or b"")
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise MessageError("malformed_json", f"message value is not JSON: {e}") from None
+        raise Rejected(Reason.MALFORMED_JSON, f"message value is not JSON: {e}") from None
     image_id = document.get("id") if isinstance(document, dict) else None
     error = next(
         iter(sorted(validator("image_ref").iter_errors(document), key=lambda e: list(e.path))), None
     )
     if error is not None:
-        raise MessageError(
-            "schema_violation", _describe(error), image_id if isinstance(image_id, str) else None
+        raise Rejected(
+            Reason.SCHEMA_VIOLATION,
+            _describe(error),
+            image_id if isinstance(image_id, str) else None,
         )
     return ImageRef(
         id=document["id"],

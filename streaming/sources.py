@@ -2,7 +2,7 @@
 
 A reference is a path or file:// URI that must resolve (symlinks and `..` included) under an allowed
 root, an http(s) URL on an allowlisted host, or inline base64 content. Every refusal is a
-SourceError with a dead-letter reason code, never an exception of another kind.
+Rejected with a dead-letter reason, never an exception of another kind.
 """
 
 from __future__ import annotations
@@ -17,15 +17,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from streaming.config import SourcesConfig
+from streaming.errors import Reason, Rejected
 
 HTTP_TIMEOUT_S = 10.0
-
-
-class SourceError(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -55,20 +49,21 @@ class Sources:
             return self._read_file(unquote(parts.path) if scheme == "file" else uri)
         if scheme in ("http", "https"):
             return self._fetch_http(uri, (parts.hostname or "").lower())
-        raise SourceError(
-            "disallowed_scheme",
+        raise Rejected(
+            Reason.DISALLOWED_SCHEME,
             f"URI scheme {scheme!r} is not allowed (file paths and http(s) only)",
         )
 
     def _decode_content(self, content: str) -> bytes:
         if len(content) > self.max_bytes * 4 // 3 + 4:
-            raise SourceError(
-                "too_many_bytes", f"inline content exceeds sources.max_bytes = {self.max_bytes}"
+            raise Rejected(
+                Reason.TOO_MANY_BYTES,
+                f"inline content exceeds sources.max_bytes = {self.max_bytes}",
             )
         try:
             return base64.b64decode(content, validate=True)
         except (binascii.Error, ValueError) as e:
-            raise SourceError("bad_base64", f"content is not valid base64: {e}") from None
+            raise Rejected(Reason.BAD_BASE64, f"content is not valid base64: {e}") from None
 
     def _read_file(self, path_text: str) -> bytes:
         path = Path(path_text)
@@ -76,39 +71,42 @@ class Sources:
         # really are.
         real = path.resolve()
         if not any(real == root or real.is_relative_to(root) for root in self.roots):
-            raise SourceError(
-                "outside_roots",
+            raise Rejected(
+                Reason.OUTSIDE_ROOTS,
                 f"{path_text} resolves to {real}, outside the allowed roots "
                 "(sources.allowed_roots)",
             )
         try:
             size = real.stat().st_size
         except FileNotFoundError:
-            raise SourceError("missing_file", f"no such file: {path_text}") from None
+            raise Rejected(Reason.MISSING_FILE, f"no such file: {path_text}") from None
         except OSError as e:
-            raise SourceError("fetch_failed", f"cannot stat {path_text}: {e.strerror}") from None
+            raise Rejected(Reason.FETCH_FAILED, f"cannot stat {path_text}: {e.strerror}") from None
         if not real.is_file():
-            raise SourceError("not_a_file", f"{path_text} is not a regular file")
+            raise Rejected(Reason.NOT_A_FILE, f"{path_text} is not a regular file")
         if size > self.max_bytes:
-            raise SourceError(
-                "too_many_bytes",
+            raise Rejected(
+                Reason.TOO_MANY_BYTES,
                 f"{path_text} has {size} bytes, over sources.max_bytes = {self.max_bytes}",
             )
         try:
             return real.read_bytes()
         except OSError as e:
-            raise SourceError("fetch_failed", f"cannot read {path_text}: {e.strerror}") from None
+            raise Rejected(Reason.FETCH_FAILED, f"cannot read {path_text}: {e.strerror}") from None
 
     def _fetch_http(self, url: str, host: str) -> bytes:
         if host not in self.http_allowlist:
-            raise SourceError("disallowed_host", f"host {host!r} is not in sources.http_allowlist")
+            raise Rejected(
+                Reason.DISALLOWED_HOST, f"host {host!r} is not in sources.http_allowlist"
+            )
         try:
             with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as response:
                 data = response.read(self.max_bytes + 1)
         except (urllib.error.URLError, OSError, ValueError) as e:
-            raise SourceError("fetch_failed", f"cannot fetch {url}: {e}") from None
+            raise Rejected(Reason.FETCH_FAILED, f"cannot fetch {url}: {e}") from None
         if len(data) > self.max_bytes:
-            raise SourceError(
-                "too_many_bytes", f"{url} has more than sources.max_bytes = {self.max_bytes} bytes"
+            raise Rejected(
+                Reason.TOO_MANY_BYTES,
+                f"{url} has more than sources.max_bytes = {self.max_bytes} bytes",
             )
         return data

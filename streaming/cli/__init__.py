@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from streaming import __version__
-from streaming.config import ConfigError, load_config
+from streaming.config import load_config
+from streaming.errors import ConfigError
 
 COMMANDS = ("kafka", "produce", "stream", "alerts", "hash", "index", "dedup", "cluster")
 

@@ -47,9 +47,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
             else args.threshold,
         }
     )
-    from streaming.dedup import find_pairs
+    from streaming.batch.dedup import find_pairs
+    from streaming.batch.report import write_report
     from streaming.local.spark import spark_session
-    from streaming.report import write_report
 
     pairs, failed = find_pairs(spark_session(config), config, args.dir)
     out = args.output.open("w") if args.output else sys.stdout

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         else:
             result = hash_image(data, spec)
             if result.error:
-                line["error"] = {"code": result.error.code, "message": result.error.message}
+                line["error"] = {"code": result.error.reason, "message": result.error.message}
             else:
                 line.update(result.hashes)
                 if result.pdq_quality is not None:

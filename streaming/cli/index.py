@@ -38,9 +38,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, config: Config) -> int:
     if args.index_path:
         config = config.replace(**{"index.path": args.index_path})
-    from streaming.bulk import register_files
-    from streaming.job import open_index
+    from streaming.batch.bulk import register_files
     from streaming.local.spark import spark_session
+    from streaming.stream.job import open_index
 
     spark = spark_session(config)
     index = open_index(spark, config)

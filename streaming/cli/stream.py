@@ -81,8 +81,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
             if value is not None
         }
     )
-    from streaming.job import StreamOptions, start_stream
     from streaming.local.spark import spark_session
+    from streaming.stream.job import StreamOptions, start_stream
 
     options = StreamOptions.from_config(
         config,

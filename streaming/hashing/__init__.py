@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from streaming.config import HASH_TYPES
+from streaming.errors import Reason, Rejected
 from streaming.hashing import kernels
-from streaming.hashing.decode import Decoded, DecodeError, decode, probe
+from streaming.hashing.decode import Decoded, decode, probe
 from streaming.hashing.exact import exact_hashes
 from streaming.hashing.words import hash_bits, hex_to_words, words_to_hex
 
 __all__ = [
     "HASH_TYPES",
-    "HashError",
     "HashSpec",
     "ImageHashes",
     "hash_bits",
@@ -71,16 +71,10 @@ class HashSpec:
 
 
 @dataclass(frozen=True)
-class HashError:
-    code: str  # empty | undecodable | too_large | unsupported
-    message: str
-
-
-@dataclass(frozen=True)
 class ImageHashes:
     hashes: dict[str, str]
     pdq_quality: int | None = None
-    error: HashError | None = None
+    error: Rejected | None = None
 
 
 def hash_image(data: bytes, spec: HashSpec) -> ImageHashes:
@@ -99,12 +93,12 @@ def hash_image(data: bytes, spec: HashSpec) -> ImageHashes:
         if "pdq" in spec.types:
             hashes["pdq"], quality = kernels.pdq(image, spec.hash_size)
         return ImageHashes(hashes, quality)
-    except DecodeError as e:
-        return ImageHashes({}, error=HashError(e.code, e.message))
+    except Rejected as e:
+        return ImageHashes({}, error=e)
     except MemoryError:
-        return ImageHashes({}, error=HashError("too_large", "out of memory while decoding"))
+        return ImageHashes({}, error=Rejected(Reason.TOO_LARGE, "out of memory while decoding"))
     except Exception as e:  # a decoder's bug on hostile bytes must cost one image, not the task
-        return ImageHashes({}, error=HashError("unsupported", f"{type(e).__name__}: {e}"))
+        return ImageHashes({}, error=Rejected(Reason.UNSUPPORTED, f"{type(e).__name__}: {e}"))
 
 
 def hash_images(blobs: Sequence[bytes], spec: HashSpec) -> list[ImageHashes]:

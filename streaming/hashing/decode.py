@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from streaming.errors import Reason, Rejected
+
 cv2.setNumThreads(1)  # one decode per Python worker; Spark runs one worker per core
 
 # OpenCV turns an image by its EXIF orientation unless told not to; imagehash (PIL) never does.
@@ -34,13 +36,6 @@ _REDUCED = {
 }
 
 
-class DecodeError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 @dataclass(frozen=True)
 class Decoded:
     """The one decode of an image: BGR (or gray when no hash needs colour) and the original size."""
@@ -49,9 +44,8 @@ class Decoded:
     width: int  # of the original image, before any reduction
     height: int
     reduction: int = 1  # each pixel stands for a reduction x reduction block of the original
-    bias: float = (
-        0.0  # how far the decode rounds pixels up on average (libjpeg's 1/8 scaling, see dc_bias)
-    )
+    # How far the decode rounds pixels up on average (libjpeg's 1/8 scaling, see dc_bias).
+    bias: float = 0.0
 
     @cached_property
     def gray(self) -> np.ndarray:
@@ -72,7 +66,7 @@ class Header(NamedTuple):
 def probe(data: bytes, max_pixels: int) -> Header:
     """What the header alone says."""
     if not data:
-        raise DecodeError("empty", "zero bytes")
+        raise Rejected(Reason.EMPTY, "zero bytes")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -80,16 +74,16 @@ def probe(data: bytes, max_pixels: int) -> Header:
                 fmt, (width, height) = image.format or "", image.size
                 dc_step = _luma_dc_step(image) if fmt == "JPEG" else 0
     except Image.DecompressionBombError as e:
-        raise DecodeError("too_large", str(e)) from None
+        raise Rejected(Reason.TOO_LARGE, str(e)) from None
     except Exception as e:  # PIL raises many kinds for bytes that are not an image
-        raise DecodeError("undecodable", f"not an image PIL or OpenCV can read: {e}") from None
+        raise Rejected(Reason.UNDECODABLE, f"not an image PIL or OpenCV can read: {e}") from None
     if width * height > max_pixels:
-        raise DecodeError(
-            "too_large",
+        raise Rejected(
+            Reason.TOO_LARGE,
             f"{width}x{height} = {width * height} pixels, over the limit of {max_pixels}",
         )
     if width < 1 or height < 1:
-        raise DecodeError("undecodable", f"image of size {width}x{height}")
+        raise Rejected(Reason.UNDECODABLE, f"image of size {width}x{height}")
     return Header(fmt, width, height, dc_step)
 
 
@@ -142,5 +136,5 @@ def _decode_with_pil(data: bytes, colour: bool) -> np.ndarray:
             image.seek(0)  # animated: the first frame, as imagehash sees it
             rgb = np.asarray(image.convert("RGB"))
     except Exception as e:
-        raise DecodeError("undecodable", f"cannot decode the image: {e}") from None
+        raise Rejected(Reason.UNDECODABLE, f"cannot decode the image: {e}") from None
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR if colour else cv2.COLOR_RGB2GRAY)

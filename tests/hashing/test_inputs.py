@@ -51,7 +51,7 @@ def save(image: Image.Image, fmt: str, **options) -> bytes:
 )
 def test_bad_bytes_get_an_error_code(data, code):
     result = hash_image(data, HashSpec(types=ALL))
-    assert result.error is not None and result.error.code == code
+    assert result.error is not None and result.error.reason == code
     assert result.hashes == {}
 
 
@@ -65,7 +65,7 @@ def test_truncated_files_never_raise():
 def test_decompression_bombs_are_refused_from_the_header():
     bomb = save(Image.new("L", (12000, 12000)), "PNG")  # a few KB that declare 144 megapixels
     result = hash_image(bomb, HashSpec(max_pixels=50_000_000))
-    assert result.error.code == "too_large"
+    assert result.error.reason == "too_large"
 
 
 def test_unusual_modes_and_formats_hash():
@@ -109,7 +109,7 @@ def test_exif_orientation_is_ignored_like_imagehash(size):
 def test_batches_keep_order_and_isolate_failures():
     good = photo_bytes()
     results = hash_images([good, b"", good], HashSpec())
-    assert [r.error.code if r.error else None for r in results] == [None, "empty", None]
+    assert [r.error.reason if r.error else None for r in results] == [None, "empty", None]
     assert results[0].hashes == results[2].hashes
 
 

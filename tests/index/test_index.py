@@ -11,12 +11,13 @@ import pytest
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
-from streaming.bands import plan_bands
-from streaming.dedup import find_pairs
+from streaming.batch.dedup import find_pairs
 from streaming.hashing import HashSpec, hash_images, hex_to_words
-from streaming.index import HashIndex
-from streaming.lookup import JoinLookup, ResidentLookup
-from streaming.match import match_index, match_self
+from streaming.index.bands import plan_bands
+from streaming.index.join import JoinLookup
+from streaming.index.match import match_index, match_self
+from streaming.index.resident import ResidentLookup
+from streaming.index.table import HashIndex
 from streaming.samples import write_samples
 
 THRESHOLD = 10
@@ -118,7 +119,7 @@ def test_both_lookups_follow_the_latest_snapshot(spark, index):
 def test_the_resident_lookup_reads_through_spark_where_pyarrow_cannot(spark, index, monkeypatch):
     """Off a local file system (object stores) the snapshot's files are read by Spark: the same
     answer."""
-    import streaming.lookup
+    import streaming.index.resident
 
     stored = planted_hashes(80, seed=11)
     index.append(
@@ -130,7 +131,7 @@ def test_the_resident_lookup_reads_through_spark_where_pyarrow_cannot(spark, ind
     some, columns = ["s1", "s3", "nobody"], ["id", "phash", "source_offset", "source_timestamp"]
     local = ResidentLookup(index)
     expected = (local.near(ids, queries, THRESHOLD), local.rows(some, columns))
-    monkeypatch.setattr(streaming.lookup, "_local", lambda files: False)
+    monkeypatch.setattr(streaming.index.resident, "_local", lambda files: False)
     through_spark = ResidentLookup(index)
     assert (
         through_spark.near(ids, queries, THRESHOLD),

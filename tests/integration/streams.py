@@ -8,7 +8,7 @@ from pyspark.sql import SparkSession
 
 from streaming import kafka_io
 from streaming.config import Config
-from streaming.job import StreamOptions, start_stream
+from streaming.stream.job import StreamOptions, start_stream
 
 
 def fresh(config: Config, folder: Path) -> Config:

@@ -9,7 +9,7 @@ import time
 import pytest
 from deltalake import DeltaTable
 
-from streaming.job import StreamOptions, start_stream
+from streaming.stream.job import StreamOptions, start_stream
 
 from .corpus import expected_alerts, planted_stream, produce, references
 from .streams import alert_pairs, fresh, read_topic, run_available_now

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streaming.bands import plan_bands
+from streaming.index.bands import plan_bands
 
 MASK = 2**64 - 1
 

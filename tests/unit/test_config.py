@@ -1,6 +1,7 @@
 import pytest
 
-from streaming.config import ConfigError, load_config
+from streaming.config import load_config
+from streaming.errors import ConfigError
 
 
 def test_defaults_load_and_match_the_documented_topics():

@@ -1,6 +1,8 @@
 import pytest
 
-from streaming.messages import MessageError, parse_image_ref
+from streaming.errors import Reason, Rejected
+from streaming.messages import parse_image_ref
+from streaming.schemas import dead_letter_reasons
 
 
 def test_a_valid_reference_parses():
@@ -28,7 +30,11 @@ def test_a_valid_reference_parses():
     ],
 )
 def test_invalid_messages_are_refused_with_a_reason(value, reason, image_id):
-    with pytest.raises(MessageError) as e:
+    with pytest.raises(Rejected) as e:
         parse_image_ref(value)
     assert (e.value.reason, e.value.image_id) == (reason, image_id)
     assert e.value.message
+
+
+def test_the_reasons_are_the_dead_letter_schemas():
+    assert [reason.value for reason in Reason] == list(dead_letter_reasons())

@@ -7,8 +7,8 @@ from itertools import combinations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streaming.distance import distance
-from streaming.pairs import as_words, near_pairs
+from streaming.index.distance import distance
+from streaming.index.pairs import as_words, near_pairs
 
 SIGNED_WORD = st.integers(-(2**63), 2**63 - 1)
 
@@ -45,9 +45,9 @@ def test_near_pairs_are_exactly_the_pairs_a_scan_finds(data, words, threshold):
 
 
 def test_near_pairs_crosses_block_boundaries(monkeypatch):
-    import streaming.pairs
+    import streaming.index.pairs
 
-    monkeypatch.setattr(streaming.pairs, "BLOCK_WORDS", 3)  # one row per block
+    monkeypatch.setattr(streaming.index.pairs, "BLOCK_WORDS", 3)  # one row per block
     hashes = [[0], [1], [3], [-1]]
     assert near_pairs(as_words(hashes), 2) == [(0, 1, 1), (0, 2, 2), (1, 2, 1)]
 

@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streaming.bands import plan_bands
-from streaming.pairs import as_words
-from streaming.sorted_bands import SortedBands
+from streaming.index.bands import plan_bands
+from streaming.index.pairs import as_words
+from streaming.index.sorted_bands import SortedBands
 
 from .test_pairs import apart, with_near_copies
 

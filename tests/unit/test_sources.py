@@ -4,7 +4,8 @@ import os
 import pytest
 
 from streaming.config import load_config
-from streaming.sources import SourceError, Sources
+from streaming.errors import Rejected
+from streaming.sources import Sources
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def sources(tmp_path):
 
 
 def reason(sources, uri=None, content=None):
-    with pytest.raises(SourceError) as e:
+    with pytest.raises(Rejected) as e:
         sources.read(uri, content)
     return e.value.reason
 

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from streaming.config import Config
 from streaming.imageframe import hash_dataframe
-from streaming.index import HashIndex
+from streaming.index.table import HashIndex
 
 log = logging.getLogger(__name__)
 IMAGE_GLOB = "*.{jpg,jpeg,png,gif,bmp,webp,tif,tiff,JPG,JPEG,PNG,GIF,BMP,WEBP,TIF,TIFF}"
@@ -22,7 +22,7 @@ IMAGE_GLOB = "*.{jpg,jpeg,png,gif,bmp,webp,tif,tiff,JPG,JPEG,PNG,GIF,BMP,WEBP,TI
 def hashed_files(spark: SparkSession, config: Config, paths: Sequence[str]) -> DataFrame:
     """`path` (absolute, without the file: scheme) and the hash columns of every image under
     paths."""
-    from streaming.job import hash_spec
+    from streaming.stream.job import hash_spec
 
     files = (
         spark.read.format("binaryFile")
@@ -39,7 +39,7 @@ def register_files(
 ) -> tuple[int, list[tuple[str, str, str]]]:
     """Hash and register every image under paths as a member of `bank`; returns (added,
     failures)."""
-    from streaming.job import index_columns
+    from streaming.stream.job import index_columns
 
     hashed = hashed_files(spark, config, paths)
     with _progress(spark, "hashing"):

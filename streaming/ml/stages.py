@@ -24,11 +24,11 @@ from pyspark.ml.util import (
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from streaming.bands import plan_bands
 from streaming.config import HASH_TYPES
 from streaming.hashing import HashSpec
 from streaming.imageframe import hash_column, hash_dataframe
-from streaming.match import match_frames
+from streaming.index.bands import plan_bands
+from streaming.index.match import match_frames
 
 
 class ImageHasher(

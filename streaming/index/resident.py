@@ -1,17 +1,11 @@
-"""A micro-batch's lookup in the Delta index: which indexed images lie within the threshold of its
-hashes.
+"""The resident lookup (index.lookup = "memory"): the primary hashes of the `images` table held on
+the driver as SortedBands, brought to the table's latest snapshot before every lookup.
 
-Two ways with one answer (the pairs within the threshold in the index's latest snapshot, each once):
-- ResidentLookup keeps the primary hashes of the `images` table on the driver as SortedBands and
-  brings them to the table's latest snapshot before every lookup. Delta appends only add files, so
-  that reads just the files added since the last lookup; when files went away (OPTIMIZE, DELETE,
-  an overwrite) it reads the table again. It reads the snapshot's Parquet files itself (pyarrow on a
-  local file system, Spark elsewhere), so it refuses tables with deletion vectors or column mapping,
-  which change what those files mean; neardup never enables either.
-- JoinLookup is Spark's equi-join of the probes with the bands table (match.match_index): no driver
-  memory, but every lookup reads the whole bands table. Only this way needs the bands table, so a
-  stream that looks up in memory does not write it (one Delta commit per micro-batch instead of
-  two).
+Delta appends only add files, so a refresh reads just the files added since the last lookup; when
+files went away (OPTIMIZE, DELETE, an overwrite) it reads the table again. It reads the snapshot's
+Parquet files itself (pyarrow on a local file system, Spark elsewhere), so it refuses tables with
+deletion vectors or column mapping, which change what those files mean; neardup never enables
+either.
 """
 
 from __future__ import annotations
@@ -31,12 +25,10 @@ from pyspark.sql.types import TimestampType
 
 from streaming.hashing import hash_bits
 from streaming.imageframe import hash_column
-from streaming.index import HashIndex
-from streaming.match import match_index
-from streaming.pairs import as_words
-from streaming.sorted_bands import SortedBands
-
-Pairs = dict[tuple[str, str], int]  # (query id, indexed id) -> distance
+from streaming.index.lookup import Pairs
+from streaming.index.pairs import as_words
+from streaming.index.sorted_bands import SortedBands
+from streaming.index.table import HashIndex
 
 
 class ResidentLookup:
@@ -215,34 +207,3 @@ def _collected(table: pa.Table) -> list[dict]:
         for row, value in zip(rows, values.to_pylist(), strict=True):
             row[name] = None if value is None else TimestampType().fromInternal(value)
     return rows
-
-
-class JoinLookup:
-    writes_bands = True
-
-    def __init__(self, index: HashIndex) -> None:
-        self.index = index
-        # once per query: after a run with index.lookup = memory, some have none
-        index.complete_bands()
-
-    def near(self, ids: Sequence[str], hashes: Sequence[Sequence[int]], threshold: int) -> Pairs:
-        if not ids:
-            return {}
-        queries = self.index.spark.createDataFrame(
-            list(zip(ids, hashes, strict=True)), "id STRING, hash ARRAY<BIGINT>"
-        )
-        found = (
-            match_index(queries, self.index, threshold)
-            .select("query_id", "match_id", "distance")
-            .collect()
-        )
-        return {(row["query_id"], row["match_id"]): row["distance"] for row in found}
-
-    def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict]:
-        """The `images` rows of these ids, by a scan of the table filtered on them."""
-        return {row["id"]: row.asDict() for row in self.index.lookup(ids, columns)}
-
-
-def open_lookup(index: HashIndex, kind: str) -> ResidentLookup | JoinLookup:
-    """index.lookup of the configuration: "memory" or "join"."""
-    return ResidentLookup(index) if kind == "memory" else JoinLookup(index)

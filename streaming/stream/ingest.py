@@ -21,10 +21,11 @@ from pyspark.sql.types import (
 )
 
 from streaming.config import SourcesConfig
-from streaming.hashing import HashError, HashSpec, ImageHashes, hash_images
+from streaming.errors import Rejected
+from streaming.hashing import HashSpec, ImageHashes, hash_images
 from streaming.imageframe import CHUNK, hash_fields, hash_frame
-from streaming.messages import MessageError, parse_image_ref
-from streaming.sources import SourceError, Sources
+from streaming.messages import parse_image_ref
+from streaming.sources import Sources
 
 KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
 
@@ -93,13 +94,13 @@ def _read(value: bytes | None, sources: Sources) -> tuple[dict, ImageHashes | No
     """(reference columns, a failed result or None, the bytes to hash or None)."""
     try:
         ref = parse_image_ref(value)
-    except MessageError as e:
-        return _ref_columns(e.image_id), _failed(e.reason, e.message), None
+    except Rejected as e:
+        return _ref_columns(e.image_id), ImageHashes(hashes={}, error=e), None
     columns = _ref_columns(ref.id, ref.bank, ref.uri, ref.meta)
     try:
         return columns, None, sources.read(ref.uri, ref.content)
-    except SourceError as e:
-        return columns, _failed(e.reason, e.message), None
+    except Rejected as e:
+        return columns, ImageHashes(hashes={}, error=e), None
 
 
 def _ref_columns(image_id=None, bank=None, uri=None, meta=None) -> dict:
@@ -109,7 +110,3 @@ def _ref_columns(image_id=None, bank=None, uri=None, meta=None) -> dict:
         "uri": uri,
         "meta": None if meta is None else json.dumps(meta),
     }
-
-
-def _failed(reason: str, message: str) -> ImageHashes:
-    return ImageHashes(hashes={}, error=HashError(reason, message))

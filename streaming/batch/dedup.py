@@ -5,12 +5,12 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from streaming.bands import plan_bands
-from streaming.bulk import hashed_files
+from streaming.batch.bulk import hashed_files
 from streaming.config import Config
 from streaming.hashing import hash_bits
 from streaming.imageframe import hash_column
-from streaming.match import match_self
+from streaming.index.bands import plan_bands
+from streaming.index.match import match_self
 
 
 def find_pairs(

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from streaming.bands import BandPlan
-from streaming.distance import hamming
-from streaming.index import HashIndex, band_values
+from streaming.index.bands import BandPlan
+from streaming.index.distance import hamming
+from streaming.index.table import HashIndex, band_values
 
 
 def probes(queries: DataFrame, plan: BandPlan) -> DataFrame:

@@ -28,15 +28,15 @@ from pyspark.sql.types import StructType
 
 from streaming import kafka_io
 from streaming.config import Config
-from streaming.distance import distance
-from streaming.failpoints import crash_point
 from streaming.hashing import HashSpec
 from streaming.imageframe import hash_column
-from streaming.index import HashIndex
-from streaming.ingest import KAFKA_COLUMNS, ingest, ingested_schema
-from streaming.lookup import Pairs, open_lookup
-from streaming.pairs import as_words, near_pairs
-from streaming.progress import BatchStats, progress_listener
+from streaming.index.distance import distance
+from streaming.index.lookup import Pairs, open_lookup
+from streaming.index.pairs import as_words, near_pairs
+from streaming.index.table import HashIndex
+from streaming.stream.failpoints import crash_point
+from streaming.stream.ingest import KAFKA_COLUMNS, ingest, ingested_schema
+from streaming.stream.progress import BatchStats, progress_listener
 
 POSITION = ("source_timestamp", "source_partition", "source_offset")
 

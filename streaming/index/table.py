@@ -13,9 +13,9 @@ from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from streaming.bands import BandPlan, plan_bands
 from streaming.hashing import hash_bits
 from streaming.imageframe import hash_column
+from streaming.index.bands import BandPlan, plan_bands
 from streaming.schemas import delta_columns, delta_partition_columns
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from streaming.bands import BandPlan
+from streaming.index.bands import BandPlan
 
 # Probes searched at once: bounds the temporary arrays of a large query set.
 BLOCK_PROBES = 1 << 20
