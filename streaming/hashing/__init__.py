@@ -10,11 +10,12 @@ imagehash ignores it. Nothing here raises on bad input: each image gets its hash
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from streaming.config import HASH_TYPES
 from streaming.errors import Reason, Rejected
-from streaming.hashing import kernels
+from streaming.hashing import dihedral, kernels
+from streaming.hashing.borders import unletterboxed
 from streaming.hashing.decode import Decoded, decode, probe
 from streaming.hashing.exact import exact_hashes
 from streaming.hashing.words import hash_bits, hex_to_words, words_to_hex
@@ -61,6 +62,10 @@ class HashSpec:
     hash_size: int = 8
     exact: bool = False
     max_pixels: int = 100_000_000
+    # The hashes of the 7 other dihedral transforms too (ImageHashes.variants), for every type
+    # that has them (dihedral.DIHEDRAL_TYPES).
+    dihedral: bool = False
+    unletterbox: bool = False  # take uniform borders off before hashing (borders.py)
 
     def __post_init__(self) -> None:
         unknown = set(self.types) - set(HASH_TYPES)
@@ -68,6 +73,8 @@ class HashSpec:
             raise ValueError(
                 f"unknown hash types {sorted(unknown)}; known: {', '.join(HASH_TYPES)}"
             )
+        if self.exact and (self.dihedral or self.unletterbox):
+            raise ValueError("dihedral variants and unletterboxing need exact = False")
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,8 @@ class ImageHashes:
     hashes: dict[str, str]
     pdq_quality: int | None = None
     error: Rejected | None = None
+    # Per hash type, the hash of each of dihedral.TRANSFORMS (HashSpec.dihedral), identity first.
+    variants: dict[str, list[str]] = field(default_factory=dict)
 
 
 def hash_image(data: bytes, spec: HashSpec) -> ImageHashes:
@@ -88,11 +97,17 @@ def hash_image(data: bytes, spec: HashSpec) -> ImageHashes:
         colour = bool(COLOUR_TYPES & set(spec.types))
         min_side = max(_min_side(t, spec.hash_size) for t in spec.types)
         image = decode(data, spec.max_pixels, colour, min_side)
+        if spec.unletterbox:
+            image = unletterboxed(image)
         hashes = {t: KERNELS[t](image, spec.hash_size) for t in spec.types if t != "pdq"}
         quality = None
         if "pdq" in spec.types:
             hashes["pdq"], quality = kernels.pdq(image, spec.hash_size)
-        return ImageHashes(hashes, quality)
+        variants = {}
+        if spec.dihedral:
+            turned = [t for t in spec.types if t in dihedral.DIHEDRAL_TYPES]
+            variants = {t: dihedral.variants(image, t, spec.hash_size) for t in turned}
+        return ImageHashes(hashes, quality, variants=variants)
     except Rejected as e:
         return ImageHashes({}, error=e)
     except MemoryError:

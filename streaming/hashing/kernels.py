@@ -77,7 +77,7 @@ def _resize_matrix(in_size: int, out_size: int, reduction: int) -> np.ndarray:
     return _resampling_matrix(in_size, out_size, reduction).astype(np.float32)
 
 
-def _resize_like_pil(image: Decoded, width: int, height: int) -> np.ndarray:
+def resize_like_pil(image: Decoded, width: int, height: int) -> np.ndarray:
     """image.convert("L").resize((width, height), LANCZOS) of the original: horizontal pass, round
     to 8 bits, vertical pass.
 
@@ -108,7 +108,7 @@ def _whash_matrix(in_size: int, scale: int, hash_size: int, reduction: int) -> n
 
 
 def ahash(image: Decoded, hash_size: int) -> str:
-    pixels = _resize_like_pil(image, hash_size, hash_size)
+    pixels = resize_like_pil(image, hash_size, hash_size)
     return bits_to_hex((pixels > pixels.mean()).ravel())
 
 
@@ -120,15 +120,20 @@ def _dct_rows(size: int, keep: int) -> np.ndarray:
 
 
 def phash(image: Decoded, hash_size: int) -> str:
-    size = hash_size * 4  # imagehash's highfreq_factor
-    pixels = _resize_like_pil(image, size, size).astype(np.float64)
-    rows = _dct_rows(size, hash_size)
-    low = rows @ pixels @ rows.T  # only the low-frequency corner of the 2-D DCT is ever looked at
+    low = phash_coefficients(image, hash_size)
     return bits_to_hex((low > np.median(low)).ravel())
 
 
+def phash_coefficients(image: Decoded, hash_size: int) -> np.ndarray:
+    """The hash_size x hash_size low-frequency corner of the 2-D DCT that phash thresholds."""
+    size = hash_size * 4  # imagehash's highfreq_factor
+    pixels = resize_like_pil(image, size, size).astype(np.float64)
+    rows = _dct_rows(size, hash_size)
+    return rows @ pixels @ rows.T  # only the low-frequency corner of the 2-D DCT is ever looked at
+
+
 def dhash(image: Decoded, hash_size: int) -> str:
-    pixels = _resize_like_pil(image, hash_size + 1, hash_size)
+    pixels = resize_like_pil(image, hash_size + 1, hash_size)
     return bits_to_hex((pixels[:, 1:] > pixels[:, :-1]).ravel())
 
 
@@ -142,11 +147,16 @@ def whash(image: Decoded, hash_size: int) -> str:
     # image (times a constant), and removing the top-level LL subtracts the mean: neither moves a
     # pixel across the median. So the Haar wavelet hash is a median threshold on the Lanczos image's
     # block means.
+    low = whash_blocks(image, hash_size)
+    return bits_to_hex((low > np.median(low)).ravel())
+
+
+def whash_blocks(image: Decoded, hash_size: int) -> np.ndarray:
+    """The hash_size x hash_size block means that whash thresholds at their median."""
     scale = _image_scale(image, hash_size)
     horizontal = _whash_matrix(image.width, scale, hash_size, image.reduction)
     vertical = _whash_matrix(image.height, scale, hash_size, image.reduction)
-    low = vertical @ image.gray @ horizontal.T
-    return bits_to_hex((low > np.median(low)).ravel())
+    return vertical @ image.gray @ horizontal.T
 
 
 def whash_db4(image: Decoded, hash_size: int) -> str:
