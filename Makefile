@@ -40,10 +40,22 @@ test: setup
 	$(VENV)/bin/ruff check streaming tests bench
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The benchmark-only packages (imgdd, faiss-cpu, matplotlib); each benchmark is then one command.
-bench: setup
+# The benchmark-only packages (imgdd, faiss-cpu, matplotlib) and the photos of bench/corpus.py;
+# each benchmark is then one command.
+bench: setup $(CORPUS)/.unpacked
 	$(VENV)/bin/pip install -q -e ".[dev,bench]"
 	@echo "run: $(PY) -m bench.hashing | bench.robustness | bench.match | bench.stream | bench.cluster | bench.layout (see docs/)"
+
+# Debian packages that ship photos (bench/corpus.py), unpacked into .cache/corpus, not installed.
+CORPUS := .cache/corpus
+CORPUS_PACKAGES := gcompris-qt-data kphotoalbum palapeli-data mate-backgrounds lomiri-wallpapers-16.04
+
+$(CORPUS)/.unpacked:
+	mkdir -p $(CORPUS)/debs
+	cd $(CORPUS)/debs && { apt-get download -qq $(CORPUS_PACKAGES) 2>/dev/null || \
+		{ apt-get update -qq && apt-get download -qq $(CORPUS_PACKAGES); }; }
+	for deb in $(CORPUS)/debs/*.deb; do dpkg-deb -x $$deb $(CORPUS)/root; done
+	touch $@
 
 lint: setup
 	$(VENV)/bin/ruff check streaming tests bench

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from streaming.config import HASH_TYPES
 from streaming.errors import Reason, Rejected
 from streaming.hashing import dihedral, kernels
-from streaming.hashing.borders import unletterboxed
+from streaming.hashing.borders import centre_crop, unletterboxed
 from streaming.hashing.decode import Decoded, decode, probe
 from streaming.hashing.exact import exact_hashes
 from streaming.hashing.words import hash_bits, hex_to_words, words_to_hex
@@ -66,6 +66,8 @@ class HashSpec:
     # that has them (dihedral.DIHEDRAL_TYPES).
     dihedral: bool = False
     unletterbox: bool = False  # take uniform borders off before hashing (borders.py)
+    # The hashes of central crops too (ImageHashes.crops), one per share of each side cut off.
+    crops: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = set(self.types) - set(HASH_TYPES)
@@ -84,6 +86,8 @@ class ImageHashes:
     error: Rejected | None = None
     # Per hash type, the hash of each of dihedral.TRANSFORMS (HashSpec.dihedral), identity first.
     variants: dict[str, list[str]] = field(default_factory=dict)
+    # Per hash type, the hash of each central crop of HashSpec.crops.
+    crops: dict[str, list[str]] = field(default_factory=dict)
 
 
 def hash_image(data: bytes, spec: HashSpec) -> ImageHashes:
@@ -107,7 +111,14 @@ def hash_image(data: bytes, spec: HashSpec) -> ImageHashes:
         if spec.dihedral:
             turned = [t for t in spec.types if t in dihedral.DIHEDRAL_TYPES]
             variants = {t: dihedral.variants(image, t, spec.hash_size) for t in turned}
-        return ImageHashes(hashes, quality, variants=variants)
+        crops = {}
+        if spec.crops:
+            centres = [centre_crop(image, share) for share in spec.crops]
+            crops = {
+                t: [KERNELS[t](c, spec.hash_size) for c in centres]
+                for t in KERNELS.keys() & set(spec.types)
+            }
+        return ImageHashes(hashes, quality, variants=variants, crops=crops)
     except Rejected as e:
         return ImageHashes({}, error=e)
     except MemoryError:

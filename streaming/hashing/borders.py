@@ -1,4 +1,5 @@
-"""Uniform borders (letterbox and pillarbox bars, padding) taken off before hashing.
+"""Uniform borders (letterbox and pillarbox bars, padding) taken off before hashing, and the
+central crops that crop-tolerant matching stores.
 
 PDQ's unletterboxing in the spirit: rows (columns) are stripped from the outside in while they are
 of one colour, the colour of the outermost row. Two guards keep photos whole: opposite sides must
@@ -44,6 +45,13 @@ def cropped(image: Decoded, top: int, bottom: int, left: int, right: int) -> Dec
         width=min(image.width, columns * image.reduction),
         height=min(image.height, rows * image.reduction),
     )
+
+
+def centre_crop(image: Decoded, share: float) -> Decoded:
+    """The middle of the image with `share` of its height and width cut off, half on each side."""
+    rows, columns = image.pixels.shape[:2]
+    dy, dx = round(rows * share / 2), round(columns * share / 2)
+    return cropped(image, dy, rows - dy, dx, columns - dx)
 
 
 def _opposite(gray: np.ndarray) -> tuple[int, int]:

@@ -1,0 +1,94 @@
+"""Dihedral matching over words and the rule over several hashes: pure functions, no Spark."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streaming.hashing.dihedral import TRANSFORM_NAMES, inverse
+from streaming.index.bands import plan_bands
+from streaming.index.lookup import Pairs
+from streaming.index.pairs import as_words
+from streaming.index.rule import Rule
+from streaming.index.sorted_bands import SortedBands
+from streaming.index.variants import Near, near_pairs_variants, near_variants
+
+RNG = np.random.default_rng(7)
+
+
+def random_variants(count: int) -> np.ndarray:
+    """count x 8 x 1 uint64: unrelated random hashes."""
+    return RNG.integers(0, 2**63, (count, 8, 1), dtype=np.int64).view(np.uint64)
+
+
+def flipped(word: int, bits: int) -> int:
+    return word ^ sum(1 << int(b) for b in RNG.choice(64, bits, replace=False))
+
+
+def signed(words: np.ndarray) -> list[list[int]]:
+    return words.view(np.int64).reshape(len(words), -1).tolist()
+
+
+def resident(ids: list[str], words: np.ndarray, threshold: int):
+    """Lookup.near over a SortedBands holding `words` (n x 1) under `ids`."""
+    bands = SortedBands(plan_bands(64, threshold, len(ids)))
+    bands.add(ids, words)
+
+    def near(keys, hashes, radius) -> Pairs:
+        found = bands.search(as_words(hashes), radius)
+        return {(keys[row], match): apart for row, match, apart in found}
+
+    return near
+
+
+def test_a_variant_finds_the_indexed_image_and_says_which_transform() -> None:
+    stored = random_variants(50)[:, 0]
+    queries = random_variants(3)
+    queries[0, 5] = flipped(int(stored[7, 0]), 3)  # variant 5 (rot90) of query a near image 7
+    queries[1, 0] = flipped(int(stored[9, 0]), 1)  # query b itself near image 9
+    near = resident([f"i{n}" for n in range(50)], stored, 10)
+    found = near_variants(["a", "b", "c"], signed(queries.reshape(3, -1)), 10, near)
+    assert found == {
+        ("a", "i7"): Near(3, inverse(TRANSFORM_NAMES[5])),
+        ("b", "i9"): Near(1, "identity"),
+    }
+    assert inverse(TRANSFORM_NAMES[5]) == "rot270"  # the query turned by rot90 is the match
+
+
+def test_the_smallest_distance_wins_and_an_image_never_matches_itself() -> None:
+    stored = random_variants(20)[:, 0]
+    queries = random_variants(1)
+    queries[0, 1] = flipped(int(stored[4, 0]), 6)
+    queries[0, 3] = flipped(int(stored[4, 0]), 2)
+    queries[0, 0] = stored[0, 0]  # the query is indexed under its own id
+    near = resident([f"i{n}" for n in range(20)], stored, 10)
+    found = near_variants(["i0"], signed(queries.reshape(1, -1)), 10, near)
+    assert found == {("i0", "i4"): Near(2, "rot180")}
+
+
+def test_pairs_within_a_batch_compare_the_later_variants_with_the_earlier_hash() -> None:
+    variants = random_variants(4)
+    variants[3, 1] = flipped(int(variants[0, 0, 0]), 2)  # image 3, flipped, is image 0
+    variants[1, 0] = flipped(int(variants[2, 0, 0]), 1)  # image 1 before image 2: found once
+    found = near_pairs_variants(variants, 8)
+    assert sorted(found) == [(0, 3, Near(2, "flip_h")), (1, 2, Near(1, "identity"))]
+
+
+def test_a_rule_accepts_when_one_alternative_holds() -> None:
+    rule = Rule.parse("phash <= 8 or phash <= 16 and dhash <= 12", "phash")
+    assert rule.radius("phash") == 16
+    assert rule.types == {"phash", "dhash"}
+    assert rule.accepts({"phash": 8, "dhash": 40})
+    assert rule.accepts({"phash": 15, "dhash": 12})
+    assert not rule.accepts({"phash": 15, "dhash": 13})
+    assert not rule.accepts({"phash": 15, "dhash": None})
+    assert str(Rule.parse(str(rule), "phash")) == str(rule)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [("phash < 8", "form"), ("dhash <= 8", "bound phash"), ("phash <= 4 or dhash <= 2", "bound")],
+)
+def test_a_rule_that_cannot_be_looked_up_is_refused(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        Rule.parse(text, "phash")
