@@ -28,7 +28,7 @@ from streaming.samples import photos as skimage_photos
 
 CORPUS = PROJECT_ROOT / ".cache" / "corpus" / "root"
 SHARE = CORPUS / "usr" / "share"
-MAX_SIDE = 640
+MAX_SIDE = 512
 # Qt resource files of gcompris-qt-data holding photos, and which of their images are photos.
 GCOMPRIS = {
     "erase": "",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -299,24 +300,28 @@ def best_rule(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=int, help="only the first N photos (a quick look)")
+    parser.add_argument("--every", type=int, default=1, help="every Nth photo only (a quick look)")
     args = parser.parse_args()
     started = time.perf_counter()
-    photos = dict(itertools.islice(corpus().items(), args.photos))
+    photos = dict(list(corpus().items())[:: args.every])
     encoded = edited(photos)
-    plain = hash_corpus(encoded, HashSpec(types=TYPES, dihedral=True, crops=CROP_SHARES))
+    every = hash_corpus(encoded, HashSpec(types=TYPES))
+    # Variants and crops for the two hashes the schemes and the rule read, with and without borders.
+    pair = ("phash", "dhash")
+    plain = hash_corpus(encoded, HashSpec(types=pair, dihedral=True, crops=CROP_SHARES))
     trimmed = hash_corpus(
-        encoded,
-        HashSpec(types=("phash", "dhash"), dihedral=True, crops=CROP_SHARES, unletterbox=True),
+        encoded, HashSpec(types=pair, dihedral=True, crops=CROP_SHARES, unletterbox=True)
     )
     hashed_seconds = time.perf_counter() - started
+    _progress("hashed", images=len(every.keys), seconds=round(hashed_seconds))
 
     rows, curves = [], {}
     for hash_type in TYPES:
-        negative, per_edit = measure(plain, [hash_type], Scheme(hash_type))
+        negative, per_edit = measure(every, [hash_type], Scheme(hash_type))
         threshold = single_threshold(negative, hash_bits(hash_type, 8))
         recall = {e: h.rate(threshold) for e, h in per_edit.items()}
         rows.append((hash_type, hash_type, threshold, negative.rate(threshold), recall))
+        _progress(hash_type, threshold=threshold, mean_recall=np.mean(list(recall.values())))
         curves[hash_type] = (negative, per_edit, threshold)
 
     for scheme in SCHEMES[1:]:
@@ -325,6 +330,7 @@ def main() -> None:
         threshold = single_threshold(negative, 64)
         recall = {e: h.rate(threshold) for e, h in per_edit.items()}
         rows.append((scheme.name, "phash", threshold, negative.rate(threshold), recall))
+        _progress(scheme.name, threshold=threshold, mean_recall=np.mean(list(recall.values())))
 
     # The rule: chosen on one corpus, evaluated on the other.
     full = SCHEMES[-1]
@@ -351,6 +357,7 @@ def main() -> None:
                 len(test),
             )
         )
+        _progress(f"rule at {max_fpr}", rule=rule, recall=np.mean(list(recall.values())))
         if max_fpr == MAX_FPR:
             rows.append(
                 (
@@ -363,6 +370,10 @@ def main() -> None:
             )
     write_markdown(rows, rules, len(photos), len(plain.keys), hashed_seconds)
     write_plot(curves)
+
+
+def _progress(step: str, **figures: object) -> None:
+    print(json.dumps({"step": step, **figures}, default=float), flush=True)
 
 
 def format_rule(rule: tuple[int, int, int]) -> str:

@@ -28,6 +28,8 @@ HASH_TYPES = ("ahash", "phash", "dhash", "whash", "whash-db4", "colorhash", "cro
 # Hashes of a fixed width, which can therefore be banded as the primary hash (whash-db4 grows with
 # the image).
 BANDABLE_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
+# Hashes whose 8 dihedral variants come from one decode (streaming/hashing/dihedral.py).
+DIHEDRAL_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
 REGISTER_MODES = ("all", "unique", "none")
 INDEX_LOOKUPS = ("memory", "join")
 
@@ -81,6 +83,9 @@ class HashingConfig:
     hash_size: int
     threshold: int
     exact: bool
+    dihedral: bool
+    unletterbox: bool
+    rule: list[str]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -285,6 +290,15 @@ def _check(section: Any, key: str) -> None:
         require(section.primary in section.types, "primary", "must be one of hashing.types")
         require(section.hash_size in (8, 16), "hash_size", "must be 8 or 16")
         require(0 <= section.threshold < 64, "threshold", "must be between 0 and 63")
+        kernels_only = not (section.exact and (section.dihedral or section.unletterbox))
+        require(kernels_only, "exact", "must be false with dihedral or unletterbox")
+        require(
+            not section.dihedral or section.primary in DIHEDRAL_TYPES,
+            "dihedral",
+            f"needs a primary hash of {', '.join(DIHEDRAL_TYPES)}",
+        )
+        if section.rule:
+            _check_rule(section, key)
     elif isinstance(section, IndexConfig):
         require(
             section.lookup in INDEX_LOOKUPS, "lookup", f"must be one of {', '.join(INDEX_LOOKUPS)}"
@@ -304,3 +318,22 @@ def _check(section: Any, key: str) -> None:
     elif isinstance(section, SourcesConfig):
         require(section.max_bytes > 0, "max_bytes", "must be positive")
         require(section.max_pixels > 0, "max_pixels", "must be positive")
+
+
+def _check_rule(hashing: HashingConfig, key: str) -> None:
+    """A rule parses, bounds the primary hash in every alternative, names computed hashes only, and
+    the lookup's threshold reaches its largest bound on the primary."""
+    from streaming.index.rule import Rule
+
+    try:
+        rule = Rule.parse(" or ".join(hashing.rule), hashing.primary)
+    except ValueError as e:
+        raise ConfigError(f"{key}.rule: {e}") from None
+    missing = sorted(rule.types - set(hashing.types))
+    if missing:
+        raise ConfigError(f"{key}.rule: {', '.join(missing)} not in hashing.types")
+    if rule.radius(hashing.primary) > hashing.threshold:
+        raise ConfigError(
+            f"{key}.rule: bounds {hashing.primary} by {rule.radius(hashing.primary)}, over "
+            f"hashing.threshold ({hashing.threshold}), the lookup's radius"
+        )

@@ -15,7 +15,9 @@ from streaming import __version__
 from streaming.config import load_config
 from streaming.errors import ConfigError
 
-COMMANDS = ("kafka", "produce", "stream", "alerts", "hash", "index", "dedup", "cluster")
+COMMANDS = (
+    *("kafka", "produce", "stream", "alerts", "hash", "evaluate", "index", "dedup", "cluster"),
+)
 
 DESCRIPTION = """\
 neardup finds near-duplicate images in a stream: image references arrive on Kafka, each image is
@@ -35,6 +37,7 @@ examples:
   neardup stream --available-now            # hash, match, alert, register; exit when caught up
   neardup alerts --from-beginning --pretty  # read the duplicate alerts
   neardup hash --types phash,dhash a.jpg    # hashes as JSON lines, no Spark
+  neardup evaluate labelled/ --truth-from-folders  # precision/recall per hash and threshold
   neardup dedup photos/ --output pairs.jsonl --report dup.html
 """
 
