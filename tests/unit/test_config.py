@@ -89,3 +89,19 @@ def test_security_settings_reach_each_kafka_client_in_its_own_form():
         "neardup",
     )
     assert "sasl_jaas_config" not in python
+
+
+def test_matching_options_are_off_by_default_and_a_rule_is_checked():
+    hashing = load_config(environ={}).hashing
+    assert (hashing.dihedral, hashing.unletterbox, hashing.rule) == (False, False, [])
+    rule = ["phash <= 8", "phash <= 10 and dhash <= 12"]
+    assert load_config(environ={}, overrides={"hashing.rule": rule}).hashing.rule == rule
+    for bad, why in (
+        (["dhash <= 8"], "must bound phash"),
+        (["phash <= 20"], "over hashing.threshold"),
+        (["phash <= 8 and pdq <= 30"], "pdq not in hashing.types"),
+    ):
+        with pytest.raises(ConfigError, match=why):
+            load_config(environ={}, overrides={"hashing.rule": bad})
+    with pytest.raises(ConfigError, match=r"hashing\.exact"):
+        load_config(environ={}, overrides={"hashing.exact": True, "hashing.dihedral": True})
