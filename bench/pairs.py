@@ -63,7 +63,7 @@ def distances(query: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Pairs x K x M uint64 words -> pairs x (K * M) Hamming distances (query: pairs x K x words,
     index: pairs x M x words)."""
     apart = np.bitwise_count(query[:, :, None, :] ^ index[:, None, :, :]).sum(axis=3)
-    return apart.reshape(len(query), -1)
+    return apart.reshape(len(query), query.shape[1] * index.shape[1])  # a block may be empty
 
 
 def negatives(
