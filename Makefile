@@ -7,6 +7,9 @@ NEARDUP := $(VENV)/bin/neardup
 JARS := .cache/jars
 MVN := mvn -q -B
 PYTEST_ARGS ?=
+# Debian packages that ship photos (bench/corpus.py), unpacked into .cache/corpus, not installed.
+CORPUS := .cache/corpus
+CORPUS_PACKAGES := gcompris-qt-data kphotoalbum palapeli-data mate-backgrounds lomiri-wallpapers-16.04
 
 .PHONY: setup demo test lint bench clean
 
@@ -45,10 +48,6 @@ test: setup
 bench: setup $(CORPUS)/.unpacked
 	$(VENV)/bin/pip install -q -e ".[dev,bench]"
 	@echo "run: $(PY) -m bench.hashing | bench.robustness | bench.match | bench.stream | bench.cluster | bench.layout (see docs/)"
-
-# Debian packages that ship photos (bench/corpus.py), unpacked into .cache/corpus, not installed.
-CORPUS := .cache/corpus
-CORPUS_PACKAGES := gcompris-qt-data kphotoalbum palapeli-data mate-backgrounds lomiri-wallpapers-16.04
 
 $(CORPUS)/.unpacked:
 	mkdir -p $(CORPUS)/debs
