@@ -49,6 +49,7 @@ class KafkaConfig:
     dlq_topic: str
     dry_run_alerts_topic: str
     partitions: int
+    connect_timeout_s: int
     security: dict[str, str]
     local: KafkaLocalConfig
 
@@ -58,6 +59,8 @@ class SparkConfig:
     master: str
     app_name: str
     shuffle_partitions: int
+    connect_timeout_s: int
+    executor_timeout_s: int
     conf: dict[str, str]
 
 
@@ -312,6 +315,10 @@ def _check(section: Any, key: str) -> None:
         require(section.max_offsets_per_trigger > 0, "max_offsets_per_trigger", "must be positive")
     elif isinstance(section, KafkaConfig):
         require(section.partitions > 0, "partitions", "must be positive")
+        require(section.connect_timeout_s > 0, "connect_timeout_s", "must be positive")
+    elif isinstance(section, SparkConfig):
+        require(section.connect_timeout_s > 0, "connect_timeout_s", "must be positive")
+        require(section.executor_timeout_s > 0, "executor_timeout_s", "must be positive")
     elif isinstance(section, ClusterConfig):
         require(section.workers > 0, "workers", "must be positive")
         require(section.cores > 0, "cores", "must be positive")

@@ -2,9 +2,9 @@
 what stops a single message.
 
 A `NeardupError` ends a command: the CLI prints its message (at most three lines: what was tried
-and the fix) and exits with its `exit_code`, listed in EXIT_CODES, `neardup --help` and
-docs/operators.md. A `Rejected` ends one message only: the stream dead-letters it with its reason
-and goes on.
+and the fix) and exits with its `exit_code`. ExitCode is the one table of exit codes: `neardup
+--help` lists it and a test keeps docs/operators.md equal to it. A `Rejected` ends one message
+only: the stream dead-letters it with its reason and goes on.
 """
 
 from __future__ import annotations
@@ -13,25 +13,97 @@ from enum import IntEnum, StrEnum
 
 
 class ExitCode(IntEnum):
-    """The exit status of `neardup`; a supervisor (systemd, Kubernetes) can act on each."""
+    """The exit status of `neardup`, with what it means and what to do; a supervisor (systemd,
+    Kubernetes) can act on each."""
 
-    OK = 0
-    FAILED = 1  # an unexpected failure: the log has the traceback
-    USAGE = 2  # a bad flag or configuration value
-    NOT_RUNNING = 3  # `status` of a local daemon that is not running
-    BROKER_UNREACHABLE = 10  # no Kafka broker answered at kafka.bootstrap_servers
-    BROKER_REFUSED = 11  # the broker refused the client's security settings
-    TOPIC_MISSING = 12  # a topic is missing and the broker does not allow creating it
-    SPARK_UNREACHABLE = 20  # no Spark master answered at spark.master
-    NO_WORKERS = 21  # the Spark cluster has no worker to run the job
-    SETUP_INCOMPLETE = 30  # JVM jars or Java missing, or the wrong Java: run `make setup`
-    NOT_WRITABLE = 40  # the index or checkpoint path cannot be written
-    DISK_FULL = 41  # no space left where the index or checkpoint is written
-    FOREIGN_INDEX = 42  # index.path holds something that is not this neardup index
-    FOREIGN_CHECKPOINT = 43  # the checkpoint belongs to a query of another topic
-    STORE_UNREACHABLE = 50  # the object store's endpoint does not answer
-    STORE_REFUSED = 51  # the object store refused the credentials
-    RESTARTS_EXHAUSTED = 60  # the stream failed more times than stream.restarts allows
+    meaning: str
+    fix: str
+
+    def __new__(cls, value: int, meaning: str, fix: str) -> ExitCode:
+        code = int.__new__(cls, value)
+        code._value_ = value
+        code.meaning = meaning
+        code.fix = fix
+        return code
+
+    OK = 0, "done", ""
+    FAILED = (
+        1,
+        "an unexpected failure",
+        "run it again with `--log-level DEBUG` for the traceback, and report it",
+    )
+    USAGE = 2, "a bad flag or configuration value", "the message names the flag or the key"
+    NOT_RUNNING = (
+        3,
+        "`kafka status`, `cluster status`: it is not running",
+        "`neardup kafka start`, `neardup cluster start`",
+    )
+    BROKER_UNREACHABLE = (
+        10,
+        "no Kafka broker answered at kafka.bootstrap_servers",
+        "`neardup kafka start`, or set kafka.bootstrap_servers to a running broker",
+    )
+    BROKER_REFUSED = (
+        11,
+        "a broker answered but refused the connection's security settings",
+        "set [kafka.security] to what the broker's listener expects",
+    )
+    TOPIC_MISSING = (
+        12,
+        "a topic is missing and the broker refused to create it",
+        "create the topic, grant neardup Create on it, or set the topic key to an existing topic",
+    )
+    SPARK_UNREACHABLE = (
+        20,
+        "no Spark master answered at spark.master",
+        "`neardup cluster start`, or set spark.master (local[2] runs Spark in the process)",
+    )
+    NO_WORKERS = (
+        21,
+        "the Spark master gave the job no executor in spark.executor_timeout_s",
+        "start workers (`neardup cluster start`), or free cores and memory on them",
+    )
+    SETUP_INCOMPLETE = (
+        30,
+        "the JVM jars or Java are missing, or Java is older than 17",
+        "`make setup`; install Java 17 or later, or set JAVA_HOME to it",
+    )
+    NOT_WRITABLE = (
+        40,
+        "index.path or stream.checkpoint cannot be written",
+        "make the path writable, or set the key to a writable path",
+    )
+    DISK_FULL = (
+        41,
+        "no space left where the index or the checkpoint is written",
+        "free space, then run the same command: it resumes from the checkpoint",
+    )
+    FOREIGN_INDEX = (
+        42,
+        "index.path holds something that is not a neardup index",
+        "set index.path to this index's folder, or to an empty one",
+    )
+    FOREIGN_CHECKPOINT = (
+        43,
+        "the checkpoint belongs to a query of another topic",
+        "set stream.checkpoint to this query's folder, or to a new one",
+    )
+    STORE_UNREACHABLE = (
+        50,
+        "the object store's endpoint does not answer",
+        "start the store, or set its endpoint under [spark.conf]",
+    )
+    STORE_REFUSED = (
+        51,
+        "the object store refused the credentials",
+        "set the store's access key and secret (in the environment, not in a TOML file)",
+    )
+    RESTARTS_EXHAUSTED = (
+        60,
+        "the stream failed more times in a row than stream.restarts allows",
+        "the log has each failure; fix the cause, then run the same command to resume",
+    )
+    INTERRUPTED = 130, "stopped by Ctrl-C (SIGINT)", ""
 
 
 class NeardupError(Exception):

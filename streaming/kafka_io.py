@@ -5,16 +5,26 @@ as `kafka.<key>`; kafka-python gets those it understands with dots as underscore
 (security_protocol). Some settings exist only on one side: "sasl.jaas.config" is Java's, so for
 kafka-python add its own keys in Python form ("sasl_plain_username", ...), which Spark does not
 receive.
+
+Every kafka-python client is made through `connect`: a broker that is not there, or that refuses
+the client's security settings, ends the command within kafka.connect_timeout_s with a
+NeardupError naming the address and the key to change.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from streaming.config import Config
+from streaming.errors import ExitCode, NeardupError
+from streaming.local.processes import port_open
+
+Client = TypeVar("Client")
+# The keys that name a topic, to say which one to change when a topic cannot be created.
+TOPIC_KEYS = ("images_topic", "alerts_topic", "dlq_topic", "dry_run_alerts_topic")
 
 
 def spark_options(config: Config) -> dict[str, str]:
@@ -34,7 +44,11 @@ def client_options(config: Config) -> dict[str, Any]:
         & set(KafkaConsumer.DEFAULT_CONFIG)
         & set(KafkaAdminClient.DEFAULT_CONFIG)
     )
-    options: dict[str, Any] = {"bootstrap_servers": config.kafka.bootstrap_servers.split(",")}
+    options: dict[str, Any] = {
+        "bootstrap_servers": config.kafka.bootstrap_servers.split(","),
+        # Each client connects in its constructor; kafka-python would try for 30 s.
+        "bootstrap_timeout_ms": config.kafka.connect_timeout_s * 1000,
+    }
     for key, value in config.kafka.security.items():
         python_key = key.replace(".", "_")
         if python_key in known:
@@ -46,9 +60,16 @@ def ensure_topics(config: Config, topics: Iterable[str]) -> list[str]:
     """Create the topics that are missing, with config.kafka.partitions; return those created."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
+    from kafka.errors import (
+        ClusterAuthorizationFailedError,
+        PolicyViolationError,
+        TopicAlreadyExistsError,
+        TopicAuthorizationFailedError,
+    )
 
-    admin = KafkaAdminClient(client_id="neardup-admin", **client_options(config))
+    admin = connect(
+        config, lambda: KafkaAdminClient(client_id="neardup-admin", **client_options(config))
+    )
     try:
         missing = sorted(set(topics) - set(admin.list_topics()))
         created = []
@@ -58,6 +79,12 @@ def ensure_topics(config: Config, topics: Iterable[str]) -> list[str]:
                 created.append(topic)
             except TopicAlreadyExistsError:  # another client won the race
                 pass
+            except (
+                TopicAuthorizationFailedError,
+                ClusterAuthorizationFailedError,
+                PolicyViolationError,
+            ) as e:
+                raise _not_created(config, topic, e) from e
         return created
     finally:
         admin.close()
@@ -68,11 +95,14 @@ def producer(config: Config):
     from kafka import KafkaProducer
     from kafka.serializer import DefaultSerializer, JsonSerializer
 
-    return KafkaProducer(
-        acks="all",
-        key_serializer=DefaultSerializer(),
-        value_serializer=JsonSerializer(),
-        **client_options(config),
+    return connect(
+        config,
+        lambda: KafkaProducer(
+            acks="all",
+            key_serializer=DefaultSerializer(),
+            value_serializer=JsonSerializer(),
+            **client_options(config),
+        ),
     )
 
 
@@ -86,15 +116,61 @@ def consume_json(
     """(key, JSON value) of a topic's messages until max_messages or timeout_s without a new one."""
     from kafka import KafkaConsumer
 
-    consumer = KafkaConsumer(
-        topic,
-        auto_offset_reset="earliest" if from_beginning else "latest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=int(timeout_s * 1000),
-        **client_options(config),
+    consumer = connect(
+        config,
+        lambda: KafkaConsumer(
+            topic,
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=int(timeout_s * 1000),
+            **client_options(config),
+        ),
     )
     try:
         for record in itertools.islice(consumer, max_messages):
             yield (record.key.decode() if record.key else None), json.loads(record.value)
     finally:
         consumer.close()
+
+
+def connect(config: Config, make: Callable[[], Client]) -> Client:
+    """make() a kafka-python client, which connects in its constructor; a broker that does not
+    answer, or answers but refuses the client, becomes a NeardupError naming the address."""
+    from kafka.errors import KafkaTimeoutError
+
+    servers = config.kafka.bootstrap_servers
+    answering = [s for s in servers.split(",") if _accepts_tcp(s, config.kafka.connect_timeout_s)]
+    if not answering:
+        raise NeardupError(
+            f"no Kafka broker answers at {servers} (kafka.bootstrap_servers)\n"
+            "start the local one with `neardup kafka start`, or set kafka.bootstrap_servers",
+            ExitCode.BROKER_UNREACHABLE,
+        )
+    try:
+        return make()
+    except KafkaTimeoutError as e:
+        protocol = config.kafka.security.get("security.protocol", "PLAINTEXT")
+        raise NeardupError(
+            f"the Kafka broker at {answering[0]} accepts connections but not neardup's "
+            f"(security.protocol {protocol}, from [kafka.security])\n"
+            "set [kafka.security] to what the broker's listener expects "
+            "(NEARDUP_KAFKA_SECURITY takes a JSON table)",
+            ExitCode.BROKER_REFUSED,
+        ) from e
+
+
+def _accepts_tcp(server: str, timeout_s: float) -> bool:
+    host, _, port = server.strip().rpartition(":")
+    return port.isdigit() and port_open(int(port), host.strip("[]"), timeout_s)
+
+
+def _not_created(config: Config, topic: str, error: Exception) -> NeardupError:
+    keys = [f"kafka.{k}" for k in TOPIC_KEYS if getattr(config.kafka, k) == topic]
+    key = keys[0] if keys else "--topic"
+    return NeardupError(
+        f"topic {topic!r} ({key}) does not exist at {config.kafka.bootstrap_servers} and the "
+        f"broker refused to create it ({type(error).__name__})\n"
+        f"create it (kafka-topics.sh --create --topic {topic}), grant neardup Create on it, "
+        f"or set {key} to an existing topic",
+        ExitCode.TOPIC_MISSING,
+    )

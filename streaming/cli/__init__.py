@@ -13,7 +13,9 @@ from collections.abc import Sequence
 
 from streaming import __version__
 from streaming.config import load_config
-from streaming.errors import ConfigError
+from streaming.errors import ConfigError, ExitCode, NeardupError
+
+log = logging.getLogger("neardup")
 
 COMMANDS = (
     *("kafka", "produce", "stream", "alerts", "hash", "evaluate", "index", "dedup", "cluster"),
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neardup",
         description=DESCRIPTION,
-        epilog=EXAMPLES,
+        epilog=f"{EXAMPLES}\n{exit_codes()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"neardup {__version__}")
@@ -68,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         default="INFO",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        help="default: INFO",
+        help="default: INFO; DEBUG adds the traceback of an error, and the Kafka and Spark "
+        "clients' own logs",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
@@ -84,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    quiet_clients(debug=args.log_level == "DEBUG")
     try:
         config = load_config(args.config, overrides=_settings(parser, args.settings))
     except ConfigError as e:
@@ -92,15 +96,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args, config)
     except ConfigError as e:
         parser.error(f"invalid configuration: {e}")
+    except NeardupError as e:
+        log.debug("neardup %s failed", args.command, exc_info=True)
+        print(f"neardup: {e.message}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
 
 
-def quiet_clients() -> None:
-    """kafka-python and py4j log every connection at INFO: keep their warnings, drop their
-    chatter."""
-    for name in ("kafka", "py4j"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+def exit_codes() -> str:
+    """The epilog's table of exit codes, from ExitCode."""
+    width = max(len(code.name) for code in ExitCode)
+    rows = [f"  {code.value:>3}  {code.name:<{width}}  {code.meaning}" for code in ExitCode]
+    return "\n".join(["exit codes (docs/operators.md says what to do for each):", *rows])
+
+
+def quiet_clients(debug: bool = False) -> None:
+    """kafka-python and py4j log every connection at INFO and every failure with its traceback;
+    the failures that matter reach neardup as exceptions, reported in one message. Their logs are
+    for --log-level DEBUG."""
+    if not debug:
+        for name in ("kafka", "py4j"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _settings(parser: argparse.ArgumentParser, settings: list[str]) -> dict[str, object]:

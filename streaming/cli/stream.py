@@ -81,8 +81,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
             if value is not None
         }
     )
+    from streaming import kafka_io
     from streaming.local.spark import spark_session
-    from streaming.stream.job import StreamOptions, start_stream
+    from streaming.stream.failures import check_writable, storage_errors
+    from streaming.stream.job import StreamOptions, start_stream, stream_topics
 
     options = StreamOptions.from_config(
         config,
@@ -95,6 +97,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
         register=args.register,
         dry_run=args.dry_run or None,
     )
+    paths = {"index.path": config.index.path, "stream.checkpoint": options.checkpoint}
+    # What can fail before Spark starts fails first, each in one message (streaming.errors).
+    check_writable(paths)
+    kafka_io.ensure_topics(config, stream_topics(config, options))
     spark = spark_session(config)
     query = start_stream(spark, config, options)
     log.info(
@@ -105,7 +111,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
         config.index.path,
     )
     try:
-        query.awaitTermination()
+        with storage_errors(paths):
+            query.awaitTermination()
     except KeyboardInterrupt:
         log.info("stopping")
         query.stop()

@@ -12,11 +12,12 @@ import os
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from streaming.config import PROJECT_ROOT, Config
-from streaming.local.jars import jars
+from streaming.local.jars import jars, java
 from streaming.local.processes import alive, port_open, terminate
 
 LOG4J_CONFIG = PROJECT_ROOT / "conf" / "log4j2" / "broker.properties"
@@ -48,8 +49,9 @@ class BrokerPaths:
         return self.state / "broker.pid"
 
 
-def start(config: Config) -> str:
-    """Start the broker unless it runs already; return once it accepts connections."""
+def start(config: Config, settings: Mapping[str, str] | None = None) -> str:
+    """Start the broker unless it runs already; return once it accepts connections. `settings`
+    go over the broker's defaults (e.g. auto.create.topics.enable, an authorizer)."""
     paths = _paths(config)
     port = config.kafka.local.port
     if running_pid(config) is not None:
@@ -60,7 +62,7 @@ def start(config: Config) -> str:
             "(NEARDUP_KAFKA_LOCAL_PORT)"
         )
     paths.state.mkdir(parents=True, exist_ok=True)
-    paths.properties.write_text(_server_properties(config, paths))
+    paths.properties.write_text(_server_properties(config, paths, settings or {}))
     _format_storage(paths)
     with paths.log.open("ab") as log:
         process = subprocess.Popen(
@@ -122,7 +124,7 @@ def _paths(config: Config) -> BrokerPaths:
     return BrokerPaths(Path(config.kafka.local.state_dir).resolve())
 
 
-def _server_properties(config: Config, paths: BrokerPaths) -> str:
+def _server_properties(config: Config, paths: BrokerPaths, overrides: Mapping[str, str]) -> str:
     local = config.kafka.local
     settings = {
         "process.roles": "broker,controller",
@@ -143,6 +145,7 @@ def _server_properties(config: Config, paths: BrokerPaths) -> str:
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
         "auto.create.topics.enable": "true",
+        **overrides,
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
@@ -174,7 +177,7 @@ def _format_storage(paths: BrokerPaths) -> None:
 def _java(main_class: str, *args: str) -> list[str]:
     classpath = os.pathsep.join(str(j) for j in jars("kafka"))
     return [
-        "java",
+        java(),
         "-Xms256m",
         "-Xmx1g",
         f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
@@ -195,6 +198,7 @@ def _broker_ready(config: Config) -> bool:
         admin = KafkaAdminClient(
             bootstrap_servers=f"127.0.0.1:{config.kafka.local.port}",
             request_timeout_ms=3000,
+            bootstrap_timeout_ms=3000,
             client_id="neardup-kafka-probe",
         )
     except (KafkaError, OSError, ValueError):

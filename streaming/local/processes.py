@@ -39,7 +39,10 @@ def terminate(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> None:
         os.waitpid(pid, 0)
 
 
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+def port_open(port: int, host: str = "127.0.0.1", timeout_s: float = 0.5) -> bool:
+    """Whether something accepts TCP connections at host:port within timeout_s."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False

@@ -1,26 +1,54 @@
 """The Spark session: Delta and the Kafka connector from the locally resolved jars, never
-downloaded."""
+downloaded.
+
+What can be checked before the JVM starts is checked first, so that a missing setup or master ends
+the command in one message instead of Spark's start-up log: Java and the jars (SETUP_INCOMPLETE),
+a spark:// master that does not answer (SPARK_UNREACHABLE). Once the session is up, a standalone
+master must give it an executor within spark.executor_timeout_s (NO_WORKERS), or the job would
+wait for resources forever.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import time
 
 from pyspark.sql import SparkSession
 
 from streaming.config import Config
-from streaming.local.jars import jars
+from streaming.errors import ExitCode, NeardupError
+from streaming.local.jars import jars, java
+from streaming.local.processes import port_open
+
+STANDALONE = "spark://"
+STANDALONE_PORT = 7077
+# Spark's loggers that report a failed task, write or query with its whole stack trace; the
+# failure reaches neardup as an exception, which the CLI reports in one message.
+FAILURE_REPORTERS = (
+    "org.apache.spark.executor.Executor",
+    "org.apache.spark.scheduler.TaskSetManager",
+    "org.apache.spark.sql.execution.datasources.FileFormatWriter",
+    "org.apache.spark.sql.delta.files.DeltaFileFormatWriter",
+    "org.apache.spark.sql.execution.streaming.runtime.MicroBatchExecution",
+)
+
+log = logging.getLogger(__name__)
 
 
 def spark_session(config: Config) -> SparkSession:
     """The process's session, created on first use from config.spark; later calls return the same
     one."""
+    spark_jars = jars("spark")
+    java()  # spark-submit runs the same one: JAVA_HOME's, else the first on PATH
+    check_master(config)
     # Executors must run this interpreter (the venv's), or they start a python without pandas.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master(config.spark.master)
         .appName(config.spark.app_name)
-        .config("spark.jars", ",".join(str(j) for j in jars("spark")))
+        .config("spark.jars", ",".join(str(j) for j in spark_jars))
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config(
             "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -34,4 +62,60 @@ def spark_session(config: Config) -> SparkSession:
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    if not log.isEnabledFor(logging.DEBUG):
+        _quiet(session, FAILURE_REPORTERS)
+    wait_for_executor(session, config)
     return session
+
+
+def check_master(config: Config) -> None:
+    """A spark:// master (or each of an HA list) must accept a connection within
+    spark.connect_timeout_s: Spark's own client retries for a minute, logging each attempt."""
+    master = config.spark.master
+    if not master.startswith(STANDALONE):
+        return
+    timeout_s = config.spark.connect_timeout_s
+    addresses = [_host_port(a) for a in master.removeprefix(STANDALONE).split(",")]
+    if not any(port_open(port, host, timeout_s) for host, port in addresses):
+        raise NeardupError(
+            f"no Spark master answers at {master} (spark.master)\n"
+            "start one with `neardup cluster start`, or set spark.master "
+            "(local[2] runs Spark in this process)",
+            ExitCode.SPARK_UNREACHABLE,
+        )
+
+
+def wait_for_executor(session: SparkSession, config: Config) -> None:
+    """A standalone master queues an application until a worker has its cores and memory free,
+    however long that takes: give it spark.executor_timeout_s to start one executor."""
+    context = session.sparkContext
+    dynamic = context.getConf().get("spark.dynamicAllocation.enabled", "false") == "true"
+    if not config.spark.master.startswith(STANDALONE) or dynamic:
+        return
+    # The status tracker lists the driver too; pyspark's wrapper has no executor list.
+    tracker = context._jsc.sc().statusTracker()
+    deadline = time.monotonic() + config.spark.executor_timeout_s
+    while len(tracker.getExecutorInfos()) < 2:
+        if time.monotonic() > deadline:
+            session.stop()
+            raise NeardupError(
+                f"the Spark master at {config.spark.master} gave this job no executor in "
+                f"{config.spark.executor_timeout_s} s (spark.executor_timeout_s): no worker "
+                "has its cores and memory free\n"
+                "start workers (`neardup cluster start`), or free or add cores; the master's web "
+                "UI lists its workers",
+                ExitCode.NO_WORKERS,
+            )
+        time.sleep(0.2)
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.strip().rstrip("/").rpartition(":")
+    return (host, int(port)) if host and port.isdigit() else (address.strip(), STANDALONE_PORT)
+
+
+def _quiet(session: SparkSession, loggers: tuple[str, ...]) -> None:
+    jvm = session.sparkContext._jvm
+    configurator = jvm.org.apache.logging.log4j.core.config.Configurator
+    for name in loggers:
+        configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.OFF)

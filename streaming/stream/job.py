@@ -106,7 +106,7 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
         )
     kafka = config.kafka
     alerts_topic = kafka.dry_run_alerts_topic if options.dry_run else kafka.alerts_topic
-    kafka_io.ensure_topics(config, [kafka.images_topic, alerts_topic, kafka.dlq_topic])
+    kafka_io.ensure_topics(config, stream_topics(config, options))
     index = open_index(spark, config)
     spec = hash_spec(config)
 
@@ -143,6 +143,13 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
     query = writer.start()
     listener.track(str(query.id), batches.stats)
     return query
+
+
+def stream_topics(config: Config, options: StreamOptions) -> list[str]:
+    """The topics the query reads and writes."""
+    kafka = config.kafka
+    alerts_topic = kafka.dry_run_alerts_topic if options.dry_run else kafka.alerts_topic
+    return [kafka.images_topic, alerts_topic, kafka.dlq_topic]
 
 
 _UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours"}

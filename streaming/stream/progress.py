@@ -64,7 +64,10 @@ class ProgressListener(StreamingQueryListener):
     def onQueryTerminated(self, event) -> None:
         self.queries.pop(str(event.id), None)
         if event.exception:
-            log.error("query %s failed: %s", event.id, event.exception)
+            # The failure also reaches whoever awaits the query (the CLI reports it in one
+            # message); its whole text, with the Java and Python stacks, is for DEBUG.
+            log.error("query %s failed", event.id)
+            log.debug("query %s failed: %s", event.id, event.exception)
         else:
             log.info("query %s stopped", event.id)
 
