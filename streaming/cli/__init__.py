@@ -1,5 +1,7 @@
 """`neardup`: the command line. Each subcommand lives in a module of this package with
 `add_parser(subparsers)` and `run(args, config) -> exit code`; none imports pyspark until it runs.
+A NeardupError raised anywhere below ends the command with its message on stderr and its exit code
+(streaming.errors.ExitCode), its traceback logged at DEBUG only.
 """
 
 from __future__ import annotations

@@ -24,14 +24,17 @@ from streaming.local.processes import port_open
 
 STANDALONE = "spark://"
 STANDALONE_PORT = 7077
-# Spark's loggers that report a failed task, write or query with its whole stack trace; the
-# failure reaches neardup as an exception, which the CLI reports in one message.
+# The loggers that report a failed task, write or query with its whole stack trace (Utils: its
+# "Aborting task"); the failure reaches neardup as an exception, which the CLI reports in one
+# message. They log as usual at --log-level DEBUG.
 FAILURE_REPORTERS = (
     "org.apache.spark.executor.Executor",
     "org.apache.spark.scheduler.TaskSetManager",
+    "org.apache.spark.util.Utils",
     "org.apache.spark.sql.execution.datasources.FileFormatWriter",
     "org.apache.spark.sql.delta.files.DeltaFileFormatWriter",
     "org.apache.spark.sql.execution.streaming.runtime.MicroBatchExecution",
+    "org.apache.hadoop.mapreduce.lib.output.FileOutputCommitter",
 )
 
 log = logging.getLogger(__name__)

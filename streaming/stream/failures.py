@@ -19,9 +19,15 @@ from urllib.parse import urlparse
 
 from streaming.errors import ExitCode, NeardupError
 
-# The operating system's error texts (strerror), as Java and Python quote them.
+# The operating system's error texts (strerror), as Java and Python quote them, and Hadoop's own
+# for a folder it could not create (its local filesystem gives no reason).
 DISK_FULL = ("No space left on device", "Disk quota exceeded")
-NOT_WRITABLE = ("Read-only file system", "Permission denied", "Operation not permitted")
+NOT_WRITABLE = (
+    "Read-only file system",
+    "Permission denied",
+    "Operation not permitted",
+    "Mkdirs failed to create",
+)
 
 
 def check_writable(paths: Mapping[str, str]) -> None:
@@ -79,8 +85,8 @@ def _error(key: str, path: Path | None, reason: str) -> NeardupError:
     where = f"{path} ({key})" if path else key
     if reason in DISK_FULL:
         return NeardupError(
-            f"no space left on the device of {where}: {reason}; nothing of the batch was "
-            "committed\nfree space there, then run the same command: it resumes the batch",
+            f"{reason} writing to {where}; the batch was not committed\n"
+            "free space there, then run the same command: it resumes the batch",
             ExitCode.DISK_FULL,
         )
     return NeardupError(
