@@ -46,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output", type=Path, default=Path("evaluation"), help="folder (default: ./evaluation)"
     )
-    parser.add_argument("--no-plot", action="store_true", help="skip the PNG (no matplotlib)")
+    parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.set_defaults(func=run)
 
 
