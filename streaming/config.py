@@ -30,6 +30,8 @@ HASH_TYPES = ("ahash", "phash", "dhash", "whash", "whash-db4", "colorhash", "cro
 BANDABLE_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
 # Hashes whose 8 dihedral variants come from one decode (streaming/hashing/dihedral.py).
 DIHEDRAL_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
+# How the grey hashes see colour: PIL's luma (imagehash's) or contrast-preserving decolorization.
+GREY_STEPS = ("luma", "decolor")
 REGISTER_MODES = ("all", "unique", "none")
 INDEX_LOOKUPS = ("memory", "join")
 
@@ -89,6 +91,7 @@ class HashingConfig:
     dihedral: bool
     unletterbox: bool
     rule: list[str]
+    grey: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,6 +305,12 @@ def _check(section: Any, key: str) -> None:
         )
         if section.rule:
             _check_rule(section, key)
+        require(section.grey in GREY_STEPS, "grey", f"must be one of {', '.join(GREY_STEPS)}")
+        require(
+            not section.exact or section.grey == "luma",
+            "grey",
+            "must be luma when hashing.exact is true (imagehash's own grey step)",
+        )
     elif isinstance(section, IndexConfig):
         require(
             section.lookup in INDEX_LOOKUPS, "lookup", f"must be one of {', '.join(INDEX_LOOKUPS)}"

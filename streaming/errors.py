@@ -142,6 +142,7 @@ class Reason(StrEnum):
     UNDECODABLE = "undecodable"
     TOO_LARGE = "too_large"
     UNSUPPORTED = "unsupported"
+    TRANSFORM_FAILED = "transform_failed"  # an image operation cannot apply (a crop outside it)
 
 
 class Rejected(Exception):

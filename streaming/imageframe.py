@@ -8,13 +8,16 @@ exception.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, StructField, StructType
 
-from streaming.hashing import HashSpec, ImageHashes, hash_images, hex_to_words
+from streaming.errors import Reason, Rejected
+from streaming.hashing import HashSpec, ImageHashes, hash_image, hash_pixels, hex_to_words
+from streaming.image.codec import from_struct
 
 # Bytes held in memory at once by one task: images are read and hashed in chunks of this many.
 CHUNK = 32
@@ -56,9 +59,23 @@ def hash_frame(results: Sequence[ImageHashes], spec: HashSpec) -> pd.DataFrame:
     return frame
 
 
+def hash_value(value: bytes | Mapping[str, Any] | None, spec: HashSpec) -> ImageHashes:
+    """The hashes of encoded bytes, or of Spark's image struct (a mapping), or why there are none.
+    Never raises."""
+    if value is None:
+        return ImageHashes({}, error=Rejected(Reason.EMPTY, "no image: the value is null"))
+    if not isinstance(value, Mapping):
+        return hash_image(bytes(value), spec)
+    try:
+        pixels = from_struct(value)
+    except Rejected as e:
+        return ImageHashes({}, error=e)
+    return hash_pixels(pixels, spec)
+
+
 def hash_dataframe(df: DataFrame, content_col: str, spec: HashSpec) -> DataFrame:
-    """df with its binary column content_col replaced by the hash columns (e.g. from
-    format("binaryFile"))."""
+    """df with its column content_col, of encoded images (e.g. format("binaryFile")'s content) or
+    Spark's image struct (format("image")), replaced by the hash columns."""
     kept = [f for f in df.schema.fields if f.name != content_col]
     schema = StructType([*kept, *hash_fields(spec)])
 
@@ -66,7 +83,7 @@ def hash_dataframe(df: DataFrame, content_col: str, spec: HashSpec) -> DataFrame
         for batch in batches:
             for start in range(0, len(batch), CHUNK):
                 chunk = batch.iloc[start : start + CHUNK]
-                hashed = hash_frame(hash_images([bytes(b) for b in chunk[content_col]], spec), spec)
+                hashed = hash_frame([hash_value(v, spec) for v in chunk[content_col]], spec)
                 yield pd.concat(
                     [chunk.drop(columns=[content_col]).reset_index(drop=True), hashed], axis=1
                 )

@@ -50,6 +50,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         hash_size=args.hash_size or config.hashing.hash_size,
         exact=config.hashing.exact if args.exact is None else args.exact,
         max_pixels=config.sources.max_pixels,
+        grey=config.hashing.grey,
     )
     for path in _files(args.paths):
         line: dict = {"path": str(path)}

@@ -12,12 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from streaming.config import HASH_TYPES
+import cv2
+import numpy as np
+from PIL import Image
+
+from streaming.config import GREY_STEPS, HASH_TYPES
 from streaming.errors import Reason, Rejected
 from streaming.hashing import dihedral, kernels
 from streaming.hashing.borders import centre_crop, unletterboxed
 from streaming.hashing.decode import Decoded, decode, probe
-from streaming.hashing.exact import exact_hashes
+from streaming.hashing.exact import exact_hashes, pil_hashes
 from streaming.hashing.words import hash_bits, hex_to_words, words_to_hex
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "hash_bits",
     "hash_image",
     "hash_images",
+    "hash_pixels",
     "hex_to_words",
     "words_to_hex",
 ]
@@ -68,6 +73,7 @@ class HashSpec:
     unletterbox: bool = False  # take uniform borders off before hashing (borders.py)
     # The hashes of central crops too (ImageHashes.crops), one per share of each side cut off.
     crops: tuple[float, ...] = ()
+    grey: str = "luma"  # how ahash, phash, dhash, whash, whash-db4 and PDQ see colour
 
     def __post_init__(self) -> None:
         unknown = set(self.types) - set(HASH_TYPES)
@@ -77,6 +83,10 @@ class HashSpec:
             )
         if self.exact and (self.dihedral or self.unletterbox):
             raise ValueError("dihedral variants and unletterboxing need exact = False")
+        if self.grey not in GREY_STEPS:
+            raise ValueError(f"unknown grey step {self.grey!r}; known: {', '.join(GREY_STEPS)}")
+        if self.exact and self.grey != "luma":
+            raise ValueError("exact hashes are imagehash's own, whose grey step is luma")
 
 
 @dataclass(frozen=True)
@@ -93,32 +103,69 @@ class ImageHashes:
 def hash_image(data: bytes, spec: HashSpec) -> ImageHashes:
     """Every hash of spec.types from one decode of `data`, or the reason there are none. Never
     raises."""
-    try:
+
+    def hashes() -> ImageHashes:
         if spec.exact:
             probe(data, spec.max_pixels)
-            hashes, quality = exact_hashes(data, spec.types, spec.hash_size)
-            return ImageHashes(hashes, quality)
-        colour = bool(COLOUR_TYPES & set(spec.types))
+            return ImageHashes(*exact_hashes(data, spec.types, spec.hash_size))
         min_side = max(_min_side(t, spec.hash_size) for t in spec.types)
-        image = decode(data, spec.max_pixels, colour, min_side)
-        if spec.unletterbox:
-            image = unletterboxed(image)
-        hashes = {t: KERNELS[t](image, spec.hash_size) for t in spec.types if t != "pdq"}
-        quality = None
-        if "pdq" in spec.types:
-            hashes["pdq"], quality = kernels.pdq(image, spec.hash_size)
-        variants = {}
-        if spec.dihedral:
-            turned = [t for t in spec.types if t in dihedral.DIHEDRAL_TYPES]
-            variants = {t: dihedral.variants(image, t, spec.hash_size) for t in turned}
-        crops = {}
-        if spec.crops:
-            centres = [centre_crop(image, share) for share in spec.crops]
-            crops = {
-                t: [KERNELS[t](c, spec.hash_size) for c in centres]
-                for t in KERNELS.keys() & set(spec.types)
-            }
-        return ImageHashes(hashes, quality, variants=variants, crops=crops)
+        colour = _needs_colour(spec)
+        return _kernel_hashes(decode(data, spec.max_pixels, colour, min_side, spec.grey), spec)
+
+    return _guarded(hashes)
+
+
+def hash_pixels(pixels: np.ndarray, spec: HashSpec) -> ImageHashes:
+    """The same from an image already decoded: uint8 BGR, BGRA or grey (e.g. Spark's image
+    struct). Never raises."""
+
+    def hashes() -> ImageHashes:
+        height, width = pixels.shape[:2]
+        channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+        if spec.exact:
+            rgb = cv2.cvtColor(pixels, _TO_RGB[channels]) if channels > 1 else pixels
+            return ImageHashes(*pil_hashes(Image.fromarray(rgb), spec.types, spec.hash_size))
+        bgr = pixels
+        if channels == 4:
+            bgr = cv2.cvtColor(pixels, cv2.COLOR_BGRA2BGR)
+        elif channels == 1 and _needs_colour(spec):
+            bgr = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+        return _kernel_hashes(Decoded(bgr, width, height, grey=spec.grey), spec)
+
+    return _guarded(hashes)
+
+
+_TO_RGB = {3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGBA}
+
+
+def _needs_colour(spec: HashSpec) -> bool:
+    return bool(COLOUR_TYPES & set(spec.types)) or spec.grey != "luma"
+
+
+def _kernel_hashes(image: Decoded, spec: HashSpec) -> ImageHashes:
+    if spec.unletterbox:
+        image = unletterboxed(image)
+    hashes = {t: KERNELS[t](image, spec.hash_size) for t in spec.types if t != "pdq"}
+    quality = None
+    if "pdq" in spec.types:
+        hashes["pdq"], quality = kernels.pdq(image, spec.hash_size)
+    variants = {}
+    if spec.dihedral:
+        turned = [t for t in spec.types if t in dihedral.DIHEDRAL_TYPES]
+        variants = {t: dihedral.variants(image, t, spec.hash_size) for t in turned}
+    crops = {}
+    if spec.crops:
+        centres = [centre_crop(image, share) for share in spec.crops]
+        crops = {
+            t: [KERNELS[t](c, spec.hash_size) for c in centres]
+            for t in KERNELS.keys() & set(spec.types)
+        }
+    return ImageHashes(hashes, quality, variants=variants, crops=crops)
+
+
+def _guarded(hashes: Callable[[], ImageHashes]) -> ImageHashes:
+    try:
+        return hashes()
     except Rejected as e:
         return ImageHashes({}, error=e)
     except MemoryError:

@@ -26,7 +26,7 @@ MIN_LINES = 2  # a border thinner than this (in decoded pixels) is left: it move
 
 def unletterboxed(image: Decoded) -> Decoded:
     """The image without its uniform borders; the image itself when it has none."""
-    gray = image.gray.astype(np.int16)
+    gray = image.luma.astype(np.int16)  # borders are uniform in luminance whatever the grey step
     top, bottom = _opposite(gray)
     left, right = _opposite(gray.T)
     if top == bottom == left == right == 0:

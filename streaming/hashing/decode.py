@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from streaming.errors import Reason, Rejected
+from streaming.image.ops import decolorize
 
 cv2.setNumThreads(1)  # one decode per Python worker; Spark runs one worker per core
 
@@ -46,14 +47,20 @@ class Decoded:
     reduction: int = 1  # each pixel stands for a reduction x reduction block of the original
     # How far the decode rounds pixels up on average (libjpeg's 1/8 scaling, see dc_bias).
     bias: float = 0.0
+    grey: str = "luma"  # the grey step of the grey hashes, one of GREY_STEPS
 
     @cached_property
-    def gray(self) -> np.ndarray:
+    def luma(self) -> np.ndarray:
         """PIL's "L" conversion, to the rounding (ITU-R 601-2 luma in 16-bit fixed point)."""
         if self.pixels.ndim == 2:
             return self.pixels
         b, g, r = (self.pixels[..., i].astype(np.uint32) for i in range(3))
         return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
+
+    @cached_property
+    def gray(self) -> np.ndarray:
+        """The image the grey hashes read: luma, or the contrast-preserving decolorization."""
+        return decolorize(self.pixels) if self.grey == "decolor" else self.luma
 
 
 class Header(NamedTuple):
@@ -87,8 +94,11 @@ def probe(data: bytes, max_pixels: int) -> Header:
     return Header(fmt, width, height, dc_step)
 
 
-def decode(data: bytes, max_pixels: int, colour: bool, min_side: int) -> Decoded:
-    """Decode `data`, reduced while the shorter side stays at least `min_side` (0: never reduce)."""
+def decode(
+    data: bytes, max_pixels: int, colour: bool, min_side: int, grey: str = "luma"
+) -> Decoded:
+    """Decode `data`, reduced while the shorter side stays at least `min_side` (0: never reduce);
+    `grey` is the grey step its hashes will read (decolorizing needs `colour`)."""
     fmt, width, height, dc_step = probe(data, max_pixels)
     factor = reduction(width, height, min_side) if fmt == "JPEG" else 1
     # Only a JPEG decodes straight to grey well (its luma is stored); for other formats OpenCV's own
@@ -97,8 +107,9 @@ def decode(data: bytes, max_pixels: int, colour: bool, min_side: int) -> Decoded
     flag = _REDUCED[factor][0 if colour or fmt != "JPEG" else 1]
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if pixels is None:
-        return Decoded(_decode_with_pil(data, colour), width, height)
-    return Decoded(pixels, width, height, factor, dc_bias(dc_step) if factor == 8 else 0.0)
+        return Decoded(_decode_with_pil(data, colour), width, height, grey=grey)
+    bias = dc_bias(dc_step) if factor == 8 else 0.0
+    return Decoded(pixels, width, height, factor, bias, grey)
 
 
 def reduction(width: int, height: int, min_side: int) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 
 from streaming.hashing import kernels
@@ -99,7 +98,7 @@ def variants(image: Decoded, hash_type: str, hash_size: int) -> list[str]:
     if hash_type == "pdq":
         import pdqhash
 
-        hashes, _ = pdqhash.compute_dihedral(cv2.cvtColor(image.pixels, cv2.COLOR_BGR2RGB))
+        hashes, _ = pdqhash.compute_dihedral(kernels.pdq_rgb(image))
         by_name = dict(zip(_PDQ_ORDER, hashes, strict=True))
         return [bits_to_hex(by_name[name]) for name in TRANSFORM_NAMES]
     raise ValueError(f"{hash_type} has no dihedral variants; those that do: {DIHEDRAL_TYPES}")

@@ -12,6 +12,14 @@ from PIL import Image
 def exact_hashes(
     data: bytes, types: tuple[str, ...], hash_size: int
 ) -> tuple[dict[str, str], int | None]:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return pil_hashes(image, types, hash_size)
+
+
+def pil_hashes(
+    image: Image.Image, types: tuple[str, ...], hash_size: int
+) -> tuple[dict[str, str], int | None]:
     import imagehash
 
     functions = {
@@ -25,16 +33,14 @@ def exact_hashes(
             im, lambda s: imagehash.dhash(s, hash_size)
         ),
     }
-    with Image.open(io.BytesIO(data)) as image:
-        image.load()
-        hashes = {t: str(functions[t](image)) for t in types if t != "pdq"}
-        quality = None
-        if "pdq" in types:
-            import pdqhash
+    hashes = {t: str(functions[t](image)) for t in types if t != "pdq"}
+    quality = None
+    if "pdq" in types:
+        import pdqhash
 
-            from streaming.hashing.words import bits_to_hex
+        from streaming.hashing.words import bits_to_hex
 
-            bits, quality = pdqhash.compute(np.asarray(image.convert("RGB")))
-            hashes["pdq"] = bits_to_hex(bits)
-            quality = int(quality)
+        bits, quality = pdqhash.compute(np.asarray(image.convert("RGB")))
+        hashes["pdq"] = bits_to_hex(bits)
+        quality = int(quality)
     return hashes, quality

@@ -185,7 +185,7 @@ def colorhash(image: Decoded, hash_size: int) -> str:
     spread = brightest - cv2.min(cv2.min(blue, green), red)
     # PIL's saturation is trunc(255 * spread / V); compared with a level in integers it is exact,
     # and with both sides divided by 85 (by 3 for the last level) the products stay within 16 bits.
-    black = image.gray < 256 // 8  # every pixel with V 0 is black: the masks below need not see it
+    black = image.luma < 256 // 8  # every pixel with V 0 is black: the masks below need not see it
     gray = 3 * spread < brightest  # S < 85
     colours = ~black & ~gray
     faint = colours & (3 * spread < 2 * brightest)  # S < 170
@@ -221,8 +221,16 @@ def crop_resistant(image: Decoded, hash_size: int) -> str:
     )
 
 
+def pdq_rgb(image: Decoded) -> np.ndarray:
+    """What PDQ reads: RGB, which it turns to luminance itself; another grey step hands it that
+    step's grey in all three channels."""
+    if image.grey == "luma":
+        return cv2.cvtColor(image.pixels, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(image.gray, cv2.COLOR_GRAY2RGB)
+
+
 def pdq(image: Decoded, hash_size: int) -> tuple[str, int]:
     import pdqhash
 
-    bits, quality = pdqhash.compute(cv2.cvtColor(image.pixels, cv2.COLOR_BGR2RGB))
+    bits, quality = pdqhash.compute(pdq_rgb(image))
     return bits_to_hex(bits), int(quality)

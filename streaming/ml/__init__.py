@@ -1,5 +1,6 @@
-"""Spark ML stages: ImageHasher, NearDuplicateDetector and its model."""
+"""Spark ML stages: ImageTransformer, ImageHasher, NearDuplicateDetector and its model."""
 
 from streaming.ml.stages import ImageHasher, NearDuplicateDetector, NearDuplicateModel
+from streaming.ml.transform import ImageTransformer
 
-__all__ = ["ImageHasher", "NearDuplicateDetector", "NearDuplicateModel"]
+__all__ = ["ImageHasher", "ImageTransformer", "NearDuplicateDetector", "NearDuplicateModel"]

@@ -24,7 +24,7 @@ from pyspark.ml.util import (
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from streaming.config import HASH_TYPES
+from streaming.config import GREY_STEPS, HASH_TYPES
 from streaming.hashing import HashSpec
 from streaming.imageframe import hash_column, hash_dataframe
 from streaming.index.bands import plan_bands
@@ -35,7 +35,8 @@ class ImageHasher(
     Transformer, HasInputCol, HasOutputCol, DefaultParamsReadable, DefaultParamsWritable
 ):
     """Adds a struct column of hashes (one ARRAY<BIGINT> per type, plus error_code/error_message)
-    computed from a binary image column, e.g. `content` of spark.read.format("binaryFile")."""
+    computed from a column of encoded images (e.g. `content` of spark.read.format("binaryFile"))
+    or of Spark's image struct (spark.read.format("image"), or ImageTransformer's output)."""
 
     hashTypes = Param(
         Params._dummy(),
@@ -46,6 +47,12 @@ class ImageHasher(
     hashSize = Param(
         Params._dummy(), "hashSize", "hash size (8 or 16)", typeConverter=TypeConverters.toInt
     )
+    grey = Param(
+        Params._dummy(),
+        "grey",
+        f"how the grey hashes see colour, of {', '.join(GREY_STEPS)}",
+        typeConverter=TypeConverters.toString,
+    )
 
     @keyword_only
     def __init__(
@@ -55,9 +62,12 @@ class ImageHasher(
         outputCol: str = "hashes",
         hashTypes: list[str] | None = None,
         hashSize: int = 8,
+        grey: str = "luma",
     ) -> None:
         super().__init__()
-        self._setDefault(inputCol="content", outputCol="hashes", hashTypes=["phash"], hashSize=8)
+        self._setDefault(
+            inputCol="content", outputCol="hashes", hashTypes=["phash"], hashSize=8, grey="luma"
+        )
         self.setParams(**self._input_kwargs)
 
     @keyword_only
@@ -68,6 +78,7 @@ class ImageHasher(
         outputCol: str = "hashes",
         hashTypes: list[str] | None = None,
         hashSize: int = 8,
+        grey: str = "luma",
     ) -> ImageHasher:
         return self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
 
@@ -89,8 +100,16 @@ class ImageHasher(
     def getHashSize(self) -> int:
         return self.getOrDefault(self.hashSize)
 
+    def setGrey(self, value: str) -> ImageHasher:
+        return self._set(grey=value)
+
+    def getGrey(self) -> str:
+        return self.getOrDefault(self.grey)
+
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        spec = HashSpec(types=tuple(self.getHashTypes()), hash_size=self.getHashSize())
+        spec = HashSpec(
+            types=tuple(self.getHashTypes()), hash_size=self.getHashSize(), grey=self.getGrey()
+        )
         content = "__neardup_content"
         hashed = hash_dataframe(
             dataset.withColumn(content, F.col(self.getInputCol())), content, spec

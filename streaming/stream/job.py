@@ -83,6 +83,7 @@ def hash_spec(config: Config) -> HashSpec:
         exact=hashing.exact,
         max_pixels=config.sources.max_pixels,
         unletterbox=hashing.unletterbox,
+        grey=hashing.grey,
     )
 
 

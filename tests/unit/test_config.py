@@ -44,6 +44,8 @@ def test_a_config_file_is_layered_over_the_defaults(tmp_path):
         ({"NEARDUP_HASHING_PRIMARY": "colorhash"}, "hashing.primary"),
         ({"NEARDUP_STREAM_REGISTER": "some"}, "stream.register"),
         ({"NEARDUP_HASHING_TYPES": "phash,nohash"}, "hashing.types"),
+        ({"NEARDUP_HASHING_GREY": "average"}, "hashing.grey"),
+        ({"NEARDUP_HASHING_GREY": "decolor", "NEARDUP_HASHING_EXACT": "true"}, "hashing.grey"),
         ({"NEARDUP_NO_SUCH_KEY": "1"}, "NEARDUP_NO_SUCH_KEY"),
     ],
 )
