@@ -266,21 +266,23 @@ class ImageTransformer(
             ]
         )
 
+        structs = is_image_struct(source)
+
         @F.pandas_udf(returned)  # type: ignore[call-overload]
-        def transform_images(
-            batches: Iterator[pd.Series | pd.DataFrame],
-        ) -> Iterator[pd.DataFrame]:
+        def transform_images(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             for batch in batches:
                 # In chunks: the outputs of a whole Arrow batch of images need not fit in memory.
                 for start in range(0, len(batch), CHUNK):
                     chunk = batch.iloc[start : start + CHUNK]
-                    values = chunk.to_dict("records") if isinstance(chunk, pd.DataFrame) else chunk
+                    values = chunk.to_dict("records") if structs else chunk.iloc[:, 0]
                     outputs, errors = recipe.apply_all(values)
                     yield pd.DataFrame({"output": outputs, "error": errors})
 
+        # Bytes go in wrapped in a struct, so that the UDF takes a DataFrame either way.
+        images = F.col(self.getInputCol())
         result = "__neardup_transformed"
         return (
-            dataset.withColumn(result, transform_images(F.col(self.getInputCol())))
+            dataset.withColumn(result, transform_images(images if structs else F.struct(images)))
             .withColumn(self.getOutputCol(), F.col(f"{result}.output"))
             .withColumn(self.getErrorCol(), F.col(f"{result}.error"))
             .drop(result)
