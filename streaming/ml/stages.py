@@ -7,6 +7,8 @@ through MLWriter/MLReader, so they fit in a Pipeline and persist with it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyspark import keyword_only
 from pyspark.ml import Estimator, Model, Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
@@ -51,7 +53,7 @@ class ImageHasher(
         Params._dummy(),
         "grey",
         f"how the grey hashes see colour, of {', '.join(GREY_STEPS)}",
-        typeConverter=TypeConverters.toString,
+        typeConverter=lambda value: one_of(value, GREY_STEPS),
     )
 
     @keyword_only
@@ -121,6 +123,13 @@ class ImageHasher(
             "error_message",
         ]
         return hashed.withColumn(self.getOutputCol(), F.struct(*fields)).drop(*fields)
+
+
+def one_of(value: Any, known: tuple[str, ...]) -> str:
+    """A Param's type converter for a string of a few known values."""
+    if value not in known:
+        raise TypeError(f"expected one of {', '.join(known)}, got {value!r}")
+    return str(value)
 
 
 class _DetectorParams(HasInputCol, HasOutputCol):

@@ -37,6 +37,7 @@ from streaming.image.codec import IMAGE_FIELDS
 from streaming.image.ops import make_stage
 from streaming.image.recipe import OUTPUTS, Recipe
 from streaming.imageframe import CHUNK
+from streaming.ml.stages import one_of
 
 # Spark's ImageSchema.columnSchema, nullable as the image source reads it.
 IMAGE_STRUCT = StructType(
@@ -72,12 +73,6 @@ def _to_stages(value: Any) -> list[dict[str, Any]]:
     return [make_stage(**stage) for stage in value]
 
 
-def _to_output(value: Any) -> str:
-    if value not in OUTPUTS:
-        raise ValueError(f"outputFormat must be one of {', '.join(OUTPUTS)}, got {value!r}")
-    return str(value)
-
-
 class ImageTransformer(
     Transformer, HasInputCol, HasOutputCol, DefaultParamsReadable, DefaultParamsWritable
 ):
@@ -95,7 +90,7 @@ class ImageTransformer(
         "outputFormat",
         "image (Spark's image struct), png or jpeg (encoded bytes), or tensor (float channels x "
         "height x width, RGB)",
-        typeConverter=_to_output,
+        typeConverter=lambda value: one_of(value, OUTPUTS),
     )
     errorCol = Param(
         Params._dummy(),
