@@ -7,9 +7,10 @@ binaryFile content, cached in memory. Each side turns every file into Spark's im
 centre after a resize of the shorter side to 256: the stage as
 ImageTransformer(inputCol="content").resize(256, keepAspectRatio=True).centerCrop(224, 224) (one
 pandas UDF, OpenCV), the baseline as a plain Python UDF called once per row (PIL: decode, bilinear
-resize, crop, BGR bytes). A second baseline asks PIL to decode JPEGs reduced (Image.draft), which
-the stage does not do: it decodes at full size, as SynapseML's does. Images/s are over the wall time
-of writing the column to Spark's noop sink, median of the repeats; prints JSON lines, then ratios.
+resize, crop, BGR bytes). The stage decodes a JPEG whose first stage shrinks it at a reduced scale
+(libjpeg's DCT scaling); a second baseline does the same with PIL (Image.draft). Images/s are over
+the wall time of writing the column to Spark's noop sink, median of the repeats; prints JSON lines,
+then the ratios.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from streaming.errors import Reason, Rejected
-from streaming.hashing.decode import probe
+from streaming.hashing.decode import probe, reduction
 from streaming.image.ops import reason
 
 IMAGE_FIELDS = ("origin", "height", "width", "nChannels", "mode", "data")
@@ -23,15 +23,31 @@ IMAGE_FIELDS = ("origin", "height", "width", "nChannels", "mode", "data")
 MODES = {1: 0, 3: 16, 4: 24}
 # What Spark's image source writes for a file it cannot decode (ImageSchema.invalidImageRow).
 _INVALID_MODE = -1
-
-
-def from_bytes(data: bytes, max_pixels: int) -> np.ndarray:
-    """An encoded image (any format OpenCV reads) as BGR, refused before decoding when its header
-    declares more than `max_pixels`. EXIF orientation is ignored, as the hashing ignores it."""
-    probe(data, max_pixels)
-    pixels = cv2.imdecode(
-        np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+_REDUCED_COLOUR = {
+    factor: flag | cv2.IMREAD_IGNORE_ORIENTATION
+    for factor, flag in (
+        (1, cv2.IMREAD_COLOR),
+        (2, cv2.IMREAD_REDUCED_COLOR_2),
+        (4, cv2.IMREAD_REDUCED_COLOR_4),
+        (8, cv2.IMREAD_REDUCED_COLOR_8),
     )
+}
+
+
+def from_bytes(data: bytes, max_pixels: int, keep: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """An encoded image (any format OpenCV reads) as BGR, refused before decoding when its header
+    declares more than `max_pixels`. A JPEG is decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's
+    DCT scaling, as the hashing decodes) as long as it keeps `keep` = (height, width) pixels. EXIF
+    orientation is ignored, as the hashing ignores it."""
+    header = probe(data, max_pixels)
+    factor = 1
+    if header.format == "JPEG":
+        height, width = keep
+        factor = min(
+            reduction(header.width, header.width, width),
+            reduction(header.height, header.height, height),
+        )
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_COLOUR[factor])
     if pixels is None:
         raise Rejected(Reason.UNDECODABLE, "OpenCV cannot decode this image")
     return pixels

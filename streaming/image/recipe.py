@@ -39,8 +39,20 @@ class Recipe:
         if isinstance(value, Mapping):
             pixels, origin = codec.from_struct(value), value.get("origin")
         else:
-            pixels, origin = codec.from_bytes(bytes(value), self.max_pixels), None
+            keep = self._decode_size()
+            pixels, origin = codec.from_bytes(bytes(value), self.max_pixels, keep), None
         return self._write(ops.apply_stages(pixels, self.stages), origin)
+
+    def _decode_size(self) -> tuple[int, int]:
+        """The (height, width) a decode must keep for the stages: a first resize that shrinks a
+        JPEG lets it be decoded reduced, never below the resize's target; anything else needs the
+        full size (0, 0: never reduce)."""
+        first = self.stages[0] if self.stages else {}
+        if first.get("action") == "resize":
+            return first["height"], first["width"]
+        if first.get("action") == "resizeShorter":
+            return first["size"], first["size"]
+        return 0, 0
 
     def apply_all(
         self, values: Iterable[bytes | Mapping[str, Any] | None]

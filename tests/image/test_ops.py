@@ -12,6 +12,7 @@ import pytest
 from streaming.errors import Reason, Rejected
 from streaming.image import codec
 from streaming.image.ops import apply_stages, make_stage, normalize
+from streaming.image.recipe import Recipe
 from streaming.samples import photos
 
 
@@ -163,3 +164,17 @@ def test_bytes_decode_to_bgr_and_encode_back():
     with pytest.raises(Rejected) as raised:
         codec.from_bytes(png, max_pixels=100)
     assert raised.value.reason == Reason.TOO_LARGE
+
+
+def test_a_jpeg_shrunk_first_is_decoded_reduced_never_below_the_target():
+    jpeg = cv2.imencode(".jpg", cv2.resize(photo(), (480, 360)))[1].tobytes()
+    shrink = make_stage("resize", height=80, width=100)
+    quarter = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_REDUCED_COLOR_4)  # 120 x 90
+    got = codec.from_struct(Recipe(stages=[shrink]).apply(jpeg))
+    assert np.array_equal(got, cv2.resize(quarter, (100, 80)))
+
+    full = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    flipped_first = Recipe(stages=[make_stage("flip", flipCode=1), shrink]).apply(jpeg)
+    assert np.array_equal(
+        codec.from_struct(flipped_first), cv2.resize(cv2.flip(full, 1), (100, 80))
+    )
