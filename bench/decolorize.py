@@ -4,13 +4,14 @@
 
 bench.robustness's corpus (real photos that packages ship, each edited the everyday ways) plus
 colour-only edits (hue shifts, channel swaps, a colour cast, saturation up and down; colour to grey
-is among the everyday ones). Each image is hashed four ways: the grey step luma (imagehash's) or
-decolor (contrast-preserving, hashing.grey), with or without ImageTransformer's resize(256,
-keepAspectRatio=True).centerCrop(256, 256) first. For each hash and way, the threshold is the
-largest at which at most 0.1 % of the pairs of different photos match (robustness.threshold_at)
-and the recall of each edit is measured there. Decolorizing costs about a second of CPU per image:
-`--every N` takes every Nth photo only. Prints JSON lines, writes its section at the end of
-docs/robustness.md (among the notes bench.robustness keeps) and docs/decolorize.png.
+is among the everyday ones), the photos at most MAX_SIDE pixels on their longer side. Each image is
+hashed four ways: the grey step luma (imagehash's) or decolor (contrast-preserving, hashing.grey),
+with or without ImageTransformer's resize(SIDE, keepAspectRatio=True).centerCrop(SIDE, SIDE)
+first. For each hash and way, the threshold is the largest at which at most 0.1 % of the pairs of
+different photos match (robustness.threshold_at) and the recall of each edit is measured there.
+Decolorizing costs about 5 us of CPU per pixel: `--every N` takes every Nth photo only. Prints JSON
+lines, writes its section at the end of docs/robustness.md (among the notes bench.robustness
+keeps) and docs/decolorize.png.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ from streaming.image.recipe import Recipe
 from streaming.imageframe import hash_value
 
 TYPES = ("ahash", "phash", "dhash", "whash", "pdq")  # the hashes that start from grey
-SIDE = 256
+# Decolorizing costs about 5 us of CPU per pixel: the photos are hashed at most MAX_SIDE pixels on
+# their longer side (the hashes read grids of 32 x 32, PDQ 64 x 64), the normalisation at SIDE.
+MAX_SIDE = 256
+SIDE = 128
 
 
 def _hue(degrees: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -107,6 +111,13 @@ def hash_all(way: Way, blobs: list[bytes]) -> tuple[list[ImageHashes], float]:
     return [r for results, _ in done for r in results], sum(s for _, s in done) / len(blobs)
 
 
+def _at_most(image: np.ndarray, side: int) -> np.ndarray:
+    scale = side / max(image.shape[:2])
+    if scale >= 1:
+        return image
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
 def found(words: np.ndarray, row: dict, originals: dict, edit: str, threshold: int) -> float:
     """The share of the photos whose `edit` lies within threshold of the original."""
     apart = [
@@ -119,7 +130,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=int, default=1, help="every Nth photo only")
     args = parser.parse_args()
-    originals = dict(list(corpus().items())[:: args.every])
+    originals = {
+        name: _at_most(image, MAX_SIDE) for name, image in list(corpus().items())[:: args.every]
+    }
     encoded = edited(originals)
     for name, image in originals.items():
         for edit, change in COLOUR_EDITS.items():
@@ -172,7 +185,7 @@ def grey_step_costs(originals: dict[str, np.ndarray]) -> list[dict]:
     """CPU milliseconds per image of each grey step alone, at the photos' size and at SIDE."""
     costs = []
     for size, images in (
-        ("as in the corpus (at most 512 px)", list(originals.values())),
+        (f"at most {MAX_SIDE} px", list(originals.values())),
         (
             f"{SIDE} x {SIDE}",
             [
@@ -206,10 +219,10 @@ def write_section(
         "",
         "Command: `python -m bench.decolorize` (writes this section and `decolorize.png`).",
         "",
-        f"{photo_count} of the photos above (`--every`), with their {len(EVERYDAY)} everyday edits "
-        "and "
-        f"{len(COLOUR_EDITS)} colour-only ones ({', '.join(COLOUR_EDITS)}; `grayscale` counts "
-        "as colour-only too),",
+        f"{photo_count} of the photos above (`--every`), scaled to at most {MAX_SIDE} pixels on "
+        f"their longer side (decolorizing costs about 5 us of CPU per pixel), with their "
+        f"{len(EVERYDAY)} everyday edits and {len(COLOUR_EDITS)} colour-only ones "
+        f"({', '.join(COLOUR_EDITS)}; `grayscale` counts as colour-only too),",
         "hashed four ways: the grey step `luma` (imagehash's, the default) or `decolor` "
         "(`hashing.grey`, OpenCV's",
         "contrast-preserving decolorization), each with or without ImageTransformer's "
