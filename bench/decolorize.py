@@ -177,7 +177,7 @@ def main() -> None:
         print(json.dumps({"way": way, "cpu_ms_per_image": round(cost * 1000, 1)}), flush=True)
     for cost in costs:
         print(json.dumps(cost), flush=True)
-    write_section(rows, seconds, costs, len(originals), len(keys))
+    write_section(rows, seconds, costs, len(originals), len(keys), args.every)
     write_plot(rows)
 
 
@@ -212,12 +212,14 @@ def write_section(
     costs: list[dict],
     photo_count: int,
     image_count: int,
+    every: int,
 ) -> None:
     ways = [w.name for w in WAYS]
     lines = [
         HEADING,
         "",
-        "Command: `python -m bench.decolorize` (writes this section and `decolorize.png`).",
+        f"Command: `python -m bench.decolorize --every {every}` (writes this section and "
+        "`decolorize.png`).",
         "",
         f"{photo_count} of the photos above (`--every`), scaled to at most {MAX_SIDE} pixels on "
         f"their longer side (decolorizing costs about 5 us of CPU per pixel), with their "
@@ -240,9 +242,8 @@ def write_section(
             r = next(r for r in rows if r["hash"] == hash_type and r["way"] == way)
             cells.append(f"{r['threshold']}, {r['everyday']:.0%}, {r['colour']:.0%}")
         lines.append(f"| {hash_type} | " + " | ".join(cells) + " |")
+    lines += ["", *_verdict(rows, seconds), "", "Recall of each colour-only edit:"]
     lines += [
-        "",
-        "Recall of each colour-only edit:",
         "",
         "| hash | way | " + " | ".join(COLOUR_ONLY) + " |",
         "|---|---|" + "---|" * len(COLOUR_ONLY),
@@ -278,6 +279,30 @@ def write_section(
         end = text.find("\n## ", start + len(HEADING))
         text = text[:start] + (text[end + 1 :] if end >= 0 else "")
     path.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines))
+
+
+def _verdict(rows: list[dict], seconds: dict[str, float]) -> list[str]:
+    """Decolor against luma, in one sentence per normalisation: the change of mean recall over the
+    hashes, the hashes it helps, and its cost."""
+    lines = []
+    for suffix in ("", " + resize/centerCrop"):
+        luma, decolor = (
+            {r["hash"]: r for r in rows if r["way"] == grey + suffix}
+            for grey in ("luma", "decolor")
+        )
+        change = {
+            kind: 100 * statistics.mean(decolor[t][kind] - luma[t][kind] for t in TYPES)
+            for kind in ("everyday", "colour")
+        }
+        helped = [t for t in TYPES if decolor[t]["colour"] > luma[t]["colour"]]
+        lines.append(
+            f"- decolor against luma{suffix}: colour-only recall {change['colour']:+.1f} points, "
+            f"everyday {change['everyday']:+.1f} points on average over the five hashes; higher "
+            f"colour-only recall for {', '.join(helped) or 'none of them'}; "
+            f"{seconds['decolor' + suffix] * 1000:.0f} ms of CPU per image instead of "
+            f"{seconds['luma' + suffix] * 1000:.0f}."
+        )
+    return lines
 
 
 def write_plot(rows: list[dict]) -> None:
