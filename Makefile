@@ -28,9 +28,12 @@ $(JARS)/.resolved: conf/jvm/spark/pom.xml conf/jvm/kafka/pom.xml
 	touch $@
 
 # kcat is the independent Kafka client the tests check the broker with; docker-compose (Debian's) parses
-# docker/compose.yaml in the tests where the docker CLI has no compose plugin.
+# docker/compose.yaml in the tests where the docker CLI has no compose plugin; chromium is the browser
+# the review page's tests drive (through Playwright, which downloads no browser of its own).
 tools:
 	@command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat >/dev/null; }
+	@command -v chromium >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
 	@docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; }
 

@@ -34,6 +34,7 @@ DIHEDRAL_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
 GREY_STEPS = ("luma", "decolor")
 REGISTER_MODES = ("all", "unique", "none")
 INDEX_LOOKUPS = ("memory", "join")
+REVIEW_SOURCES = ("auto", "matches", "topic")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +118,20 @@ class ClusterConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ReviewConfig:
+    """The review page of `neardup review` and `neardup dedup --review`."""
+
+    host: str
+    port: int
+    token: str | None  # "" in TOML: none set (one is generated when the bind needs it)
+    reviewer: str | None  # "" in TOML: the operating system's user name
+    source: str
+    page_size: int
+    thumbnail_px: int
+    thumbnail_cache: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     kafka: KafkaConfig
     spark: SparkConfig
@@ -125,6 +140,7 @@ class Config:
     stream: StreamConfig
     hashing: HashingConfig
     sources: SourcesConfig
+    review: ReviewConfig
 
     def replace(self, **dotted: Any) -> Config:
         """A copy with values changed by dotted key, e.g. replace(**{"hashing.threshold": 8})."""
@@ -250,6 +266,8 @@ def _build(cls: type, raw: Any, key: str) -> Any:
 
 
 def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if hint == str | None:
+        return None if value in ("", None) else _coerce(str, value, key)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key)
     origin = typing.get_origin(hint)
@@ -334,6 +352,16 @@ def _check(section: Any, key: str) -> None:
     elif isinstance(section, SourcesConfig):
         require(section.max_bytes > 0, "max_bytes", "must be positive")
         require(section.max_pixels > 0, "max_pixels", "must be positive")
+    elif isinstance(section, ReviewConfig):
+        require(0 < section.port < 65536, "port", "must be a TCP port")
+        require(
+            section.source in REVIEW_SOURCES,
+            "source",
+            f"must be one of {', '.join(REVIEW_SOURCES)}",
+        )
+        require(0 < section.page_size <= 500, "page_size", "must be between 1 and 500")
+        require(16 <= section.thumbnail_px <= 1024, "thumbnail_px", "must be between 16 and 1024")
+        require(section.thumbnail_cache >= 0, "thumbnail_cache", "must not be negative")
 
 
 def _check_rule(hashing: HashingConfig, key: str) -> None:

@@ -20,7 +20,8 @@ from streaming.errors import ConfigError, ExitCode, NeardupError
 log = logging.getLogger("neardup")
 
 COMMANDS = (
-    *("kafka", "produce", "stream", "alerts", "hash", "evaluate", "index", "dedup", "cluster"),
+    *("kafka", "produce", "stream", "alerts", "review", "hash", "evaluate", "index", "dedup"),
+    "cluster",
 )
 
 DESCRIPTION = """\
