@@ -31,6 +31,7 @@ from streaming.config import Config
 from streaming.errors import ConfigError
 from streaming.hashing import HashSpec
 from streaming.imageframe import hash_column
+from streaming.index.decisions import SuppressedPairs, pair_of
 from streaming.index.distance import distance
 from streaming.index.lookup import Pairs, open_lookup
 from streaming.index.pairs import as_words, near_pairs
@@ -201,6 +202,8 @@ class MicroBatch:
         self.app_id = app
         self.stats: dict[int, BatchStats] = {}
         self.index_size: int | None = None
+        # the pairs reviewers judged not duplicates, read again when the table's version moves
+        self.suppressed = SuppressedPairs(f"{config.index.path.rstrip('/')}/decisions")
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         batch = batch.persist()
@@ -225,6 +228,8 @@ class MicroBatch:
             matches = earlier_matches(good, candidates, indexed)
             for earlier, later, apart in near_pairs(as_words(primary), hashing.threshold):
                 matches[good[later]["id"], good[earlier]["id"]] = apart
+            suppressed = self.suppressed.current()
+            matches = {pair: d for pair, d in matches.items() if pair_of(*pair) not in suppressed}
             watch.lap("match")
             alerts = alert_list(good, matches, indexed, self.config)
             if alerts:
