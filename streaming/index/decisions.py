@@ -3,14 +3,16 @@ pairs, one Delta commit per decision, and the pairs the stream must stop alertin
 
 It is read and written with delta-rs, without Spark: the review page commits a decision in a few
 milliseconds without a JVM, and the stream follows the table's version at each micro-batch for the
-cost of reading the commits added since the last (docs/review.md).
+cost of reading the commits added since the last (docs/review.md). The stream, the one writer of
+`images`, applies the bank memberships reviewers chose (delta-rs would write its strings as Arrow
+string_view, which the resident lookup's pyarrow kernels refuse).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +43,15 @@ def standing(rows: Iterable[Mapping[str, Any]]) -> dict[Pair, Mapping[str, Any]]
 def suppressed(states: Mapping[Pair, Mapping[str, Any]]) -> frozenset[Pair]:
     """The pairs judged not duplicates: the stream raises no alert for them."""
     return frozenset(pair for pair, row in states.items() if row["verdict"] == "not_duplicate")
+
+
+def bank_members(states: Mapping[Pair, Mapping[str, Any]]) -> dict[str, str]:
+    """Matched image id -> the bank a reviewer put it in, of the pairs judged duplicates."""
+    return {
+        row["match_id"]: row["bank"]
+        for row in states.values()
+        if row["verdict"] == "duplicate" and row["bank"]
+    }
 
 
 @dataclass(frozen=True)
@@ -101,18 +112,26 @@ class DecisionLog:
         return self._table
 
 
-class SuppressedPairs:
-    """The stream's view of the table: the suppressed pairs, read again only when its version
-    moved."""
+@dataclass(frozen=True)
+class Reviewed:
+    """What the stream takes from the decisions."""
+
+    suppressed: frozenset[Pair] = frozenset()  # pairs that raise no alert
+    bank_members: Mapping[str, str] = field(default_factory=dict)  # image id -> bank to join
+
+
+class ReviewedPairs:
+    """The stream's view of the table, read again only when its version moved."""
 
     def __init__(self, path: str) -> None:
         self.log = DecisionLog(path)
         self.seen_version: int | None = None
-        self.pairs: frozenset[Pair] = frozenset()
+        self.reviewed = Reviewed()
 
-    def current(self) -> frozenset[Pair]:
+    def current(self) -> Reviewed:
         version = self.log.version()
         if version != self.seen_version:
-            self.pairs = suppressed(standing(self.log.rows()))
+            states = standing(self.log.rows())
+            self.reviewed = Reviewed(suppressed(states), bank_members(states))
             self.seen_version = version
-        return self.pairs
+        return self.reviewed

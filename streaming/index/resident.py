@@ -127,8 +127,9 @@ class ResidentLookup:
             # Read here, without a Spark job: a micro-batch's own append is one small file.
             dataset = ds.dataset([_file_key(file) for file in files], format="parquet")
             where = None if ids is None else pc.field("id").isin(ids)
-            table = dataset.to_table(columns=[*columns, "__filename"], filter=where)
-            return _without_views(table).rename_columns([*columns, "file"])
+            return dataset.to_table(columns=[*columns, "__filename"], filter=where).rename_columns(
+                [*columns, "file"]
+            )
         # A store only Spark's file systems are configured for.
         frame = self.index.spark.read.parquet(*files)
         frame = frame if ids is None else frame.where(F.col("id").isin(ids.to_pylist()))
@@ -136,16 +137,6 @@ class ResidentLookup:
         return table.set_column(
             len(columns), "file", pa.array([_file_key(f) for f in table["file"].to_pylist()])
         )
-
-
-def _without_views(table: pa.Table) -> pa.Table:
-    """Strings as plain strings: delta-rs (a reviewer's bank change) writes Parquet that Arrow
-    reads as string_view, which some kernels (take) do not accept."""
-    plain = [
-        field.with_type(pa.string()) if pa.types.is_string_view(field.type) else field
-        for field in table.schema
-    ]
-    return table.cast(pa.schema(plain))
 
 
 def _latest_version(log: Path) -> int | None:

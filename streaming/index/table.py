@@ -7,7 +7,7 @@ are ever added to it, so no writer can give an id a second row.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
@@ -105,6 +105,16 @@ class HashIndex:
         for frame, path in (*writes, (new, self.images_path)):
             writer = frame.write.format("delta").mode("append")
             writer.option("txnAppId", app_id).option("txnVersion", version).save(path)
+
+    def join_banks(self, members: Mapping[str, str]) -> None:
+        """Put these images (id -> bank) into their banks, those that belong to none yet (one
+        MERGE; a member of a bank is never moved)."""
+        from delta.tables import DeltaTable
+
+        source = self.spark.createDataFrame(list(members.items()), "id STRING, bank STRING")
+        target = DeltaTable.forPath(self.spark, self.images_path).alias("t")
+        merge = target.merge(source.alias("s"), "t.id = s.id")
+        merge.whenMatchedUpdate("t.bank IS NULL", {"bank": "s.bank"}).execute()
 
     def complete_bands(self) -> None:
         """Add the bands of the images that have none (registered by a stream that kept its bands in

@@ -57,18 +57,20 @@ def alert_row(alert: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def alert_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The rows as the page's frame: one row per alert_id (the topic repeats alerts: at-least-once),
-    newest detection first, with each row's unordered `pair` of ids."""
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    frame = frame.drop_duplicates("alert_id", keep="last")
+def alert_frame(rows: list[dict[str, Any]], before: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows, added to the frame `before` if given, as the page's frame: one row per alert_id
+    (the topic repeats alerts: at-least-once), newest detection first, with each row's unordered
+    `pair` of ids. Only the new rows are parsed, so following a live topic stays cheap."""
+    fresh = pd.DataFrame(rows, columns=list(COLUMNS))
     for column in ("detected_at", "image_timestamp", "match_timestamp"):
-        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
-    frame["distance"] = frame["distance"].astype("int64")
-    frame = frame.sort_values(["detected_at", "alert_id"], ascending=[False, True], kind="stable")
-    frame["pair"] = [
-        pair_of(a, b) for a, b in zip(frame["image_id"], frame["match_id"], strict=True)
+        fresh[column] = pd.to_datetime(fresh[column], utc=True, format="ISO8601")
+    fresh["distance"] = fresh["distance"].astype("int64")
+    fresh["pair"] = [
+        pair_of(a, b) for a, b in zip(fresh["image_id"], fresh["match_id"], strict=True)
     ]
+    frame = fresh if before is None else pd.concat([before, fresh], ignore_index=True)
+    frame = frame.drop_duplicates("alert_id", keep="last")
+    frame = frame.sort_values(["detected_at", "alert_id"], ascending=[False, True], kind="stable")
     return frame.reset_index(drop=True)
 
 
@@ -97,7 +99,6 @@ class TopicAlerts:
         self.partitions = [TopicPartition(topic, p) for p in sorted(partitions)]
         self.consumer.assign(self.partitions)
         self.consumer.seek_to_beginning(*self.partitions)
-        self.rows: list[dict[str, Any]] = []
         self._frame = alert_frame([])
 
     def frame(self) -> pd.DataFrame:
@@ -107,8 +108,7 @@ class TopicAlerts:
             for records in self.consumer.poll(timeout_ms=500).values():
                 fresh += [alert_row(json.loads(record.value)) for record in records]
         if fresh:
-            self.rows += fresh
-            self._frame = alert_frame(self.rows)
+            self._frame = alert_frame(fresh, self._frame)
         return self._frame
 
     def close(self) -> None:
@@ -160,9 +160,10 @@ class Filters:
 
 
 def select(
-    frame: pd.DataFrame, verdicts: Mapping[Pair, str], filters: Filters, page_size: int
+    frame: pd.DataFrame, state: pd.Series, filters: Filters, page_size: int
 ) -> tuple[pd.DataFrame, int]:
-    """(the page's rows with their `state`, how many alerts pass the filters)."""
+    """(the page's rows with their `state`, how many alerts pass the filters); `state` is
+    states(frame, ...)."""
     keep = np.ones(len(frame), dtype=bool)
     if filters.bank == NO_BANK:
         keep &= frame["bank"].isna().to_numpy()
@@ -177,17 +178,17 @@ def select(
     if filters.max_distance is not None:
         keep &= (frame["distance"] <= filters.max_distance).to_numpy()
     if filters.state != "any":
-        keep &= (states(frame, verdicts) == filters.state).to_numpy()
+        keep &= (state == filters.state).to_numpy()
     chosen = np.flatnonzero(keep)
-    start = (filters.page - 1) * page_size
-    rows = frame.iloc[chosen[start : start + page_size]].copy()
-    rows["state"] = states(rows, verdicts)
-    return rows, len(chosen)
+    page = chosen[(filters.page - 1) * page_size :][:page_size]
+    return frame.iloc[page].assign(state=state.iloc[page].astype(str).to_numpy()), len(chosen)
 
 
 def states(frame: pd.DataFrame, verdicts: Mapping[Pair, str]) -> pd.Series:
-    """Each row's decision state: its pair's standing verdict, else undecided."""
-    return frame["pair"].map(lambda pair: verdicts.get(pair, "undecided"))
+    """Each row's decision state: its pair's standing verdict, else undecided (categorical: a
+    page's filter compares codes, not 100k strings)."""
+    state = frame["pair"].map(lambda pair: verdicts.get(pair, "undecided"))
+    return state.astype(pd.CategoricalDtype(STATES))
 
 
 def banks(frame: pd.DataFrame) -> list[str]:

@@ -31,9 +31,8 @@ from starlette.types import ASGIApp
 
 from streaming.config import Config
 from streaming.errors import Rejected
-from streaming.index.decisions import VERDICTS, Decision, DecisionLog, Pair, standing
+from streaming.index.decisions import VERDICTS, Decision, DecisionLog, standing
 from streaming.review import alerts as alert_pages
-from streaming.review.banks import add_to_bank
 from streaming.review.clusters import Cluster, removals, write_removals
 from streaming.review.security import secure
 from streaming.review.thumbnails import Thumbnails
@@ -57,26 +56,31 @@ class AlertReview:
         self.config = config
         self.source = source
         self.decisions = decisions
-        self.images_path = f"{config.index.path.rstrip('/')}/images"
         self.thumbnails = Thumbnails(config)
         self.reviewer = reviewer_name(config)
         self.lock = Lock()  # the Kafka consumer and the caches below serve one thread at a time
+        # Derived from the frame and the decisions, computed again only when either changes:
         self.frame = alert_pages.alert_frame([])
-        self.by_id: dict[str, int] = {}
-        self.verdicts: dict[Pair, str] = {}
+        self.by_id: dict[str, int] = {}  # alert_id -> row
+        self.banks: list[str] = []
         self.verdicts_version: int | None = None
+        self.state = alert_pages.states(self.frame, {})  # each row's decision state
 
     def refresh(self) -> None:
         with self.lock:
             frame = self.source.frame()
-            if frame is not self.frame:
-                self.frame = frame
-                self.by_id = {alert_id: i for i, alert_id in enumerate(frame["alert_id"])}
             version = self.decisions.version()
-            if version != self.verdicts_version:
-                rows = standing(self.decisions.rows())
-                self.verdicts = {pair: row["verdict"] for pair, row in rows.items()}
-                self.verdicts_version = version
+            if frame is self.frame and version == self.verdicts_version:
+                return
+            by_id, banks = self.by_id, self.banks
+            if frame is not self.frame:
+                by_id = {alert_id: i for i, alert_id in enumerate(frame["alert_id"])}
+                banks = alert_pages.banks(frame)
+            rows = standing(self.decisions.rows())
+            state = alert_pages.states(frame, {pair: row["verdict"] for pair, row in rows.items()})
+            # all at once: a thumbnail request reads frame and by_id without the lock
+            self.frame, self.by_id, self.banks, self.state = frame, by_id, banks, state
+            self.verdicts_version = version
 
     def alert(self, alert_id: str) -> pd.Series | None:
         """The alert of this id; the source is read again for an id the page has not seen yet."""
@@ -92,8 +96,8 @@ class AlertReview:
             return PlainTextResponse(f"bad filter: {e}", status_code=400)
         self.refresh()
         size = self.config.review.page_size
-        rows, total = alert_pages.select(self.frame, self.verdicts, filters, size)
-        banks = alert_pages.banks(self.frame)
+        with self.lock:
+            rows, total = alert_pages.select(self.frame, self.state, filters, size)
         context = {
             "mode": "alerts",
             "source": self.source.description,
@@ -102,7 +106,7 @@ class AlertReview:
             "filters": filters,
             "states": alert_pages.STATES,
             "no_bank": alert_pages.NO_BANK,
-            "banks": banks,
+            "banks": self.banks,
             "alerts": [card(row) for row in rows.to_dict("records")],
             "total": total,
             "pages": max(1, math.ceil(total / size)),
@@ -139,12 +143,7 @@ class AlertReview:
             alert["image_id"], alert["match_id"], verdict, self.reviewer, alert["alert_id"], bank
         )
         row = await run_in_threadpool(self.decisions.append, decision)
-        banked = bank is not None and await run_in_threadpool(
-            add_to_bank, self.images_path, alert["match_id"], bank
-        )
-        return JSONResponse(
-            {"decision_id": row["decision_id"], "verdict": verdict, "bank": bank, "banked": banked}
-        )
+        return JSONResponse({"decision_id": row["decision_id"], "verdict": verdict, "bank": bank})
 
     async def undo(self, request: Request) -> Response:
         body = await json_body(request)

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +31,7 @@ from streaming.config import Config
 from streaming.errors import ConfigError
 from streaming.hashing import HashSpec
 from streaming.imageframe import hash_column
-from streaming.index.decisions import SuppressedPairs, pair_of
+from streaming.index.decisions import ReviewedPairs, pair_of
 from streaming.index.distance import distance
 from streaming.index.lookup import Pairs, open_lookup
 from streaming.index.pairs import as_words, near_pairs
@@ -202,8 +202,9 @@ class MicroBatch:
         self.app_id = app
         self.stats: dict[int, BatchStats] = {}
         self.index_size: int | None = None
-        # the pairs reviewers judged not duplicates, read again when the table's version moves
-        self.suppressed = SuppressedPairs(f"{config.index.path.rstrip('/')}/decisions")
+        # what reviewers decided (neardup review), read again when the table's version moves
+        self.reviewed = ReviewedPairs(f"{config.index.path.rstrip('/')}/decisions")
+        self.banked: Mapping[str, str] = {}  # the bank memberships already applied
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         batch = batch.persist()
@@ -217,6 +218,10 @@ class MicroBatch:
             if dead_count:
                 dead = batch.where(F.col("error_code").isNotNull())
                 write_kafka(dead_letters(dead), self.config, self.config.kafka.dlq_topic)
+            reviewed = self.reviewed.current()
+            if reviewed.bank_members != self.banked and not self.options.dry_run:
+                self.index.join_banks(reviewed.bank_members)
+                self.banked = reviewed.bank_members
             hashing = self.config.hashing
             primary = [row[hash_column(hashing.primary)] for row in good]
             candidates = self.lookup.near([row["id"] for row in good], primary, hashing.threshold)
@@ -228,8 +233,7 @@ class MicroBatch:
             matches = earlier_matches(good, candidates, indexed)
             for earlier, later, apart in near_pairs(as_words(primary), hashing.threshold):
                 matches[good[later]["id"], good[earlier]["id"]] = apart
-            suppressed = self.suppressed.current()
-            matches = {pair: d for pair, d in matches.items() if pair_of(*pair) not in suppressed}
+            matches = {p: d for p, d in matches.items() if pair_of(*p) not in reviewed.suppressed}
             watch.lap("match")
             alerts = alert_list(good, matches, indexed, self.config)
             if alerts:

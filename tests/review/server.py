@@ -1,20 +1,12 @@
-"""Serving a review app on a real socket for the tests, and what a test sends it."""
+"""What the review tests send the page, and the browser they open it in."""
 
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from email.message import Message
 from pathlib import Path
-
-import uvicorn
-from starlette.types import ASGIApp
 
 from streaming import kafka_io
 from streaming.config import Config
@@ -31,26 +23,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-@contextmanager
-def serving(app: ASGIApp) -> Iterator[str]:
-    """The app on a loopback port of its own; yields its base URL, stops it on exit."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the review server did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        listener.close()
 
 
 def fetch(

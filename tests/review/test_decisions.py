@@ -9,7 +9,8 @@ from deltalake import DeltaTable
 from streaming.index.decisions import (
     Decision,
     DecisionLog,
-    SuppressedPairs,
+    ReviewedPairs,
+    bank_members,
     pair_of,
     standing,
     suppressed,
@@ -41,6 +42,13 @@ def test_the_latest_decision_stands_and_an_undo_brings_back_the_one_before():
     assert standing([first, row("d4", "undo", 2, undoes="d1")]) == {}
 
 
+def test_a_duplicate_with_a_bank_puts_the_match_in_it_until_undone():
+    banked = {**row("d1", "duplicate", 1), "bank": "known"}
+    assert bank_members(standing([banked])) == {"b": "known"}
+    assert bank_members(standing([banked, row("d2", "undo", 2, undoes="d1")])) == {}
+    assert bank_members(standing([{**row("d3", "duplicate", 1), "bank": None}])) == {}
+
+
 def test_decisions_on_the_reversed_pair_count_for_the_pair():
     states = standing([row("d1", "not_duplicate", 1, pair=("b", "a"))])
     assert suppressed(states) == {("a", "b")}
@@ -48,16 +56,18 @@ def test_decisions_on_the_reversed_pair_count_for_the_pair():
 
 def test_each_decision_is_one_commit_and_the_stream_sees_the_next_one(tmp_path):
     path = str(tmp_path / "decisions")
-    follower = SuppressedPairs(path)
-    assert follower.current() == frozenset()  # no table yet: nothing suppressed
+    follower = ReviewedPairs(path)
+    assert follower.current().suppressed == frozenset()  # no table yet: nothing suppressed
     log = DecisionLog(path)
     first = log.append(Decision("y", "x", "not_duplicate", "ana", alert_id="1" * 32))
-    assert follower.current() == {("x", "y")}
+    assert follower.current().suppressed == {("x", "y")}
     log.append(Decision("y", "x", "undo", "ana", undoes=first["decision_id"]))
-    assert follower.current() == frozenset()
+    log.append(Decision("y", "x", "duplicate", "ana", bank="known"))
+    assert follower.current().suppressed == frozenset()
+    assert follower.current().bank_members == {"x": "known"}
     table = DeltaTable(path)
-    assert table.version() == 1  # two decisions, two commits (versions 0 and 1)
+    assert table.version() == 2  # three decisions, three commits (versions 0 to 2)
     rows = sorted(table.to_pyarrow_table().to_pylist(), key=lambda r: r["decided_at"])
-    assert [r["verdict"] for r in rows] == ["not_duplicate", "undo"]
+    assert [r["verdict"] for r in rows] == ["not_duplicate", "undo", "duplicate"]
     assert rows[1]["undoes"] == first["decision_id"]
     assert {r["reviewer"] for r in rows} == {"ana"}

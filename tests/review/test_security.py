@@ -13,9 +13,10 @@ from streaming.index.decisions import DecisionLog
 from streaming.review.alerts import TopicAlerts
 from streaming.review.app import alerts_app
 from streaming.review.security import access_token
+from streaming.review.serve import serving
 from streaming.samples import write_samples
 
-from .server import as_json, fetch, publish_alerts, sample_alert, serving
+from .server import as_json, fetch, publish_alerts, sample_alert
 
 
 @pytest.fixture

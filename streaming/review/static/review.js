@@ -49,8 +49,8 @@ async function decide(verdict) {
     const answer = await post("/decisions", { alert_id: pair.dataset.alert, verdict, bank });
     undoStack.push({ index: current, decision: answer.decision_id, state: pair.dataset.state });
     showState(pair, verdict);
-    say(verdict === "duplicate" && bank
-      ? (answer.banked ? `duplicate; the match is now in bank ${bank}` : `duplicate; the match was not added to ${bank} (not in the index, or already in a bank)`)
+    say(answer.bank
+      ? `duplicate; the match joins bank ${answer.bank} at the stream's next micro-batch (unless it is in a bank already)`
       : verdict.replace("_", " "));
     move(1);
   } catch (error) {
