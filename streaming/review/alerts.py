@@ -65,6 +65,9 @@ def alert_frame(rows: list[dict[str, Any]], before: pd.DataFrame | None = None) 
     for column in ("detected_at", "image_timestamp", "match_timestamp"):
         fresh[column] = pd.to_datetime(fresh[column], utc=True, format="ISO8601")
     fresh["distance"] = fresh["distance"].astype("int64")
+    for side in _SIDES:  # a bank member has no position: nullable integers, not floats
+        for column in (f"{side}_partition", f"{side}_offset"):
+            fresh[column] = fresh[column].astype("Int64")
     fresh["pair"] = [
         pair_of(a, b) for a, b in zip(fresh["image_id"], fresh["match_id"], strict=True)
     ]
