@@ -15,10 +15,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
+from streaming.errors import ConfigError
 from streaming.schemas import arrow_schema
 
 VERDICTS = ("duplicate", "not_duplicate")
@@ -74,10 +76,21 @@ class Decision:
         }
 
 
+def is_local(path: str) -> bool:
+    """Whether the table is on this machine's file system: the only place delta-rs is pointed at
+    (on object storage it would go looking for credentials of its own, Spark's are not its)."""
+    return urlsplit(path).scheme in ("", "file")
+
+
 class DecisionLog:
-    """The table at `path` (index.path/decisions); created by the first decision's writer."""
+    """The table at `path` (index.path/decisions), on a local file system; created by the first
+    decision's writer."""
 
     def __init__(self, path: str) -> None:
+        if not is_local(path):
+            raise ConfigError(
+                f"{path}: the decisions table needs index.path on a local file system for now"
+            )
         self.path = path.rstrip("/")
         self._table: DeltaTable | None = None
 
@@ -124,11 +137,14 @@ class ReviewedPairs:
     """The stream's view of the table, read again only when its version moved."""
 
     def __init__(self, path: str) -> None:
-        self.log = DecisionLog(path)
+        # An index on object storage has no review page yet (DecisionLog): nothing to read.
+        self.log = DecisionLog(path) if is_local(path) else None
         self.seen_version: int | None = None
         self.reviewed = Reviewed()
 
     def current(self) -> Reviewed:
+        if self.log is None:
+            return self.reviewed
         version = self.log.version()
         if version != self.seen_version:
             states = standing(self.log.rows())

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from deltalake import DeltaTable
 
+from streaming.errors import ConfigError
 from streaming.index.decisions import (
     Decision,
     DecisionLog,
+    Reviewed,
     ReviewedPairs,
     bank_members,
     pair_of,
@@ -71,3 +74,9 @@ def test_each_decision_is_one_commit_and_the_stream_sees_the_next_one(tmp_path):
     assert [r["verdict"] for r in rows] == ["not_duplicate", "undo", "duplicate"]
     assert rows[1]["undoes"] == first["decision_id"]
     assert {r["reviewer"] for r in rows} == {"ana"}
+
+
+def test_an_index_on_object_storage_is_never_handed_to_delta_rs():
+    assert ReviewedPairs("s3a://bucket/index/decisions").current() == Reviewed()
+    with pytest.raises(ConfigError, match="local file system"):
+        DecisionLog("s3a://bucket/index/decisions")
