@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--source",
         choices=("auto", "matches", "topic"),
-        help="the alerts' source (default: review.source: the matches table, else the topic)",
+        help="the alerts' source (default: review.source; today the alerts topic)",
     )
     parser.add_argument("--topic", help="the alerts topic (default: kafka.alerts_topic)")
     parser.add_argument("--reviewer", help="name written in each decision (default: your user)")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from streaming.config import Config
+from streaming.errors import ConfigError
 from streaming.index.decisions import Pair, pair_of
 
 STATES = ("undecided", "duplicate", "not_duplicate", "any")
@@ -199,5 +200,9 @@ def banks(frame: pd.DataFrame) -> list[str]:
 
 
 def open_source(config: Config, topic: str) -> AlertSource:
-    """The alerts of review.source."""
+    """The alerts of review.source: the topic (the `matches` table is not written yet)."""
+    if config.review.source == "matches":
+        raise ConfigError(
+            "review.source = matches: no matches table is written yet; use auto or topic"
+        )
     return TopicAlerts(config, topic)
