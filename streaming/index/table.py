@@ -3,20 +3,50 @@
 Registration is idempotent twice over: each table write carries Delta's txnAppId/txnVersion, so a
 micro-batch written again after a crash is skipped by Delta itself, and only ids absent from a table
 are ever added to it, so no writer can give an id a second row.
+
+"Absent" is decided inside the commit that adds the rows: the write anti-joins the rows with the
+ids `images` holds, so the commit reads the table and Delta's conflict detection orders concurrent
+writers (the stream, `neardup index add`, a second stream). Two writers adding the same id at once
+each find it absent; whichever commits second fails with a ConcurrentAppendException, reads the
+table again, drops the id and commits: a lost race is retried here, and the id keeps one row.
+docs/operators.md ("Faults and exit codes") says what this costs and promises.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import logging
+import random
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteReadException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from streaming.errors import NeardupError
 from streaming.hashing import hash_bits
 from streaming.imageframe import hash_column
 from streaming.index.bands import BandPlan, plan_bands
 from streaming.schemas import delta_columns, delta_partition_columns
+
+log = logging.getLogger(__name__)
+
+# What Delta raises when another writer committed first and this commit's read is stale: an append
+# to a table it read, files it read that OPTIMIZE removed, a schema or protocol change. Each is
+# retried with a fresh read.
+LOST_RACES = (
+    ConcurrentAppendException,
+    ConcurrentDeleteReadException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
+COMMIT_ATTEMPTS = 20
 
 
 class HashIndex:
@@ -42,9 +72,10 @@ class HashIndex:
         for table, path in (("images", self.images_path), ("bands", self.bands_path)):
             schema = StructType.fromDDL(delta_columns(table))
             empty = self.spark.createDataFrame([], schema)
-            empty.write.format("delta").mode("ignore").partitionBy(
-                *delta_partition_columns(table)
-            ).save(path)
+            writer = empty.write.format("delta").mode("ignore")
+            writer = writer.partitionBy(*delta_partition_columns(table))
+            # two writers starting at once both create the table: the second finds it made
+            retried(lambda writer=writer, path=path: writer.save(path), path, "creating the table")
 
     def images(self) -> DataFrame:
         return self.spark.read.format("delta").load(self.images_path)
@@ -76,7 +107,7 @@ class HashIndex:
 
     def register(self, rows: DataFrame, app_id: str, version: int) -> int:
         """Add the rows whose id is new; the same (app_id, version) twice writes nothing twice.
-        Returns rows added."""
+        Returns the rows added (fewer when a concurrent writer added some of the same ids first)."""
         new = rows.join(self.images().select("id"), "id", "left_anti").persist()
         try:
             added = new.count()
@@ -92,19 +123,43 @@ class HashIndex:
             return []
         return self.images().where(F.col("id").isin(sorted(ids))).select(*columns).collect()
 
-    def append(self, new: DataFrame, app_id: str, version: int, with_bands: bool = True) -> None:
+    def append(
+        self,
+        new: DataFrame,
+        app_id: str,
+        version: int,
+        with_bands: bool = True,
+        checked_ids: Collection[str] | None = None,
+    ) -> None:
         """Write rows whose ids the index does not hold, as version `version` of writer `app_id`;
         their bands too unless told not to (a stream with index.lookup = memory cuts its bands in
         memory, and saves a Delta commit per micro-batch; complete_bands adds them when a join
-        needs them)."""
+        needs them).
+
+        An id another writer registered meanwhile is dropped in the commit itself (see the module
+        docstring). `checked_ids`, the ids of `new` when the writer checked them against its own
+        rows (the stream's lookup), narrows that read to other writers' rows of these ids: Delta's
+        file statistics skip the writer's own files, and the commit stays cheap as the index grows.
+        """
         new = self.conform(new)
         # Bands first: after a crash between the two commits, the re-run still sees these ids as new
         # in `images`, writes them there, and Delta skips the bands it already committed for this
-        # version.
-        writes = [(self.band_rows(new), self.bands_path)] if with_bands else []
-        for frame, path in (*writes, (new, self.images_path)):
-            writer = frame.write.format("delta").mode("append")
-            writer.option("txnAppId", app_id).option("txnVersion", version).save(path)
+        # version. A bands row of an id that a concurrent writer registered first stays: bands only
+        # propose candidates, which the images rows verify.
+        if with_bands:
+            bands = self.band_rows(new).write.format("delta").mode("append")
+            bands.option("txnAppId", app_id).option("txnVersion", version).save(self.bands_path)
+
+        def commit() -> None:
+            held = self.images().select("id", "registered_by")
+            if checked_ids is not None:
+                others = F.col("registered_by").isNull() | (F.col("registered_by") != app_id)
+                held = F.broadcast(held.where(others & F.col("id").isin(sorted(checked_ids))))
+            absent = new.join(held.select("id"), "id", "left_anti")
+            writer = absent.write.format("delta").mode("append")
+            writer.option("txnAppId", app_id).option("txnVersion", version).save(self.images_path)
+
+        retried(commit, self.images_path, f"{app_id} version {version}")
 
     def join_banks(self, members: Mapping[str, str]) -> None:
         """Put these images (id -> bank) into their banks, those that belong to none yet (one
@@ -114,13 +169,17 @@ class HashIndex:
         source = self.spark.createDataFrame(list(members.items()), "id STRING, bank STRING")
         target = DeltaTable.forPath(self.spark, self.images_path).alias("t")
         merge = target.merge(source.alias("s"), "t.id = s.id")
-        merge.whenMatchedUpdate("t.bank IS NULL", {"bank": "s.bank"}).execute()
+        merge = merge.whenMatchedUpdate("t.bank IS NULL", {"bank": "s.bank"})
+        retried(merge.execute, self.images_path, "putting images into banks")
 
     def complete_bands(self) -> None:
         """Add the bands of the images that have none (registered by a stream that kept its bands in
         memory)."""
-        missing = self.images().join(self.bands().select("id"), "id", "left_anti")
-        self.band_rows(missing).write.format("delta").mode("append").save(self.bands_path)
+        def commit() -> None:
+            missing = self.images().join(self.bands().select("id"), "id", "left_anti")
+            self.band_rows(missing).write.format("delta").mode("append").save(self.bands_path)
+
+        retried(commit, self.bands_path, "completing the bands")
 
     @staticmethod
     def conform(rows: DataFrame) -> DataFrame:
@@ -182,6 +241,31 @@ class HashIndex:
 
         DeltaTable.forPath(self.spark, self.images_path).optimize().executeCompaction()
         DeltaTable.forPath(self.spark, self.bands_path).optimize().executeZOrderBy("value")
+
+
+def retried(commit: Callable[[], object], path: str, what: str) -> None:
+    """Run a Delta commit, again while it loses races with other writers' commits. Each attempt
+    reads the table afresh; the winner just committed, so the next attempt starts at once (a
+    little jitter keeps two losers apart)."""
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            commit()
+            return
+        except LOST_RACES as lost:
+            if attempt == COMMIT_ATTEMPTS:
+                raise NeardupError(
+                    f"{path}: {what} lost {attempt} commits in a row to concurrent writers "
+                    f"({type(lost).__name__}); retry when they are done"
+                ) from lost
+            log.info(
+                "%s: %s lost a commit to a concurrent writer (%s); attempt %d of %d",
+                path,
+                what,
+                type(lost).__name__,
+                attempt + 1,
+                COMMIT_ATTEMPTS,
+            )
+            time.sleep(random.uniform(0.0, 0.5))
 
 
 def band_values(words: Column, plan: BandPlan) -> Column:

@@ -268,3 +268,32 @@ def test_dedup_command_writes_pairs_and_a_self_contained_report(spark, tmp_path)
     assert page.count("<section>") >= 2
     assert page.count('src="data:image/jpeg;base64,') >= 2 * 4
     assert "http" not in page.split("<body", 1)[-1].replace("data:image", "")
+
+
+def test_two_writers_adding_the_same_ids_at_once_give_each_id_one_row(spark, index, caplog):
+    """Writer "slow" is held inside its commit while writer "fast" commits some of the same ids:
+    the anti-join in each commit finds them absent, so Delta fails whichever commits second, which
+    reads the table again, drops the ids the other added and commits the rest."""
+    import threading
+    import time
+
+    def pause_once(uri):  # one row of the slow writer waits: its commit spans the other's
+        if uri == "w1":
+            time.sleep(8)
+        return uri
+
+    hashes = planted_hashes(40, seed=12)
+    frame = index_rows(rows(spark, hashes, "w"))
+    slow = frame.withColumn("uri", F.udf(pause_once, "string")(F.col("id")))
+    evens = [f"w{i}" for i in range(0, 48, 2)]
+    writer = threading.Thread(target=index.append, args=(slow, "slow", 0))
+    with caplog.at_level("INFO", logger="streaming.index.table"):
+        writer.start()
+        time.sleep(3)
+        index.append(frame.where(F.col("id").isin(evens)), "fast", 0, checked_ids=evens)
+        writer.join()
+    # one of the two lost the race and committed again
+    assert "lost a commit to a concurrent writer (ConcurrentAppendException)" in caplog.text
+    table = DeltaTable(index.images_path).to_pyarrow_table()
+    ids = table.column("id").to_pylist()
+    assert sorted(ids) == sorted(f"w{i}" for i in range(48))  # each id once
