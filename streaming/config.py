@@ -80,6 +80,9 @@ class StreamConfig:
     trigger: str
     max_offsets_per_trigger: int
     register: str
+    restarts: int
+    restart_backoff: int
+    restart_window: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -340,6 +343,9 @@ def _check(section: Any, key: str) -> None:
             f"must be one of {', '.join(REGISTER_MODES)}",
         )
         require(section.max_offsets_per_trigger > 0, "max_offsets_per_trigger", "must be positive")
+        require(section.restarts >= 0, "restarts", "must be 0 or more")
+        require(section.restart_backoff > 0, "restart_backoff", "must be positive")
+        require(section.restart_window > 0, "restart_window", "must be positive")
     elif isinstance(section, KafkaConfig):
         require(section.partitions > 0, "partitions", "must be positive")
         require(section.connect_timeout_s > 0, "connect_timeout_s", "must be positive")

@@ -20,7 +20,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Delta index and the images before it, publish duplicate alerts, dead-letter bad "
             "messages and register the images. Restarting with the same --checkpoint resumes where "
             "the query stopped; a fresh checkpoint with --starting-offsets earliest replays the "
-            "topic and gives the same alerts."
+            "topic and gives the same alerts. When the broker or the storage is out of reach, the "
+            "query is restarted from its checkpoint with a growing wait (stream.restarts, "
+            "stream.restart_backoff, stream.restart_window); past those it exits with code 60."
         ),
     )
     parser.add_argument("--checkpoint", metavar="DIR", help="default: stream.checkpoint")
@@ -85,6 +87,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from streaming.local.spark import spark_session
     from streaming.stream.failures import check_writable, storage_errors
     from streaming.stream.job import StreamOptions, start_stream, stream_topics
+    from streaming.stream.supervisor import RestartPolicy, supervise
 
     options = StreamOptions.from_config(
         config,
@@ -102,23 +105,25 @@ def run(args: argparse.Namespace, config: Config) -> int:
     check_writable(paths)
     kafka_io.ensure_topics(config, stream_topics(config, options))
     spark = spark_session(config)
-    query = start_stream(spark, config, options)
-    log.info(
-        "streaming %s -> %s (checkpoint %s, index %s)",
-        config.kafka.images_topic,
-        config.kafka.alerts_topic,
-        options.checkpoint,
-        config.index.path,
-    )
+
+    def run_query() -> None:
+        query = start_stream(spark, config, options)
+        log.info(
+            "streaming %s -> %s (checkpoint %s, index %s)",
+            config.kafka.images_topic,
+            config.kafka.alerts_topic,
+            options.checkpoint,
+            config.index.path,
+        )
+        try:
+            with storage_errors(paths):
+                query.awaitTermination()  # raises the query's failure
+        except KeyboardInterrupt:
+            log.info("stopping")
+            query.stop()
+
     try:
-        with storage_errors(paths):
-            query.awaitTermination()
-    except KeyboardInterrupt:
-        log.info("stopping")
-        query.stop()
-    failure = query.exception()
-    spark.stop()  # delivers the listener's last progress line before the process exits
-    if failure is not None:
-        log.error("query failed: %s", failure)
-        return 1
+        supervise(run_query, RestartPolicy.from_config(config))
+    finally:
+        spark.stop()  # delivers the listener's last progress line before the process exits
     return 0

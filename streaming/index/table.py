@@ -175,6 +175,7 @@ class HashIndex:
     def complete_bands(self) -> None:
         """Add the bands of the images that have none (registered by a stream that kept its bands in
         memory)."""
+
         def commit() -> None:
             missing = self.images().join(self.bands().select("id"), "id", "left_anti")
             self.band_rows(missing).write.format("delta").mode("append").save(self.bands_path)

@@ -284,7 +284,13 @@ class MicroBatch:
                 F.lit(batch_id).cast("bigint").alias("batch_id"),
                 F.current_timestamp().alias("registered_at"),
             )
-            self.index.append(frame, self.app_id, batch_id, with_bands=self.lookup.writes_bands)
+            self.index.append(
+                frame,
+                self.app_id,
+                batch_id,
+                with_bands=self.lookup.writes_bands,
+                checked_ids=[row["id"] for row in rows],  # by the lookup, against our own rows
+            )
         return len(rows)
 
 

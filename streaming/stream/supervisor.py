@@ -26,7 +26,7 @@ log = logging.getLogger("neardup.supervisor")
 MAX_WAIT_S = 300.0  # the doubling wait stops growing at five minutes
 
 # What a failure's text shows when a restart can outlive it, and how the log names it. Java classes
-# come from Spark's Kafka source and sink, the JVM's sockets and Delta; Python ones from kafka-python.
+# come from Spark's Kafka source and sink, the JVM's sockets and Delta; Python's from kafka-python.
 TRANSIENT = (
     (
         re.compile(
