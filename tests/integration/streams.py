@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from streaming import kafka_io
@@ -35,3 +40,41 @@ def read_topic(config: Config, topic: str) -> list[dict]:
 
 def alert_pairs(alerts: list[dict]) -> set[tuple[str, str]]:
     return {(a["image_id"], a["match_id"]) for a in alerts}
+
+
+def neardup_command(config: Config, *args: str, log_level: str = "WARNING") -> list[str]:
+    """`neardup ARGS` as a subprocess of the test's interpreter, pointed at the test's broker,
+    topics, index and image root."""
+    settings = {
+        "kafka.bootstrap_servers": config.kafka.bootstrap_servers,
+        "kafka.images_topic": config.kafka.images_topic,
+        "kafka.alerts_topic": config.kafka.alerts_topic,
+        "kafka.dlq_topic": config.kafka.dlq_topic,
+        "index.path": config.index.path,
+        "sources.allowed_roots": f'["{config.sources.allowed_roots[0]}"]',
+    }
+    return [
+        sys.executable,
+        "-m",
+        "streaming.cli",
+        f"--log-level={log_level}",
+        *(f"--set={key}={value}" for key, value in settings.items()),
+        *args,
+    ]
+
+
+def index_ids(config: Config) -> list[str]:
+    """The ids of the index's `images` rows, read by delta-rs (none before the table exists)."""
+    path = f"{config.index.path}/images"
+    return (
+        DeltaTable(path).to_pyarrow_table().column("id").to_pylist() if os.path.isdir(path) else []
+    )
+
+
+def wait_for(done: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll until `done`; fail the test with `what` after timeout_s (a bound on a hang, not a
+    timing)."""
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, f"no {what} within {timeout_s:.0f} s"
+        time.sleep(1)

@@ -8,14 +8,12 @@ import os
 import random
 import signal
 import subprocess
-import sys
 from collections import Counter
 
 import pytest
-from deltalake import DeltaTable
 
 from .corpus import expected_alerts, planted_stream, produce, references
-from .streams import alert_pairs, fresh, read_topic
+from .streams import alert_pairs, fresh, index_ids, neardup_command, read_topic
 
 pytestmark = pytest.mark.slow
 
@@ -23,33 +21,14 @@ BATCH = 6
 
 
 def stream_command(config) -> list[str]:
-    settings = {
-        "kafka.bootstrap_servers": config.kafka.bootstrap_servers,
-        "kafka.images_topic": config.kafka.images_topic,
-        "kafka.alerts_topic": config.kafka.alerts_topic,
-        "kafka.dlq_topic": config.kafka.dlq_topic,
-        "index.path": config.index.path,
-        "sources.allowed_roots": f'["{config.sources.allowed_roots[0]}"]',
-    }
-    return [
-        sys.executable,
-        "-m",
-        "streaming.cli",
-        "--log-level=WARNING",
-        *(f"--set={key}={value}" for key, value in settings.items()),
+    return neardup_command(
+        config,
         "stream",
         "--available-now",
         "--checkpoint",
         config.stream.checkpoint,
         "--max-offsets-per-trigger",
         str(BATCH),
-    ]
-
-
-def index_ids(config) -> list[str]:
-    path = f"{config.index.path}/images"
-    return (
-        DeltaTable(path).to_pyarrow_table().column("id").to_pylist() if os.path.isdir(path) else []
     )
 
 
