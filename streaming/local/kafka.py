@@ -153,7 +153,9 @@ def _server_properties(config: Config, paths: BrokerPaths, overrides: Mapping[st
 def _format_storage(paths: BrokerPaths) -> None:
     if (paths.data / "meta.properties").exists():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # as Kafka's own ids: a leading dash reads as an option
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     result = subprocess.run(
         _java(
             "kafka.tools.StorageTool",
