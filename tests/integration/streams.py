@@ -42,6 +42,15 @@ def alert_pairs(alerts: list[dict]) -> set[tuple[str, str]]:
     return {(a["image_id"], a["match_id"]) for a in alerts}
 
 
+# Spark's Kafka source gives up on a vanished broker after three offset fetches of
+# default.api.timeout.ms (60 s each: three minutes) and its sink after max.block.ms (60 s). These
+# shorter timeouts take the same path (the same exceptions, the same restart from the checkpoint),
+# only sooner (30 s is the least the Java admin client accepts with its default request.timeout.ms),
+# so an outage of a minute and a half is one the query notices. They are Java client settings:
+# kafka.security passes them to Spark's source and sink, not to kafka-python, which lacks them.
+QUICK_TIMEOUTS = {"default.api.timeout.ms": "30000", "max.block.ms": "10000"}
+
+
 def neardup_command(config: Config, *args: str, log_level: str = "WARNING") -> list[str]:
     """`neardup ARGS` as a subprocess of the test's interpreter, pointed at the test's broker,
     topics, index and image root."""
@@ -66,9 +75,8 @@ def neardup_command(config: Config, *args: str, log_level: str = "WARNING") -> l
 def index_ids(config: Config) -> list[str]:
     """The ids of the index's `images` rows, read by delta-rs (none before the table exists)."""
     path = f"{config.index.path}/images"
-    return (
-        DeltaTable(path).to_pyarrow_table().column("id").to_pylist() if os.path.isdir(path) else []
-    )
+    created = os.path.isfile(f"{path}/_delta_log/{0:020d}.json")
+    return DeltaTable(path).to_pyarrow_table().column("id").to_pylist() if created else []
 
 
 def wait_for(done: Callable[[], bool], timeout_s: float, what: str) -> None:

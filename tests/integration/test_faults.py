@@ -17,6 +17,7 @@ from streaming.local import kafka
 
 from .corpus import Message, distinct_images, near_duplicate, planted_stream, produce, references
 from .streams import (
+    QUICK_TIMEOUTS,
     fresh,
     index_ids,
     neardup_command,
@@ -26,13 +27,6 @@ from .streams import (
 )
 
 pytestmark = pytest.mark.slow
-
-# Spark's Kafka source gives up on a vanished broker after three offset fetches of
-# default.api.timeout.ms (60 s each: three minutes) and its sink after max.block.ms (60 s). These
-# shorter timeouts take the same path (the same exceptions, the same restart from the checkpoint),
-# only sooner, so an outage of a few seconds past them is an outage the query notices. They are
-# Java client settings, passed to Spark's source and sink through kafka.security.
-QUICK_TIMEOUTS = {"default.api.timeout.ms": "8000", "max.block.ms": "8000"}
 
 
 def stream_process(
@@ -98,8 +92,9 @@ def test_a_broker_outage_loses_nothing_and_alerts_as_an_uninterrupted_run(spark,
         wait_for(lambda: len(index_ids(config)) == len(paths), 600, "registration of all")
         wait_for(lambda: len(read_topic(config, config.kafka.dlq_topic)) >= 3, 120, "dead letters")
     finally:
-        assert stop(stream) == 0, log.read_text()[-3000:]
+        code = stop(stream)
     text = log.read_text()
+    assert code == 0, text[-3000:]
     assert "restart 1 of 8 in 2 s from the checkpoint: the Kafka broker is out of reach" in text
 
     # Nothing lost, nothing twice: every message is a registered image or a dead letter.
@@ -165,8 +160,8 @@ def test_index_add_commits_while_the_stream_registers(topics, tmp_path):
         everything = {str(p) for p in [*stream_paths, *bank, *later]}
         wait_for(lambda: set(index_ids(config)) >= everything, 600, "registration of all")
     finally:
-        assert stop(stream) == 0, log.read_text()[-3000:]
-
+        code = stop(stream)
+    assert code == 0, log.read_text()[-3000:]
     ids = index_ids(config)
     assert Counter(ids) == Counter(everything)  # one row per id, the shared ones included
     alerts = read_topic(config, config.kafka.alerts_topic)
