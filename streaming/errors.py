@@ -100,7 +100,7 @@ class ExitCode(IntEnum):
     )
     RESTARTS_EXHAUSTED = (
         60,
-        "the stream failed more times in a row than stream.restarts allows",
+        "the stream failed more often within stream.restart_window than stream.restarts allows",
         "the log has each failure; fix the cause, then run the same command to resume",
     )
     INTERRUPTED = 130, "stopped by Ctrl-C (SIGINT)", ""
