@@ -113,7 +113,7 @@ def test_an_outage_past_the_restarts_ends_with_its_exit_code_and_says_why(topics
     log = tmp_path / "stream.log"
     stream = stream_process(config, log, restarts=1, backoff=1)
     try:
-        wait_for(lambda: len(index_ids(config)) == len(paths), 600, "registration")
+        wait_for(lambda: "INFO neardup.stream: streaming" in log.read_text(), 600, "query start")
         kafka.stop(config)
         # the broker never comes back: the failure, one restart that fails, then the exit
         code = stream.wait(timeout=600)
