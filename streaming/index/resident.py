@@ -95,7 +95,7 @@ class ResidentLookup:
         self.refresh()
         if not ids:
             return {}
-        found = self.bands.search(as_words(hashes), threshold)
+        found = self.bands.search(as_words(hashes, self.words), threshold)
         return {(ids[row], match): apart for row, match, apart in found if match != ids[row]}
 
     def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict]:
