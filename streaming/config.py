@@ -100,6 +100,8 @@ class SourcesConfig:
     http_allowlist: list[str]
     max_bytes: int
     max_pixels: int
+    max_message_bytes: int
+    max_meta_bytes: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -334,6 +336,8 @@ def _check(section: Any, key: str) -> None:
     elif isinstance(section, SourcesConfig):
         require(section.max_bytes > 0, "max_bytes", "must be positive")
         require(section.max_pixels > 0, "max_pixels", "must be positive")
+        require(section.max_message_bytes > 0, "max_message_bytes", "must be positive")
+        require(section.max_meta_bytes > 0, "max_meta_bytes", "must be positive")
 
 
 def _check_rule(hashing: HashingConfig, key: str) -> None:

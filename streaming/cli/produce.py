@@ -36,6 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    from kafka.errors import MessageSizeTooLargeError
+
     from streaming import kafka_io
 
     if args.bootstrap_servers:
@@ -43,14 +45,40 @@ def run(args: argparse.Namespace, config: Config) -> int:
     topic = args.topic or config.kafka.images_topic
     kafka_io.ensure_topics(config, [topic])
     producer = kafka_io.producer(config)
-    sent = 0
+    limit = producer.config["max_request_size"]
+    sent = []
+    refusals = []
     for path in image_files(args.paths):
-        producer.send(topic, key=str(path), value=reference(path, args.bank, args.inline))
-        sent += 1
+        document = reference(path, args.bank, args.inline)
+        try:
+            sent.append((path, producer.send(topic, key=str(path), value=document)))
+        except MessageSizeTooLargeError as e:  # over max_request_size: refused before sending
+            refusals.append(f"{path}: {not_sent(e, limit, args.inline)}")
     producer.flush()
     producer.close()
-    print(f"sent {sent} image references to {topic}", file=sys.stderr)
-    return 0 if sent else 1
+    # The broker's own limit can be lower: its refusal comes back in the record's future.
+    refusals += [
+        f"{path}: {not_sent(future.exception, limit, args.inline)}"
+        for path, future in sent
+        if future.failed()
+    ]
+    for refusal in refusals:
+        print(refusal, file=sys.stderr)
+    delivered = sum(1 for _, future in sent if future.succeeded())
+    print(f"sent {delivered} image references to {topic}", file=sys.stderr)
+    return 0 if delivered and not refusals else 1
+
+
+def not_sent(error: Exception, limit: int, inline: bool) -> str:
+    from kafka.errors import MessageSizeTooLargeError
+
+    if not isinstance(error, MessageSizeTooLargeError):
+        return f"not sent: {error}"
+    advice = "send it by path, without --inline" if inline else "shorten its path"
+    return (
+        f"refused: the reference is larger than a Kafka message may be ({limit} bytes, the "
+        f"producer's max_request_size; the broker's message.max.bytes may be lower): {advice}"
+    )
 
 
 def image_files(paths: Sequence[str]) -> Iterator[Path]:

@@ -24,7 +24,7 @@ from streaming.config import SourcesConfig
 from streaming.errors import Rejected
 from streaming.hashing import HashSpec, ImageHashes, hash_images
 from streaming.imageframe import CHUNK, hash_fields, hash_frame
-from streaming.messages import parse_image_ref
+from streaming.messages import MessageLimits, parse_image_ref
 from streaming.sources import Sources
 
 KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
@@ -57,19 +57,22 @@ def ingest(
 
     def ingest_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         sources = Sources.from_config(sources_config)
+        limits = MessageLimits.from_config(sources_config)
         for batch in batches:
             for start in range(0, len(batch), CHUNK):
-                yield _ingest_chunk(batch.iloc[start : start + CHUNK], sources, spec)
+                yield _ingest_chunk(batch.iloc[start : start + CHUNK], sources, limits, spec)
 
     return ingest_batches
 
 
-def _ingest_chunk(records: pd.DataFrame, sources: Sources, spec: HashSpec) -> pd.DataFrame:
+def _ingest_chunk(
+    records: pd.DataFrame, sources: Sources, limits: MessageLimits, spec: HashSpec
+) -> pd.DataFrame:
     refs: list[dict] = []
     results: list[ImageHashes | None] = []
     blobs: list[bytes] = []
     for value in records["value"]:
-        ref, result, blob = _read(value, sources)
+        ref, result, blob = _read(value, sources, limits)
         refs.append(ref)
         results.append(result)
         if blob is not None:
@@ -90,10 +93,12 @@ def _ingest_chunk(records: pd.DataFrame, sources: Sources, spec: HashSpec) -> pd
     return frame[[f.name for f in ingested_schema(spec).fields]]
 
 
-def _read(value: bytes | None, sources: Sources) -> tuple[dict, ImageHashes | None, bytes | None]:
+def _read(
+    value: bytes | None, sources: Sources, limits: MessageLimits
+) -> tuple[dict, ImageHashes | None, bytes | None]:
     """(reference columns, a failed result or None, the bytes to hash or None)."""
     try:
-        ref = parse_image_ref(value)
+        ref = parse_image_ref(value, limits)
     except Rejected as e:
         return _ref_columns(e.image_id), ImageHashes(hashes={}, error=e), None
     columns = _ref_columns(ref.id, ref.bank, ref.uri, ref.meta)
