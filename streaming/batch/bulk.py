@@ -39,7 +39,7 @@ def register_files(
 ) -> tuple[int, list[tuple[str, str, str]]]:
     """Hash and register every image under paths as a member of `bank`; returns (added,
     failures)."""
-    from streaming.stream.job import index_columns
+    from streaming.stream.microbatch import index_columns
 
     hashed = hashed_files(spark, config, paths)
     with _progress(spark, "hashing"):

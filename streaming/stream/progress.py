@@ -1,5 +1,5 @@
-"""One log line per micro-batch: input rows, rate, duration, alerts, dead letters, index size, and
-the seconds of each step of the job's foreachBatch."""
+"""One log line per micro-batch: input rows, rate, duration, alerts, dead letters, images
+registered, and the seconds of each step of the job's foreachBatch."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ class BatchStats:
 
     alerts: int
     dead_letters: int
-    index_size: int
-    # per step of the micro-batch (hash, match, alerts, register), in order
+    registered: int  # images added to the index
+    # per step of the micro-batch (hash, match, publish, register), in order
     seconds: Mapping[str, float]
 
 
@@ -49,12 +49,10 @@ class ProgressListener(StreamingQueryListener):
             f"({progress.processedRowsPerSecond:.1f}/s)"
         )
         if stats is not None:
-            line += f", {stats.alerts} alerts, {stats.dead_letters} dead letters, index "
-            f"{stats.index_size} images"
+            steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in stats.seconds.items())
             line += (
-                " ("
-                + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in stats.seconds.items())
-                + ")"
+                f", {stats.alerts} alerts, {stats.dead_letters} dead letters, "
+                f"{stats.registered} registered ({steps})"
             )
         log.info(line)
 
