@@ -3,20 +3,29 @@
 Registration is idempotent twice over: each table write carries Delta's txnAppId/txnVersion, so a
 micro-batch written again after a crash is skipped by Delta itself, and only ids absent from a table
 are ever added to it, so no writer can give an id a second row.
+
+Both tables record in their properties the primary hash type and size they hold and the number of
+bands the hash is cut into; opening an index checks them, so a folder that holds anything else (a
+plain folder, another Delta table, an index of another hash) is refused before anything is written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from streaming.errors import ExitCode, NeardupError
 from streaming.hashing import hash_bits
 from streaming.imageframe import hash_column
 from streaming.index.bands import BandPlan, plan_bands
 from streaming.schemas import delta_columns, delta_partition_columns
+from streaming.storage import list_folder
+
+TABLES = ("images", "bands")
 
 
 class HashIndex:
@@ -38,13 +47,86 @@ class HashIndex:
         self.bands_path = f"{self.path}/bands"
 
     def ensure(self) -> None:
-        """Create both tables if missing (an existing table is left as it is)."""
-        for table, path in (("images", self.images_path), ("bands", self.bands_path)):
-            schema = StructType.fromDDL(delta_columns(table))
-            empty = self.spark.createDataFrame([], schema)
-            empty.write.format("delta").mode("ignore").partitionBy(
-                *delta_partition_columns(table)
-            ).save(path)
+        """Check what the folder holds, then create the tables that are missing. An existing
+        index keeps the bands it was created with (see properties)."""
+        existing = self._check_folder()
+        for table in existing:
+            self._check_table(table)
+        for table in TABLES:
+            if table not in existing:
+                builder = DeltaTable.createIfNotExists(self.spark).location(self._path(table))
+                builder = builder.addColumns(StructType.fromDDL(delta_columns(table)))
+                builder = builder.partitionedBy(*delta_partition_columns(table))
+                for key, value in self.properties().items():
+                    builder = builder.property(key, value)
+                builder.execute()
+
+    def properties(self) -> dict[str, str]:
+        """What the tables record of the index. The bands table is only right for the number of
+        bands it was cut into; any threshold can be searched with it (at radius threshold //
+        bands, bands.py), so an index keeps its bands whatever hashing.threshold says later."""
+        return {
+            "neardup.primary": self.primary,
+            "neardup.hashSize": str(self.hash_size),
+            "neardup.bands": str(self.plan.bands),
+            "neardup.threshold": str(self.plan.threshold),
+        }
+
+    def _check_folder(self) -> list[str]:
+        """The tables the folder holds; FOREIGN_INDEX if it holds anything else."""
+        try:
+            names = list_folder(self.spark, self.path)
+        except NotADirectoryError:
+            raise self._foreign(self.path, "is a file, not an index folder") from None
+        if names is None:
+            return []
+        if "_delta_log" in names:
+            raise self._foreign(
+                self.path, "is itself a Delta table: index.path is the folder of images/ and bands/"
+            )
+        existing = [table for table in TABLES if table in names]
+        if not existing and [name for name in names if not name.startswith(".")]:
+            raise self._foreign(self.path, "holds files but no neardup index (no images/, bands/)")
+        for table in existing:
+            if not DeltaTable.isDeltaTable(self.spark, self._path(table)):
+                raise self._foreign(self._path(table), "is not a Delta table")
+        return existing
+
+    def _check_table(self, table: str) -> None:
+        """FOREIGN_INDEX unless the table has this index's columns and, if it records them, its
+        hash type and size; adopt its bands."""
+        path = self._path(table)
+        columns = set(self.spark.read.format("delta").load(path).columns)
+        missing = [
+            f.name for f in StructType.fromDDL(delta_columns(table)) if f.name not in columns
+        ]
+        if missing:
+            missing_text = ", ".join(missing[:4])
+            raise self._foreign(
+                path, f"is a Delta table without the columns of neardup's {table} ({missing_text})"
+            )
+        recorded = DeltaTable.forPath(self.spark, path).detail().first()["properties"]
+        primary = recorded.get("neardup.primary", self.primary)
+        hash_size = int(recorded.get("neardup.hashSize", self.hash_size))
+        if (primary, hash_size) != (self.primary, self.hash_size):
+            raise self._foreign(
+                path,
+                f"indexes {primary} hashes of size {hash_size}, not the configured "
+                f"{self.primary} of size {self.hash_size}: set hashing.primary and "
+                "hashing.hash_size to the index's, or use another index.path",
+            )
+        if "neardup.bands" in recorded:
+            bands = int(recorded["neardup.bands"])
+            self.plan = BandPlan(
+                self.plan.bits, self.plan.threshold, bands, self.plan.threshold // bands
+            )
+
+    def _path(self, table: str) -> str:
+        return f"{self.path}/{table}"
+
+    @staticmethod
+    def _foreign(path: str, what: str) -> NeardupError:
+        return NeardupError(f"index {path} {what}", ExitCode.FOREIGN_INDEX)
 
     def images(self) -> DataFrame:
         return self.spark.read.format("delta").load(self.images_path)
@@ -127,8 +209,6 @@ class HashIndex:
         )
 
     def stats(self) -> dict:
-        from delta.tables import DeltaTable
-
         images = self.images()
         banks = {
             row["bank"]: row["count"]
@@ -168,8 +248,6 @@ class HashIndex:
     def optimize(self) -> None:
         """Compact small files; in the bands table, cluster by value so a probe's lookup skips
         files."""
-        from delta.tables import DeltaTable
-
         DeltaTable.forPath(self.spark, self.images_path).optimize().executeCompaction()
         DeltaTable.forPath(self.spark, self.bands_path).optimize().executeZOrderBy("value")
 

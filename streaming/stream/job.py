@@ -3,7 +3,8 @@ Kafka -> register in Delta.
 
 This module wires the query: the Kafka source, the hashing, the checkpoint and the trigger, and
 hands each micro-batch to MicroBatch (microbatch.py), which moves its data in and out, while
-decision.py decides what it alerts, registers and dead-letters.
+decision.py decides what it alerts, registers and dead-letters. Before anything is written, the
+checkpoint and the index are checked to be this query's (checkpoint.py, index/table.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from streaming.config import Config
 from streaming.errors import ConfigError
 from streaming.hashing import HashSpec
 from streaming.index.table import HashIndex
+from streaming.stream.checkpoint import check_checkpoint
 from streaming.stream.ingest import KAFKA_COLUMNS, ingest, ingested_schema
 from streaming.stream.microbatch import MicroBatch
 from streaming.stream.progress import progress_listener
@@ -73,6 +75,7 @@ def hash_spec(config: Config) -> HashSpec:
 
 
 def open_index(spark: SparkSession, config: Config) -> HashIndex:
+    """The index at index.path, created if missing; FOREIGN_INDEX if the path holds another."""
     hashing = config.hashing
     index = HashIndex(
         spark, config.index.path, hashing.primary, hashing.hash_size, hashing.threshold
@@ -91,9 +94,11 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
             "evaluate` and bench.robustness apply them"
         )
     kafka = config.kafka
+    # Both checks come before the first write: a foreign checkpoint or index leaves no trace.
+    check_checkpoint(spark, options.checkpoint, kafka.images_topic)
+    index = open_index(spark, config)
     alerts_topic = kafka.dry_run_alerts_topic if options.dry_run else kafka.alerts_topic
     kafka_io.ensure_topics(config, stream_topics(config, options))
-    index = open_index(spark, config)
     spec = hash_spec(config)
 
     reader = spark.readStream.format("kafka").options(**kafka_io.spark_options(config))
