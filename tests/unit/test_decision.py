@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streaming.config import HashingConfig
+from streaming.config import load_config
 from streaming.errors import Reason
 from streaming.index.distance import distance
 from streaming.schemas import validator
@@ -27,9 +27,15 @@ from streaming.stream.decision import (
 )
 from streaming.stream.records import ORIGINAL_CHARS, Row, as_json
 
-HASHING = HashingConfig(
-    types=["phash", "dhash"], primary="phash", hash_size=8, threshold=6, exact=False
-)
+HASHING = load_config(
+    environ={},
+    overrides={
+        "hashing.types": ["phash", "dhash"],
+        "hashing.primary": "phash",
+        "hashing.hash_size": 8,
+        "hashing.threshold": 6,
+    },
+).hashing
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 START = datetime(2026, 12, 1, 9, 0)  # naive local time, as Spark collects a TIMESTAMP
 
