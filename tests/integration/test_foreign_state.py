@@ -99,8 +99,9 @@ def test_index_stats_on_a_foreign_folder_fails_through_the_cli(tmp_path):
         text=True,
         timeout=300,
     )
-    assert done.returncode != 0
-    assert f"index {folder} holds files but no neardup index" in done.stderr
+    assert done.returncode == ExitCode.FOREIGN_INDEX
+    assert f"neardup: index {folder} holds files but no neardup index" in done.stderr
+    assert "Traceback" not in done.stderr
     assert sorted(p.name for p in folder.iterdir()) == ["readme.txt"]
 
 
