@@ -49,8 +49,10 @@ class ProgressListener(StreamingQueryListener):
             f"({progress.processedRowsPerSecond:.1f}/s)"
         )
         if stats is not None:
-            line += f", {stats.alerts} alerts, {stats.dead_letters} dead letters, index "
-            f"{stats.index_size} images"
+            line += (
+                f", {stats.alerts} alerts, {stats.dead_letters} dead letters, "
+                f"index {stats.index_size} images"
+            )
             line += (
                 " ("
                 + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in stats.seconds.items())
