@@ -1,5 +1,6 @@
 # The README's two commands are `make demo` and `make test`; both run `make setup` first, which is
-# idempotent: a virtualenv with the package, the JVM jars from conf/jvm/, and kcat for broker checks.
+# idempotent: a virtualenv with the package, the JVM jars from conf/jvm/ (Spark's connectors, the Kafka
+# broker, the S3 server), and kcat for broker checks.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -21,10 +22,11 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e ".[dev]"
 	touch $@
 
-$(JARS)/.resolved: conf/jvm/spark/pom.xml conf/jvm/kafka/pom.xml
-	rm -rf $(JARS)/spark $(JARS)/kafka
+$(JARS)/.resolved: conf/jvm/spark/pom.xml conf/jvm/kafka/pom.xml conf/jvm/s3/pom.xml
+	rm -rf $(JARS)/spark $(JARS)/kafka $(JARS)/s3
 	$(MVN) -f conf/jvm/spark/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/spark
 	$(MVN) -f conf/jvm/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/kafka
+	$(MVN) -f conf/jvm/s3/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/s3
 	touch $@
 
 # kcat is the independent Kafka client the tests check the broker with; docker-compose (Debian's) parses
@@ -65,4 +67,5 @@ lint: setup
 
 clean:
 	-$(NEARDUP) kafka stop
+	-$(NEARDUP) s3 stop
 	rm -rf .state demo-out

@@ -8,6 +8,7 @@ dotted key.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import tomllib
@@ -99,8 +100,45 @@ class HashingConfig:
 class SourcesConfig:
     allowed_roots: list[str]
     http_allowlist: list[str]
+    allowed_networks: list[str]
     max_bytes: int
     max_pixels: int
+    max_in_flight: int
+    retries: int
+    timeout_ms: int
+
+
+@dataclasses.dataclass(frozen=True)
+class S3LocalConfig:
+    """The S3-compatible server of `neardup s3 start` (s3proxy) on 127.0.0.1."""
+
+    port: int
+    state_dir: str
+    buckets: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class S3Config:
+    """S3 and S3-compatible stores, for image references, the index and the checkpoint alike.
+    Unset values (empty strings) fall back to the standard AWS chain."""
+
+    endpoint_url: str | None
+    region: str | None
+    path_style: bool
+    access_key_id: str | None
+    secret_access_key: str | None
+    local: S3LocalConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class GcsConfig:
+    service_account_path: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class AzureConfig:
+    account_name: str | None
+    account_key: str | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +179,9 @@ class Config:
     hashing: HashingConfig
     sources: SourcesConfig
     review: ReviewConfig
+    s3: S3Config
+    gcs: GcsConfig
+    azure: AzureConfig
 
     def replace(self, **dotted: Any) -> Config:
         """A copy with values changed by dotted key, e.g. replace(**{"hashing.threshold": 8})."""
@@ -293,6 +334,11 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
         return value
+    if hint == str | None:
+        # TOML has no null: an empty string leaves the value unset.
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value or None
     raise TypeError(f"unsupported config field type {hint} for {key}")
 
 
@@ -352,6 +398,14 @@ def _check(section: Any, key: str) -> None:
     elif isinstance(section, SourcesConfig):
         require(section.max_bytes > 0, "max_bytes", "must be positive")
         require(section.max_pixels > 0, "max_pixels", "must be positive")
+        require(section.max_in_flight > 0, "max_in_flight", "must be positive")
+        require(section.retries >= 0, "retries", "must be 0 or more")
+        require(section.timeout_ms > 0, "timeout_ms", "must be positive")
+        require(
+            all(_is_network(n) for n in section.allowed_networks),
+            "allowed_networks",
+            "each must be an IP network such as 127.0.0.1/32 or 10.0.0.0/8",
+        )
     elif isinstance(section, ReviewConfig):
         require(0 < section.port < 65536, "port", "must be a TCP port")
         require(
@@ -362,6 +416,12 @@ def _check(section: Any, key: str) -> None:
         require(0 < section.page_size <= 500, "page_size", "must be between 1 and 500")
         require(16 <= section.thumbnail_px <= 1024, "thumbnail_px", "must be between 16 and 1024")
         require(section.thumbnail_cache >= 0, "thumbnail_cache", "must not be negative")
+    elif isinstance(section, S3Config):
+        require(
+            (section.access_key_id is None) == (section.secret_access_key is None),
+            "access_key_id",
+            "must be set together with secret_access_key, or both left empty",
+        )
 
 
 def _check_rule(hashing: HashingConfig, key: str) -> None:
@@ -381,3 +441,11 @@ def _check_rule(hashing: HashingConfig, key: str) -> None:
             f"{key}.rule: bounds {hashing.primary} by {rule.radius(hashing.primary)}, over "
             f"hashing.threshold ({hashing.threshold}), the lookup's radius"
         )
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text)
+    except ValueError:
+        return False
+    return True

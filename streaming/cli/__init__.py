@@ -20,7 +20,7 @@ from streaming.errors import ConfigError, ExitCode, NeardupError
 log = logging.getLogger("neardup")
 
 COMMANDS = (
-    *("kafka", "produce", "stream", "alerts", "review", "hash", "evaluate", "index", "dedup"),
+    *("kafka", "s3", "produce", "stream", "alerts", "review", "hash", "evaluate", "index", "dedup"),
     "cluster",
 )
 

@@ -28,9 +28,12 @@ class HashIndex:
         hash_size: int,
         threshold: int,
         expected_size: int = 10_000_000,
+        storage_options: Mapping[str, str] | None = None,
     ) -> None:
         self.spark = spark
         self.path = path.rstrip("/")
+        # delta-rs's settings for the store under `path` (storage.delta_storage_options)
+        self.storage_options = dict(storage_options or {})
         self.primary = primary
         self.hash_size = hash_size
         self.plan: BandPlan = plan_bands(hash_bits(primary, hash_size), threshold, expected_size)

@@ -36,6 +36,7 @@ from streaming.index.distance import distance
 from streaming.index.lookup import Pairs, open_lookup
 from streaming.index.pairs import as_words, near_pairs
 from streaming.index.table import HashIndex
+from streaming.storage import delta_storage_options, on_object_store
 from streaming.stream.failpoints import crash_point
 from streaming.stream.ingest import KAFKA_COLUMNS, ingest, ingested_schema
 from streaming.stream.progress import BatchStats, progress_listener
@@ -72,7 +73,8 @@ class StreamOptions:
 def app_id(checkpoint: str) -> str:
     """The Delta transaction app id of a query: derived from its checkpoint, so a fresh checkpoint
     is a new writer (its batch ids restart at 0) and a restarted query is the same writer."""
-    digest = hashlib.sha256(str(Path(checkpoint).resolve()).encode()).hexdigest()[:16]
+    where = checkpoint if on_object_store(checkpoint) else str(Path(checkpoint).resolve())
+    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
     return f"neardup-stream-{digest}"
 
 
@@ -91,7 +93,12 @@ def hash_spec(config: Config) -> HashSpec:
 def open_index(spark: SparkSession, config: Config) -> HashIndex:
     hashing = config.hashing
     index = HashIndex(
-        spark, config.index.path, hashing.primary, hashing.hash_size, hashing.threshold
+        spark,
+        config.index.path,
+        hashing.primary,
+        hashing.hash_size,
+        hashing.threshold,
+        storage_options=delta_storage_options(config, config.index.path),
     )
     index.ensure()
     return index
@@ -128,7 +135,7 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
     ingested = (
         reader.load()
         .select(*KAFKA_COLUMNS)
-        .mapInPandas(ingest(config.sources, spec), ingested_schema(spec))
+        .mapInPandas(ingest(config, spec), ingested_schema(spec))
     )
 
     batches = MicroBatch(config, options, index, alerts_topic, app_id(options.checkpoint))
