@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from streaming.config import Config, S3Config
+from streaming.errors import ExitCode, NeardupError
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, ObjectStore, RetryConfig
@@ -85,6 +86,47 @@ def open_store(
     else:
         return from_url(root)
     return from_url(root, client_options=options, retry_config=retry_config, **settings)
+
+
+def check_reachable(config: Config, uri: str) -> None:
+    """Fail fast, before Spark starts, when the store of an s3:// path does not answer or refuses
+    the credentials (a missing key is fine: the path may not exist yet)."""
+    if scheme(uri) not in ("s3", "s3a"):
+        return
+    import obstore
+    from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
+
+    parts = urlsplit(uri)
+    bucket, key = parts.netloc, parts.path.strip("/")
+    store = open_store(
+        config,
+        f"s3://{bucket}",
+        client_options={"timeout": "10s", "connect_timeout": "5s"},
+        retry_config={"max_retries": 1},
+    )
+    where = config.s3.endpoint_url or "AWS"
+    try:
+        obstore.head(store, f"{key}/_neardup_probe".lstrip("/"))
+    except FileNotFoundError:
+        return
+    except (PermissionDeniedError, UnauthenticatedError) as e:
+        raise NeardupError(
+            f"{where} refused the credentials for s3://{bucket}: {first_line(e)}\n"
+            "set s3.access_key_id and s3.secret_access_key, or the AWS_* variables",
+            ExitCode.STORE_REFUSED,
+        ) from None
+    except Exception as e:  # obstore's GenericError: no answer after its retries
+        raise NeardupError(
+            f"the S3 endpoint {where} does not answer for s3://{bucket}: {first_line(e)}\n"
+            "check s3.endpoint_url (NEARDUP_S3_ENDPOINT_URL); `neardup s3 start` runs one locally",
+            ExitCode.STORE_UNREACHABLE,
+        ) from None
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """An error's summary for a message: obstore appends a multi-line debug dump."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def delta_storage_options(config: Config, uri: str) -> dict[str, str]:

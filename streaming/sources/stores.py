@@ -12,6 +12,7 @@ from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 
 from streaming.errors import Reason, Rejected
 from streaming.sources.policy import Location
+from streaming.storage import first_line
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
@@ -40,9 +41,3 @@ async def read_object(store: ObjectStore, location: Location, max_bytes: int) ->
     except Exception as e:  # obstore's GenericError and I/O errors, after its own retries
         message = f"cannot read {location.uri}: {first_line(e)}"
         raise Rejected(Reason.FETCH_FAILED, message) from None
-
-
-def first_line(error: BaseException, limit: int = 300) -> str:
-    """An error's summary for a dead letter: obstore appends a multi-line debug dump."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."

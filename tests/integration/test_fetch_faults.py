@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -20,8 +21,9 @@ import pandas as pd
 import pytest
 
 from streaming.config import Config
+from streaming.errors import ExitCode, NeardupError
 from streaming.hashing import HashSpec
-from streaming.storage import open_store
+from streaming.storage import check_reachable, open_store
 from streaming.stream.ingest import ingest
 
 HOST = "127.0.0.2"  # the server's own loopback address, the one network the tests allow
@@ -41,7 +43,7 @@ JPEG = small_jpeg()
 class Misbehaving(BaseHTTPRequestHandler):
     """Each path one behaviour; `seen` counts the requests per path."""
 
-    seen: Counter = Counter()
+    seen: ClassVar[Counter[str]] = Counter()
 
     def log_message(self, *args: object) -> None:
         pass
@@ -205,3 +207,17 @@ def test_s3_references_are_hashed_and_the_stores_refusals_dead_lettered(s3):
     assert outcomes(run_ingest(wrong_key, ["s3://images/faults/ok.jpg"])) == {
         "s3://images/faults/ok.jpg": "forbidden"
     }
+
+
+def test_an_s3_endpoint_that_does_not_answer_or_refuses_stops_the_stream_before_spark(s3):
+    check_reachable(s3, "s3://lake/not-yet/index")  # a path that does not exist yet is fine
+    with pytest.raises(NeardupError) as refused:
+        check_reachable(s3.replace(**{"s3.secret_access_key": "not-the-key"}), "s3://lake/x")
+    assert refused.value.exit_code == ExitCode.STORE_REFUSED
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nobody = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    with pytest.raises(NeardupError) as unreachable:
+        check_reachable(s3.replace(**{"s3.endpoint_url": nobody}), "s3://lake/x")
+    assert unreachable.value.exit_code == ExitCode.STORE_UNREACHABLE
+    assert "s3.endpoint_url" in unreachable.value.message
