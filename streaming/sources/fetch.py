@@ -9,6 +9,7 @@ import threading
 from collections import deque
 from collections.abc import Coroutine, Iterable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,9 +25,17 @@ if TYPE_CHECKING:
     from obstore.store import ClientConfig, ObjectStore, RetryConfig
 
 T = TypeVar("T")
-# What a reference asks for: a place to fetch, or an outcome known without fetching (inline
-# bytes, a refusal).
-Read = Location | bytes | Rejected
+
+
+@dataclass(frozen=True)
+class Inline:
+    """Base64 content of a message, decoded when its turn comes (not the whole batch at once)."""
+
+    content: str
+
+
+# What a reference asks for: a place to fetch, content to decode, or why neither.
+Read = Location | Inline | Rejected
 
 
 class Fetcher:
@@ -73,11 +82,11 @@ class Fetcher:
         self._loop.close()
 
     def admit(self, uri: str | None, content: str | None) -> Read:
-        """What to fetch for a reference (exactly one of uri and content is set), or why not."""
+        """What to read for a reference (exactly one of uri and content is set), or why not."""
+        if content is not None:
+            return Inline(content)
+        assert uri is not None
         try:
-            if content is not None:
-                return self.policy.decode(content)
-            assert uri is not None
             return self.policy.locate(uri)
         except Rejected as e:
             return e
@@ -106,8 +115,14 @@ class Fetcher:
         if isinstance(read, Location):
             return asyncio.run_coroutine_threadsafe(self._fetch(read), self._loop)
         known: Future[bytes | Rejected] = Future()
-        known.set_result(read)
+        known.set_result(self._decode(read) if isinstance(read, Inline) else read)
         return known
+
+    def _decode(self, inline: Inline) -> bytes | Rejected:
+        try:
+            return self.policy.decode(inline.content)
+        except Rejected as e:
+            return e
 
     async def _fetch(self, location: Location) -> bytes | Rejected:
         try:
