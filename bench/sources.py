@@ -46,7 +46,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--images", type=int, default=60, help="JPEGs per run (2-3 MP each)")
+    parser.add_argument("--images", type=int, default=60, help="JPEGs per run")
+    parser.add_argument(
+        "--min-pixels", type=int, default=2_000_000, help="JPEG size (default 2-3 MP)"
+    )
     parser.add_argument("--latencies", default="0,50,100", help="ms added per S3 request")
     parser.add_argument("--in-flight", default="1,8,32", help="sources.max_in_flight values")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each, best kept")
@@ -55,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     latencies = [int(v) for v in args.latencies.split(",")]
     in_flight = [int(v) for v in args.in_flight.split(",")]
-    files = jpeg_corpus(args.images)
+    files = jpeg_corpus(args.images, min_pixels=args.min_pixels)
 
     with tempfile.TemporaryDirectory(prefix="bench-sources-") as state:
         config = _config(Path(state), files[0].parent)
