@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from streaming.config import Config
-from streaming.errors import ExitCode, NeardupError
+from streaming.errors import ExitCode
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,16 +30,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, config: Config) -> int:
     from streaming.local import s3
 
-    try:
-        if args.action == "status":
-            print(s3.status(config))
-            return ExitCode.OK if s3.running_pid(config) is not None else ExitCode.NOT_RUNNING
-        if args.action == "upload":
-            return upload(config, args.paths, args.to)
-        print(s3.start(config) if args.action == "start" else s3.stop(config))
-    except NeardupError as e:
-        print(f"error: {e.message}", file=sys.stderr)
-        return e.exit_code
+    # A NeardupError (port taken, no credentials, the server exited) ends the command in main.
+    if args.action == "status":
+        print(s3.status(config))
+        return ExitCode.OK if s3.running_pid(config) is not None else ExitCode.NOT_RUNNING
+    if args.action == "upload":
+        return upload(config, args.paths, args.to)
+    print(s3.start(config) if args.action == "start" else s3.stop(config))
     return ExitCode.OK
 
 

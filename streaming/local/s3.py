@@ -13,7 +13,7 @@ from pathlib import Path
 from streaming.config import Config
 from streaming.errors import ConfigError, NeardupError
 from streaming.local import processes
-from streaming.local.jars import jars
+from streaming.local.jars import jars, java
 from streaming.local.processes import launch, port_open, terminate, wait_ready
 
 START_TIMEOUT_S = 60.0
@@ -117,7 +117,7 @@ def _properties(config: Config, paths: ServerPaths) -> str:
 def _java(paths: ServerPaths) -> list[str]:
     (jar,) = jars("s3")
     return [
-        "java",
+        java(),
         "-Xmx256m",
         "-XX:+UseSerialGC",
         "-jar",
