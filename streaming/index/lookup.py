@@ -36,6 +36,11 @@ def open_lookup(index: HashIndex, kind: str) -> Lookup:
     """The lookup that index.lookup names."""
     from streaming.index.join import JoinLookup
     from streaming.index.resident import ResidentLookup
+    from streaming.index.sharded import ShardedLookup
 
-    lookups: dict[str, type[Lookup]] = {"memory": ResidentLookup, "join": JoinLookup}
+    lookups: dict[str, type[Lookup]] = {
+        "memory": ResidentLookup,
+        "join": JoinLookup,
+        "sharded": ShardedLookup,
+    }
     return lookups[kind](index)
