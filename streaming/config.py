@@ -34,7 +34,7 @@ DIHEDRAL_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
 # How the grey hashes see colour: PIL's luma (imagehash's) or contrast-preserving decolorization.
 GREY_STEPS = ("luma", "decolor")
 REGISTER_MODES = ("all", "unique", "none")
-INDEX_LOOKUPS = ("memory", "join")
+INDEX_LOOKUPS = ("auto", "memory", "sharded", "join")
 REVIEW_SOURCES = ("auto", "matches", "topic")
 
 
@@ -72,6 +72,8 @@ class SparkConfig:
 class IndexConfig:
     path: str
     lookup: str
+    memory_max_images: int
+    shards: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -379,6 +381,8 @@ def _check(section: Any, key: str) -> None:
         require(
             section.lookup in INDEX_LOOKUPS, "lookup", f"must be one of {', '.join(INDEX_LOOKUPS)}"
         )
+        require(section.memory_max_images >= 0, "memory_max_images", "must not be negative")
+        require(section.shards >= 0, "shards", "must not be negative")
     elif isinstance(section, StreamConfig):
         require(
             section.register in REGISTER_MODES,

@@ -3,7 +3,9 @@ hashes, and the indexed rows of given ids.
 
 Every lookup gives one answer: the pairs within the threshold in the index's latest snapshot, each
 once. How it gets there is the lookup's own (index.lookup): "memory" holds the primary hashes on the
-driver (resident.py), "join" joins probes with the bands table in Spark (join.py).
+driver (resident.py), "sharded" holds them in shards on the executors (sharded.py, shards.py),
+"join" joins probes with the bands table in Spark (join.py); "auto" picks memory or sharded by the
+index's size.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Protocol
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from streaming.config import IndexConfig
 from streaming.index.table import HashIndex
 
 Pairs = dict[tuple[str, str], int]  # (query id, indexed id) -> distance
@@ -32,15 +38,31 @@ class Lookup(Protocol):
         ...
 
 
-def open_lookup(index: HashIndex, kind: str) -> Lookup:
-    """The lookup that index.lookup names."""
+def open_lookup(index: HashIndex, settings: IndexConfig) -> Lookup:
+    """The lookup that index.lookup names (for "auto": chosen by the index's size)."""
     from streaming.index.join import JoinLookup
     from streaming.index.resident import ResidentLookup
     from streaming.index.sharded import ShardedLookup
 
-    lookups: dict[str, type[Lookup]] = {
-        "memory": ResidentLookup,
-        "join": JoinLookup,
-        "sharded": ShardedLookup,
-    }
-    return lookups[kind](index)
+    kind, _ = choose_lookup(index, settings)
+    if kind == "sharded":
+        return ShardedLookup(index, settings.shards)
+    return {"memory": ResidentLookup, "join": JoinLookup}[kind](index)
+
+
+def choose_lookup(index: HashIndex, settings: IndexConfig) -> tuple[str, str]:
+    """(the lookup a stream would open now, why)."""
+    if settings.lookup != "auto":
+        return settings.lookup, f"index.lookup = {settings.lookup}"
+    images, limit = indexed_images(index.images_path), settings.memory_max_images
+    if images <= limit:
+        return "memory", f"auto: {images} images <= index.memory_max_images ({limit})"
+    return "sharded", f"auto: {images} images > index.memory_max_images ({limit})"
+
+
+def indexed_images(images_path: str) -> int:
+    """Rows of the `images` table, from the record counts its Delta log keeps per file."""
+    from deltalake import DeltaTable
+
+    actions = pa.table(DeltaTable(images_path).get_add_actions(flatten=True))
+    return int(pc.sum(actions["num_records"]).as_py() or 0)

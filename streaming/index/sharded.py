@@ -11,7 +11,7 @@ read there from the table, with the same answer.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 import pyarrow as pa
 from deltalake import DeltaTable
@@ -66,7 +66,8 @@ class ShardedLookup:
             self.answers, self._files, self._unconfirmed = [], {}, set()
             return {}
 
-        def task(shard: int, _: object) -> list[ShardAnswer]:
+        def task(shard: int, anchor: Iterator[int]) -> list[ShardAnswer]:
+            drained(anchor)
             return [search_shard(spec, shard, version, files, queries, marks, threshold)]
 
         self.answers = self.anchors.mapPartitionsWithIndex(task).collect()
@@ -91,7 +92,8 @@ class ShardedLookup:
         spec = self.spec
         empty = as_words([[0] * spec.words])[:0]
 
-        def task(shard: int, _: object) -> list[ShardAnswer]:
+        def task(shard: int, anchor: Iterator[int]) -> list[ShardAnswer]:
+            drained(anchor)
             return [search_shard(spec, shard, version, files, empty, fingerprints([]), 0)]
 
         self.answers = self.anchors.mapPartitionsWithIndex(task).collect()
@@ -114,3 +116,10 @@ class ShardedLookup:
         """These columns of the rows of these ids in these Parquet files of `images`."""
         frame = self.index.spark.read.parquet(*files).where(F.col("id").isin(ids.to_pylist()))
         return [row.asDict() for row in frame.select(*columns).collect()]
+
+
+def drained(anchor: Iterator[int]) -> None:
+    """Read a task's input to its end: a Python worker that left input unread exits after the task
+    (a new one, importing numpy and pyarrow again, costs about a second)."""
+    for _ in anchor:
+        pass

@@ -204,7 +204,7 @@ class MicroBatch:
         self.config = config
         self.options = options
         self.index = index
-        self.lookup = open_lookup(index, config.index.lookup)
+        self.lookup = open_lookup(index, config.index)
         self.alerts_topic = alerts_topic
         self.app_id = app
         self.stats: dict[int, BatchStats] = {}
