@@ -63,7 +63,8 @@ class ShardAnswer:
     known: list[int]
     rows: int  # hashes the shard holds
     bytes: int  # the shard's files on disk
-    loaded_s: float  # seconds spent bringing the shard to the version asked
+    read: int  # rows read from the table to bring the shard to the version asked
+    loaded_s: float  # seconds that took
 
 
 # Rows of a row group dealt out as one piece: a table of a few large row groups (after OPTIMIZE)
@@ -156,6 +157,7 @@ class Shard:
         self.spec = spec
         self.shard = shard
         self.folder = root / FOLDER / spec.key / str(shard)
+        self.read = 0  # rows read from the table by the last `at`
 
     def at(self, version: int, files: Sequence[str]) -> list[Stored]:
         """The shard's segments at this version of the table (its files), read or built here."""
@@ -179,6 +181,7 @@ class Shard:
         names = list(manifest["segments"])
         rows = self._read(added)
         if rows is not None:
+            self.read = len(rows[0])
             stored.append(Stored.build(self.spec.plan, *rows))
             names.append(self._save(stored[-1]))
             while len(stored) > 1 and due_for_merge(stored[-2].segment, stored[-1].segment):
@@ -312,7 +315,8 @@ def search_shard(
         spots = np.minimum(spots, len(part.fingerprints) - 1)
         known |= part.fingerprints[spots] == query_fingerprints
     rows = sum(len(s.segment.ids) for s in stored)
-    return ShardAnswer(pairs, np.flatnonzero(known).tolist(), rows, held.disk_bytes(), loaded)
+    known_rows = np.flatnonzero(known).tolist()
+    return ShardAnswer(pairs, known_rows, rows, held.disk_bytes(), held.read, loaded)
 
 
 # Ids fingerprinted at once: bounds the temporary per-byte arrays.
