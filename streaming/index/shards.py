@@ -166,6 +166,11 @@ class Shard:
             manifest = self._manifest()
             if manifest["version"] != version:
                 manifest = self._refresh(manifest, version, files)
+            # Let go of segments another process merged away: their pages and disk go with them.
+            current = {self.folder / name for name in manifest["segments"]}
+            for folder in [f for f in Shard._mapped if f.parent == self.folder]:
+                if folder not in current:
+                    del Shard._mapped[folder]
             return [self._open(name) for name in manifest["segments"]]
 
     def disk_bytes(self) -> int:
