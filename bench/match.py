@@ -29,6 +29,7 @@ import resource
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import SparkSession
 
-from streaming.config import load_config
+from streaming.config import Config, load_config
 from streaming.index.bands import BandPlan
 from streaming.index.join import JoinLookup
 from streaming.index.lookup import Lookup
@@ -133,7 +134,7 @@ def drop_shards(lookup: ShardedLookup) -> None:
     """Delete the shards' files where they are, as a new application's executors start without."""
     key = lookup.spec.key
 
-    def task(_: int, anchor) -> list[int]:
+    def task(_: int, anchor: Iterator[int]) -> list[int]:
         from pyspark import SparkFiles
 
         drained(anchor)
@@ -237,7 +238,7 @@ def main() -> None:
             standalone.stop(cluster)
 
 
-def start_cluster(config, workers: int):
+def start_cluster(config: Config, workers: int) -> Config:
     """A standalone cluster of this machine on free ports (other users keep the defaults)."""
     import socket
 

@@ -12,16 +12,16 @@ pytestmark = pytest.mark.slow
 
 
 def test_sharded_memory_and_join_lookups_publish_the_same_alerts(spark, topics, tmp_path_factory):
-    paths = planted_stream(tmp_path_factory.mktemp("stream60"), count=60, seed=60, group_every=6)
+    paths = planted_stream(tmp_path_factory.mktemp("stream40"), count=40, seed=40, group_every=5)
     produce(topics, topics.kafka.images_topic, references(paths))
     found = {}
     for kind in ("sharded", "memory", "join"):
         config = fresh(topics, tmp_path_factory.mktemp(kind)).replace(
             **{"index.lookup": kind, "kafka.alerts_topic": f"{topics.kafka.alerts_topic}-{kind}"}
         )
-        # Micro-batches of 20: later ones look up what earlier ones registered.
+        # Two micro-batches: the second looks up what the first registered.
         run_available_now(spark, config, max_offsets_per_trigger=20)
         found[kind] = alert_pairs(read_topic(config, config.kafka.alerts_topic))
     expected = expected_alerts(paths, topics)
-    assert len(expected) >= 6
+    assert len(expected) >= 4
     assert found["sharded"] == found["memory"] == found["join"] == expected
