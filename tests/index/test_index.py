@@ -14,9 +14,8 @@ from pyspark.sql import functions as F
 
 from streaming.batch.dedup import find_pairs
 from streaming.hashing import HashSpec, hash_images, hex_to_words
-from streaming.index.bands import plan_bands
 from streaming.index.join import JoinLookup
-from streaming.index.match import match_index, match_self
+from streaming.index.match import match_index
 from streaming.index.resident import ResidentLookup
 from streaming.index.table import HashIndex
 from streaming.samples import write_samples
@@ -175,21 +174,6 @@ def test_the_join_completes_the_bands_a_memory_lookup_stream_did_not_write(spark
     JoinLookup(index)  # a second query start: nothing left to complete
     assert index.bands().count() == len(stored) * index.plan.bands
     assert len(expected) >= len(queries)
-
-
-def test_match_self_finds_every_pair_once(spark):
-    hashes = planted_hashes(500, seed=3)
-    plan = plan_bands(64, THRESHOLD, len(hashes))
-    found = {
-        (r["a_id"], r["b_id"], r["distance"])
-        for r in match_self(rows(spark, hashes, "h"), plan, THRESHOLD).collect()
-    }
-    brute = set()
-    for (i, a), (j, b) in itertools.combinations(enumerate(hashes), 2):
-        if hamming(a, b) <= THRESHOLD:
-            brute.add((*sorted((f"h{i}", f"h{j}")), hamming(a, b)))
-    assert found == brute
-    assert len(brute) >= 50
 
 
 def test_registration_is_idempotent(spark, index):
