@@ -177,9 +177,7 @@ def measure_lookup(
 
 
 def index_size(index: HashIndex) -> int:
-    from streaming.index.lookup import indexed_images
-
-    return indexed_images(index.images_path)
+    return index.images().count()
 
 
 def candidates_per_query(plan: BandPlan, stored: np.ndarray, queries: np.ndarray) -> float | None:

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from typing import Protocol
+from urllib.parse import urlparse
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
@@ -57,18 +56,20 @@ def choose_lookup(index: HashIndex, settings: IndexConfig) -> tuple[str, str]:
     """(the lookup a stream would open now, why)."""
     if settings.lookup != "auto":
         return settings.lookup, f"index.lookup = {settings.lookup}"
-    images, limit = indexed_images(index.images_path), settings.memory_max_images
+    images, limit = index.images().count(), settings.memory_max_images
     if images <= limit:
         return "memory", f"auto: {images} images <= index.memory_max_images ({limit})"
+    if not on_file_system(index.images_path):
+        return (
+            "join",
+            f"auto: {images} images > index.memory_max_images ({limit}), not on a file system",
+        )
     return "sharded", f"auto: {images} images > index.memory_max_images ({limit})"
 
 
-def indexed_images(images_path: str) -> int:
-    """Rows of the `images` table, from the record counts its Delta log keeps per file."""
-    from deltalake import DeltaTable
-
-    actions = pa.table(DeltaTable(images_path).get_add_actions(flatten=True))
-    return int(pc.sum(actions["num_records"]).as_py() or 0)
+def on_file_system(path: str) -> bool:
+    """Whether a table is on a file system every process reaches by path (what the shards read)."""
+    return urlparse(path).scheme in ("", "file")
 
 
 # Queries sent to a lookup at once by pairs_of: bounds what the driver and each task hold.

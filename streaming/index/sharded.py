@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from streaming.hashing import hash_bits
 from streaming.imageframe import hash_column
-from streaming.index.lookup import Pairs
+from streaming.index.lookup import Pairs, on_file_system
 from streaming.index.pairs import as_words
 from streaming.index.shards import ShardAnswer, ShardSpec, fingerprints, search_shard
 from streaming.index.table import HashIndex
@@ -29,6 +29,11 @@ class ShardedLookup:
     writes_bands = False  # the shards read `images`
 
     def __init__(self, index: HashIndex, shards: int = 0) -> None:
+        if not on_file_system(index.images_path):
+            raise ValueError(
+                f"{index.images_path}: the shards read the table by path (a local or shared file "
+                'system); on an object store use index.lookup = "memory" or "join"'
+            )
         self.index = index
         context = index.spark.sparkContext
         count = shards or context.defaultParallelism
