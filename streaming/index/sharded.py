@@ -63,13 +63,12 @@ class ShardedLookup:
         self._unconfirmed: set[str] = set()  # ids whose fingerprint a shard knows, unmatched
 
     def near(self, ids: Sequence[str], hashes: Sequence[Sequence[int]], threshold: int) -> Pairs:
-        self.log.update_incremental()
-        version, files = self.log.version(), self.log.file_uris()
-        spec, queries = self.spec, as_words(hashes) if ids else None
-        marks = fingerprints(ids)
         if not ids:
             self.answers, self._files, self._unconfirmed = [], {}, set()
             return {}
+        self.log.update_incremental()
+        version, files = self.log.version(), self.log.file_uris()
+        spec, queries, marks = self.spec, as_words(hashes), fingerprints(ids)
 
         def task(shard: int, anchor: Iterator[int]) -> list[ShardAnswer]:
             drained(anchor)
@@ -89,19 +88,6 @@ class ShardedLookup:
         known = {ids[row] for answer in self.answers for row in answer.known}
         self._unconfirmed = known - matched_self
         return found
-
-    def load(self) -> None:
-        """Bring every shard to the latest snapshot (a lookup of nothing that still visits them)."""
-        self.log.update_incremental()
-        version, files = self.log.version(), self.log.file_uris()
-        spec = self.spec
-        empty = as_words([[0] * spec.words])[:0]
-
-        def task(shard: int, anchor: Iterator[int]) -> list[ShardAnswer]:
-            drained(anchor)
-            return [search_shard(spec, shard, version, files, empty, fingerprints([]), 0)]
-
-        self.answers = self.anchors.mapPartitionsWithIndex(task).collect()
 
     def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict]:
         """The `images` rows of these ids: read from the files the last lookup found them in; ids it
