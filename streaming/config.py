@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from streaming.errors import ConfigError
+from streaming.hashing.decode import GREY_STEPS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "conf" / "local.toml"
@@ -31,8 +32,6 @@ HASH_TYPES = ("ahash", "phash", "dhash", "whash", "whash-db4", "colorhash", "cro
 BANDABLE_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
 # Hashes whose 8 dihedral variants come from one decode (streaming/hashing/dihedral.py).
 DIHEDRAL_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
-# How the grey hashes see colour: PIL's luma (imagehash's) or contrast-preserving decolorization.
-GREY_STEPS = ("luma", "decolor")
 REGISTER_MODES = ("all", "unique", "none")
 INDEX_LOOKUPS = ("memory", "join")
 REVIEW_SOURCES = ("auto", "matches", "topic")

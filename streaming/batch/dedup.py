@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 
 from streaming.batch.bulk import hashed_files
 from streaming.config import Config
-from streaming.hashing import hash_bits
+from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
 from streaming.index.bands import plan_bands
 from streaming.index.match import match_self
@@ -29,7 +29,7 @@ def find_pairs(
         F.col("path").alias("id"), F.col(hash_column(hashing.primary)).alias("hash")
     )
     plan = plan_bands(
-        hash_bits(hashing.primary, hashing.hash_size), hashing.threshold, max(rows.count(), 1)
+        hash_type(hashing.primary).width(hashing.hash_size), hashing.threshold, max(rows.count(), 1)
     )
     matched = match_self(rows, plan, hashing.threshold).collect()
     hashed.unpersist()

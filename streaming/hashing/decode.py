@@ -25,6 +25,9 @@ from streaming.image.ops import decolorize
 
 cv2.setNumThreads(1)  # one decode per Python worker; Spark runs one worker per core
 
+# How the grey hashes see colour: PIL's luma (imagehash's) or contrast-preserving decolorization.
+GREY_STEPS = ("luma", "decolor")
+
 # OpenCV turns an image by its EXIF orientation unless told not to; imagehash (PIL) never does.
 _REDUCED = {
     factor: (colour | cv2.IMREAD_IGNORE_ORIENTATION, grey | cv2.IMREAD_IGNORE_ORIENTATION)

@@ -15,8 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from streaming.hashing import kernels
 from streaming.hashing.decode import Decoded
+from streaming.hashing.resample import resize_like_pil
+from streaming.hashing.types import pdq, perceptual, wavelet
 from streaming.hashing.words import bits_to_hex
 
 
@@ -81,24 +82,24 @@ def dct_block(block: np.ndarray, transform: Transform) -> np.ndarray:
 def variants(image: Decoded, hash_type: str, hash_size: int) -> list[str]:
     """The hash of each transform of the image, in TRANSFORMS order (the identity is the hash)."""
     if hash_type == "phash":
-        low = kernels.phash_coefficients(image, hash_size)
+        low = perceptual.coefficients(image, hash_size)
         blocks = [dct_block(low, t) for t in TRANSFORMS]
         return [bits_to_hex((b > np.median(b)).ravel()) for b in blocks]
     if hash_type == "ahash":
-        grid = kernels.resize_like_pil(image, hash_size, hash_size)
+        grid = resize_like_pil(image, hash_size, hash_size)
         return [bits_to_hex((apply(grid, t) > grid.mean()).ravel()) for t in TRANSFORMS]
     if hash_type == "whash":
-        low = kernels.whash_blocks(image, hash_size)
+        low = wavelet.haar_blocks(image, hash_size)
         return [bits_to_hex((apply(low, t) > np.median(low)).ravel()) for t in TRANSFORMS]
     if hash_type == "dhash":
-        wide = kernels.resize_like_pil(image, hash_size + 1, hash_size)
-        high = kernels.resize_like_pil(image, hash_size, hash_size + 1)
+        wide = resize_like_pil(image, hash_size + 1, hash_size)
+        high = resize_like_pil(image, hash_size, hash_size + 1)
         grids = [apply(high if t.transpose else wide, t) for t in TRANSFORMS]
         return [bits_to_hex((g[:, 1:] > g[:, :-1]).ravel()) for g in grids]
     if hash_type == "pdq":
         import pdqhash
 
-        hashes, _ = pdqhash.compute_dihedral(kernels.pdq_rgb(image))
+        hashes, _ = pdqhash.compute_dihedral(pdq.rgb(image))
         by_name = dict(zip(_PDQ_ORDER, hashes, strict=True))
         return [bits_to_hex(by_name[name]) for name in TRANSFORM_NAMES]
     raise ValueError(f"{hash_type} has no dihedral variants; those that do: {DIHEDRAL_TYPES}")

@@ -13,7 +13,7 @@ from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from streaming.hashing import hash_bits
+from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
 from streaming.index.bands import BandPlan, plan_bands
 from streaming.schemas import delta_columns, delta_partition_columns
@@ -36,7 +36,9 @@ class HashIndex:
         self.storage_options = dict(storage_options or {})
         self.primary = primary
         self.hash_size = hash_size
-        self.plan: BandPlan = plan_bands(hash_bits(primary, hash_size), threshold, expected_size)
+        self.plan: BandPlan = plan_bands(
+            hash_type(primary).width(hash_size), threshold, expected_size
+        )
         self.images_path = f"{self.path}/images"
         self.bands_path = f"{self.path}/bands"
 

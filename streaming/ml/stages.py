@@ -26,8 +26,9 @@ from pyspark.ml.util import (
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from streaming.config import GREY_STEPS, HASH_TYPES
 from streaming.hashing import HashSpec
+from streaming.hashing.decode import GREY_STEPS
+from streaming.hashing.types import EXTRA_COLUMNS, HASH_TYPES
 from streaming.imageframe import hash_column, hash_dataframe
 from streaming.index.bands import plan_bands
 from streaming.index.match import match_frames
@@ -118,7 +119,7 @@ class ImageHasher(
         )
         fields = [
             *(hash_column(t) for t in spec.types),
-            "pdq_quality",
+            *EXTRA_COLUMNS,
             "error_code",
             "error_message",
         ]
@@ -142,7 +143,7 @@ class _DetectorParams(HasInputCol, HasOutputCol):
     hashBits = Param(
         Params._dummy(),
         "hashBits",
-        "width of the hashes in bits (64 or 256)",
+        "width of the hashes in bits (HashType.width: 64 or 256 for a bandable type)",
         typeConverter=TypeConverters.toInt,
     )
     expectedSize = Param(

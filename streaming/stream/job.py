@@ -30,6 +30,7 @@ from streaming import kafka_io
 from streaming.config import Config
 from streaming.errors import ConfigError
 from streaming.hashing import HashSpec
+from streaming.hashing.types import EXTRA_COLUMNS
 from streaming.imageframe import hash_column
 from streaming.index.decisions import ReviewedPairs, pair_of
 from streaming.index.distance import distance
@@ -328,7 +329,7 @@ def index_columns(config: Config) -> list[Column]:
         "uri",
         F.lit(config.hashing.hash_size).alias("hash_size"),
         *(hash_column(t) for t in config.hashing.types),
-        "pdq_quality",
+        *EXTRA_COLUMNS,
         *("source_topic", *POSITION),
     ]
 
