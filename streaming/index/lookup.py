@@ -8,16 +8,17 @@ driver (resident.py), "join" joins probes with the bands table in Spark (join.py
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Protocol
+from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from streaming.index.table import HashIndex
+if TYPE_CHECKING:  # this module is Spark-free, so the configuration can read LOOKUPS
+    from streaming.index.table import HashIndex
 
 Pairs = dict[tuple[str, str], int]  # (query id, indexed id) -> distance
 
 
 class Lookup(Protocol):
-    """What the stream asks of an index lookup."""
+    """What the stream asks of an index lookup. A class implementing it is built from the index."""
 
     # Whether a stream using this lookup must write the bands table with its registrations.
     writes_bands: bool
@@ -27,15 +28,27 @@ class Lookup(Protocol):
         with itself."""
         ...
 
-    def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict]:
+    def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The `images` rows of these ids in the snapshot of the last lookup, by id."""
         ...
 
 
-def open_lookup(index: HashIndex, kind: str) -> Lookup:
-    """The lookup that index.lookup names."""
-    from streaming.index.join import JoinLookup
+def _resident(index: HashIndex) -> Lookup:
     from streaming.index.resident import ResidentLookup
 
-    lookups: dict[str, type[Lookup]] = {"memory": ResidentLookup, "join": JoinLookup}
-    return lookups[kind](index)
+    return ResidentLookup(index)
+
+
+def _join(index: HashIndex) -> Lookup:
+    from streaming.index.join import JoinLookup
+
+    return JoinLookup(index)
+
+
+# index.lookup's values: each opens its lookup, importing Spark only then.
+LOOKUPS: dict[str, Callable[[HashIndex], Lookup]] = {"memory": _resident, "join": _join}
+
+
+def open_lookup(index: HashIndex, name: str) -> Lookup:
+    """The lookup that index.lookup names."""
+    return LOOKUPS[name](index)
