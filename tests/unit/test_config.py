@@ -107,3 +107,48 @@ def test_matching_options_are_off_by_default_and_a_rule_is_checked():
             load_config(environ={}, overrides={"hashing.rule": bad})
     with pytest.raises(ConfigError, match=r"hashing\.exact"):
         load_config(environ={}, overrides={"hashing.exact": True, "hashing.dihedral": True})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"NEARDUP_HASHING_THRESHOLD": "ten"}, "hashing.threshold: expected an integer, got 'ten'"),
+        ({"NEARDUP_HASHING_EXACT": "yes"}, "hashing.exact: expected true or false, got 'yes'"),
+        ({"NEARDUP_HASHING_HASH_SIZE": "12"}, "hashing.hash_size: must be 8 or 16, got 12"),
+        ({"NEARDUP_KAFKA_PARTITIONS": "0"}, "kafka.partitions: must be positive, got 0"),
+        ({"NEARDUP_INDEX_LOOKUP": "disk"}, "index.lookup: must be one of memory, join, got 'disk'"),
+        ({"NEARDUP_KAFKA_SECURITY": "[1]"}, "kafka.security: expected a table, got [1]"),
+    ],
+)
+def test_messages_say_what_was_expected_and_what_came(env, message):
+    with pytest.raises(ConfigError) as refused:
+        load_config(environ=env)
+    assert str(refused.value) == message
+
+
+def test_replace_changes_dotted_keys_and_whole_sections_and_checks_them():
+    config = load_config(environ={})
+    other = config.replace(**{"hashing.threshold": 3, "cluster.workers": 5})
+    assert (other.hashing.threshold, other.cluster.workers) == (3, 5)
+    assert config.hashing.threshold != 3  # the original is left as it was
+    assert config.replace(cluster=other.cluster).cluster.workers == 5
+    with pytest.raises(ConfigError, match=r"hashing\.threshold: must be between 0 and 63"):
+        config.replace(**{"hashing.threshold": 64})
+
+
+def test_lists_and_tables_from_flags_and_variables():
+    config = load_config(
+        environ={"NEARDUP_SPARK_CONF": '{"spark.ui.enabled": false}'},
+        overrides={"sources.allowed_roots": "/data, /srv"},
+    )
+    assert config.sources.allowed_roots == ["/data", "/srv"]
+    assert config.spark.conf == {"spark.ui.enabled": "False"}
+
+
+def test_a_missing_or_broken_file_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "none.toml", environ={})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[hashing\n")
+    with pytest.raises(ConfigError, match=r"broken\.toml"):
+        load_config(broken, environ={})
