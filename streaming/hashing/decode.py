@@ -125,12 +125,8 @@ def reduction(width: int, height: int, min_side: int) -> int:
 
 
 def dc_bias(step: int) -> float:
-    """The mean amount libjpeg's 1/8 scaling lifts a pixel by. It keeps each block's DC coefficient
-    only: the block's mean is k * step / 8 for an integer k, rounded half up to a pixel, and over
-    the residues of k * step modulo 8 that is 1/16 of a level (odd steps), 1/8 (steps of 2 modulo
-    4), 1/4 (4 modulo 8) or nothing. The full decode has no such bias, and a constant lift moves
-    PIL's rounding of every grid pixel alike: removing it took the dhashes of 12 MP JPEGs from 60
-    to 82 % identical to imagehash's, the ahashes from 77 to 95 %."""
+    """The mean amount libjpeg's 1/8 scaling lifts a pixel by, for a luma DC quantisation step
+    (docs/hashing.md, "The 1/8 decode's lift", derives it and measures what removing it gains)."""
     residues = np.arange(8) * step % 8
     return float(np.mean(np.where(residues >= 4, 8 - residues, -residues)) / 8)
 

@@ -37,13 +37,8 @@ def _lanczos_taps(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray]:
     nearest = np.rint(center - 0.5).astype(int)
     reach = int(support) + 1
     offsets = np.arange(-reach, reach + 1)
-    # Lanczos3 at x = (pixel + 0.5 - center) / filterscale is sinc(x) sinc(x / 3) = sin(3t) sin(t) /
-    # 3t^2 with t = pi x / 3, and sin(3t) = sin(t) (3 - 4 sin(t)^2); the factor 4 / 3 is left to the
-    # normalisation. With t = b - a, b per offset and a per output (its centre's distance to the
-    # nearest pixel, |a| <= pi / 6 filterscale), sin(t) = sin(b) cos(a) - cos(b) sin(a) takes the
-    # sines of out + taps angles instead of np.sinc's two per tap, which were most of the time; a
-    # being small keeps sin(t) accurate to rounding where the weight is large. t = 0 is nudged as
-    # np.sinc does.
+    # Lanczos3 from the sines of out + taps angles, not np.sinc's two per tap (docs/hashing.md,
+    # "The Lanczos weights"); t = 0 is nudged as np.sinc does.
     a = (center - 0.5 - nearest) * (np.pi / 3 / filterscale)
     a[a == 0] = 1e-20
     b = offsets * (np.pi / 3 / filterscale)
@@ -77,13 +72,8 @@ def _resize_matrix(in_size: int, out_size: int, reduction: int) -> np.ndarray:
 
 def resize_like_pil(image: Decoded, width: int, height: int) -> np.ndarray:
     """image.convert("L").resize((width, height), LANCZOS) of the original: horizontal pass, round
-    to 8 bits, vertical pass.
-
-    PIL rounds the horizontal pass on every row of the original, and where it rounds moves final
-    pixels by a level, enough to flip a bit. A reduced decode has one row for `reduction` rows of
-    the original: the rows in between are interpolated before rounding, which brings the rounding
-    close to PIL's (on 2-4 MP JPEGs decoded at 1/4, 90 -> 94 % of ahashes and 84 -> 88 % of dhashes
-    identical to imagehash's)."""
+    to 8 bits, vertical pass. A reduced decode's missing rows are interpolated before the rounding,
+    which brings it close to PIL's (docs/hashing.md, "Why a reduced decode differs at all")."""
     # Less the lift of a 1/8 decode's rounding (decode.dc_bias): the weights of a row sum to 1.
     rows = (
         image.gray.astype(np.float32) @ _resize_matrix(image.width, width, image.reduction).T
