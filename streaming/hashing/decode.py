@@ -14,7 +14,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -132,7 +132,8 @@ def dc_bias(step: int) -> float:
 
 
 def _luma_dc_step(image: Image.Image) -> int:
-    tables, components = getattr(image, "quantization", None), getattr(image, "layer", None)
+    tables: Any = getattr(image, "quantization", None)
+    components: Any = getattr(image, "layer", None)
     try:
         # The first component's table (PIL: id, h, v, table); DC first.
         return int(tables[components[0][3]][0])

@@ -56,6 +56,7 @@ class ImageHasher(
         f"how the grey hashes see colour, of {', '.join(GREY_STEPS)}",
         typeConverter=lambda value: one_of(value, GREY_STEPS),
     )
+    _input_kwargs: dict[str, Any]  # set by @keyword_only
 
     @keyword_only
     def __init__(
@@ -184,6 +185,8 @@ class NearDuplicateDetector(
     adds, to each row, the reference rows within threshold: ARRAY<STRUCT<id, distance>>, nearest
     first, never the row itself."""
 
+    _input_kwargs: dict[str, Any]  # set by @keyword_only
+
     @keyword_only
     def __init__(
         self,
@@ -228,7 +231,14 @@ class NearDuplicateDetector(
 class NearDuplicateModel(Model, _DetectorParams, MLWritable, MLReadable):
     def __init__(self, reference: DataFrame | None = None) -> None:
         super().__init__()
-        self.reference = reference
+        self._reference = reference
+
+    @property
+    def reference(self) -> DataFrame:
+        """The (id, hash) rows fit() kept."""
+        if self._reference is None:
+            raise ValueError("this model has no reference hashes: build it with fit() or load()")
+        return self._reference
 
     def setOutputCol(self, value: str) -> NearDuplicateModel:
         return self._set(outputCol=value)

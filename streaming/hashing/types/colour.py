@@ -31,13 +31,13 @@ def fast(image: Decoded, hash_size: int) -> str:
     faint = colours & (3 * spread < 2 * brightest)  # S < 170
     bright = colours & (85 * spread >= 57 * brightest)  # S >= 171
     fractions = [np.count_nonzero(black) / black.size, np.count_nonzero(~black & gray) / black.size]
-    total = max(1, np.count_nonzero(colours))
+    total = max(1, int(np.count_nonzero(colours)))
     for mask in (faint, bright):
         # hue 0 outside the mask: counted in no bin but the first, which is found by difference
         hues = hue * mask
         at_least = [
-            np.count_nonzero(mask),
-            *(np.count_nonzero(hues >= edge) for edge in _HUE_EDGES),
+            int(np.count_nonzero(mask)),
+            *(int(np.count_nonzero(hues >= edge)) for edge in _HUE_EDGES),
             0,
         ]
         fractions += list(-np.diff(at_least) / total)
