@@ -38,8 +38,8 @@ def square(hash_size: int) -> int:
 
 
 def grid_min_side(hash_size: int) -> int:
-    """8x the largest grid a grid hash resizes to (phash's 4 * hash_size): 1 bit in 20 differs less
-    from imagehash than from a full decode."""
+    """8x the largest grid a grid hash resizes to (phash's 4 * hash_size): fewer than 1 bit in 20
+    then differs from the hash of the full decode."""
     return 32 * hash_size
 
 
