@@ -20,6 +20,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
@@ -318,11 +319,11 @@ def first_per_id(rows: list[Row]) -> list[Row]:
     return list(first.values())
 
 
-def position(row: Row) -> tuple:
+def position(row: Row | Mapping[str, Any]) -> tuple:
     return tuple(row[c] for c in POSITION)
 
 
-def index_columns(config: Config) -> list[Column]:
+def index_columns(config: Config) -> list[Column | str]:
     return [
         "id",
         "bank",
