@@ -109,21 +109,23 @@ def test_matching_options_are_off_by_default_and_a_rule_is_checked():
         load_config(environ={}, overrides={"hashing.exact": True, "hashing.dihedral": True})
 
 
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"NEARDUP_HASHING_THRESHOLD": "ten"}, "hashing.threshold: expected an integer, got 'ten'"),
-        ({"NEARDUP_HASHING_EXACT": "yes"}, "hashing.exact: expected true or false, got 'yes'"),
-        ({"NEARDUP_HASHING_HASH_SIZE": "12"}, "hashing.hash_size: must be 8 or 16, got 12"),
-        ({"NEARDUP_KAFKA_PARTITIONS": "0"}, "kafka.partitions: must be positive, got 0"),
-        ({"NEARDUP_INDEX_LOOKUP": "disk"}, "index.lookup: must be one of memory, join, got 'disk'"),
-        ({"NEARDUP_KAFKA_SECURITY": "[1]"}, "kafka.security: expected a table, got [1]"),
-    ],
-)
-def test_messages_say_what_was_expected_and_what_came(env, message):
+# A variable's setting -> the whole message it gets.
+MESSAGES = {
+    "NEARDUP_HASHING_THRESHOLD=ten": "hashing.threshold: expected an integer, got 'ten'",
+    "NEARDUP_HASHING_EXACT=yes": "hashing.exact: expected true or false, got 'yes'",
+    "NEARDUP_HASHING_HASH_SIZE=12": "hashing.hash_size: must be 8 or 16, got 12",
+    "NEARDUP_KAFKA_PARTITIONS=0": "kafka.partitions: must be positive, got 0",
+    "NEARDUP_INDEX_LOOKUP=disk": "index.lookup: must be one of memory, join, got 'disk'",
+    "NEARDUP_KAFKA_SECURITY=[1]": "kafka.security: expected a table, got [1]",
+}
+
+
+@pytest.mark.parametrize("setting", MESSAGES)
+def test_messages_say_what_was_expected_and_what_came(setting):
+    name, _, value = setting.partition("=")
     with pytest.raises(ConfigError) as refused:
-        load_config(environ=env)
-    assert str(refused.value) == message
+        load_config(environ={name: value})
+    assert str(refused.value) == MESSAGES[setting]
 
 
 def test_replace_changes_dotted_keys_and_whole_sections_and_checks_them():
