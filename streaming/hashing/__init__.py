@@ -132,14 +132,19 @@ def _fast(image: Decoded, spec: HashSpec) -> ImageHashes:
     if spec.crops:
         centres = [centre_crop(image, share) for share in spec.crops]
         crops = {t.name: [hashed(t.fast(c, size)).hex for c in centres] for t in types}
-    return _image_hashes(results, variants=variants, crops=crops)
+    return _image_hashes(results, variants, crops)
 
 
-def _image_hashes(results: dict[str, Hashed], **more: dict[str, list[str]]) -> ImageHashes:
+def _image_hashes(
+    results: dict[str, Hashed],
+    variants: dict[str, list[str]] | None = None,
+    crops: dict[str, list[str]] | None = None,
+) -> ImageHashes:
+    hashes = {name: result.hex for name, result in results.items()}
     extras = {
         column: value for result in results.values() for column, value in result.extras.items()
     }
-    return ImageHashes({name: r.hex for name, r in results.items()}, extras, **more)
+    return ImageHashes(hashes, extras, variants=variants or {}, crops=crops or {})
 
 
 def _guarded(hashes: Callable[[], ImageHashes]) -> ImageHashes:
