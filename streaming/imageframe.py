@@ -16,7 +16,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, StructField, StructType
 
 from streaming.errors import Reason, Rejected
-from streaming.hashing import HashSpec, ImageHashes, hash_image, hash_pixels, hash_type, hex_to_words
+from streaming.hashing import (
+    HashSpec,
+    ImageHashes,
+    hash_image,
+    hash_pixels,
+    hash_type,
+    hex_to_words,
+)
 from streaming.hashing.types import EXTRA_COLUMNS
 from streaming.image.codec import from_struct
 

@@ -51,18 +51,24 @@ class Misbehaving(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?")[0]
         self.seen[path] += 1
-        first = self.seen[path] == 1
+        target = self.redirects().get(path)
+        if target is not None:
+            self.redirect(target)
+        else:
+            self.answer(path, first=self.seen[path] == 1)
+
+    def redirects(self) -> dict[str, str]:
         port = self.server.server_port
+        return {
+            "/redirect-inside": "/ok.jpg",
+            "/redirect-loopback": f"http://127.0.0.1:{port}/ok.jpg",
+            "/redirect-metadata": "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+            "/redirect-elsewhere": "http://elsewhere.example/ok.jpg",
+        }
+
+    def answer(self, path: str, first: bool) -> None:
         if path == "/ok.jpg":
             self.send_body(JPEG)
-        elif path == "/redirect-inside":
-            self.redirect("/ok.jpg")
-        elif path == "/redirect-loopback":
-            self.redirect(f"http://127.0.0.1:{port}/ok.jpg")
-        elif path == "/redirect-metadata":
-            self.redirect("http://169.254.169.254/latest/meta-data/iam/security-credentials/")
-        elif path == "/redirect-elsewhere":
-            self.redirect("http://elsewhere.example/ok.jpg")
         elif path == "/unavailable-once":
             self.send_error(503) if first else self.send_body(JPEG)
         elif path == "/slow":
