@@ -39,8 +39,7 @@ from pydantic_settings import (
 
 from streaming.errors import ConfigError
 from streaming.hashing.decode import GREY_STEPS
-from streaming.hashing.dihedral import DIHEDRAL_TYPES
-from streaming.hashing.types import BANDABLE_TYPES, HASH_TYPES
+from streaming.hashing.types import BANDABLE_TYPES, DIHEDRAL_TYPES, HASH_TYPES
 from streaming.index.lookup import LOOKUPS
 from streaming.index.rule import Rule
 

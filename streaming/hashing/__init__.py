@@ -18,7 +18,6 @@ import numpy as np
 from PIL import Image
 
 from streaming.errors import Reason, Rejected
-from streaming.hashing import dihedral
 from streaming.hashing.borders import centre_crop, unletterboxed
 from streaming.hashing.decode import GREY_STEPS, Decoded, decode, probe
 from streaming.hashing.exact import exact_hashes, pil_hashes
@@ -44,7 +43,7 @@ class HashSpec:
     exact: bool = False
     max_pixels: int = 100_000_000
     # The hashes of the 7 other dihedral transforms too (ImageHashes.variants), for every type
-    # that has them (dihedral.DIHEDRAL_TYPES).
+    # that has them (HashType.variants).
     dihedral: bool = False
     unletterbox: bool = False  # take uniform borders off before hashing (borders.py)
     # The hashes of central crops too (ImageHashes.crops), one per share of each side cut off.
@@ -126,8 +125,7 @@ def _fast(image: Decoded, spec: HashSpec) -> ImageHashes:
     results = {t.name: hashed(t.fast(image, size)) for t in types}
     variants = {}
     if spec.dihedral:
-        turned = [t.name for t in types if t.name in dihedral.DIHEDRAL_TYPES]
-        variants = {name: dihedral.variants(image, name, size) for name in turned}
+        variants = {t.name: t.variants(image, size) for t in types if t.variants}
     crops = {}
     if spec.crops:
         centres = [centre_crop(image, share) for share in spec.crops]

@@ -14,6 +14,7 @@ from PIL import Image
 
 from streaming.hashing import HashSpec, hash_image, hex_to_words
 from streaming.hashing.decode import decode
+from streaming.hashing.dihedral import TRANSFORMS
 from streaming.hashing.types import EXTRA_COLUMNS, HASH_TYPES, REGISTRY, HashType, hashed
 from streaming.schemas import delta_columns
 
@@ -138,3 +139,16 @@ def test_the_decode_keeps_what_the_kernel_needs(hash_type: HashType, photo):
     image = decode(photo, 10**9, hash_type.colour, hash_type.min_side(8))
     assert (image.pixels.ndim == 3) == hash_type.colour
     assert min(image.pixels.shape[:2]) >= min(hash_type.min_side(8), min(image.width, image.height))
+
+
+@types
+def test_dihedral_variants_start_with_the_hash_itself(hash_type: HashType, photo):
+    """A type with variants gives one hash per transform, the identity's equal to its hash; a type
+    without them is left out of HashSpec.dihedral's variants."""
+    result = hash_image(photo, HashSpec(types=(hash_type.name,), dihedral=True))
+    if hash_type.variants is None:
+        assert result.variants == {}
+        return
+    variants = result.variants[hash_type.name]
+    assert len(variants) == len(TRANSFORMS)
+    assert variants[0] == result.hashes[hash_type.name]

@@ -19,6 +19,7 @@ from streaming.hashing.types.base import Hashed, HashType, hashed
 
 __all__ = [
     "BANDABLE_TYPES",
+    "DIHEDRAL_TYPES",
     "EXTRA_COLUMNS",
     "HASH_TYPES",
     "REGISTRY",
@@ -44,6 +45,8 @@ REGISTRY: dict[str, HashType] = {
 }
 HASH_TYPES = tuple(REGISTRY)
 BANDABLE_TYPES = tuple(name for name, t in REGISTRY.items() if t.bandable)
+# The types whose 8 dihedral variants come from one decode (hashing.dihedral matches with them).
+DIHEDRAL_TYPES = tuple(name for name, t in REGISTRY.items() if t.variants)
 # The INT columns of every type's extras: hashed frames and the index always carry them.
 EXTRA_COLUMNS = tuple(column for t in REGISTRY.values() for column in t.extras)
 

@@ -28,6 +28,8 @@ class Hashed(NamedTuple):
 # A kernel returns the hex, or a Hashed when its type has extra columns.
 FastKernel = Callable[[Decoded, int], "str | Hashed"]  # (the shared decode, hash_size)
 ExactKernel = Callable[[Image.Image, int], "str | Hashed"]  # (imagehash's PIL image, hash_size)
+# (the shared decode, hash_size) -> the hash of each of dihedral.TRANSFORMS, identity first.
+Variants = Callable[[Decoded, int], list[str]]
 # (left words, right words, hash_size) -> the distance an alert reports; None where incomparable.
 Distance = Callable[[Sequence[int], Sequence[int], int], "int | None"]
 
@@ -69,6 +71,7 @@ class HashType:
     distance: Distance = hamming
     segmented: bool = False  # a list of hashes, one per image region (imagehash's ImageMultiHash)
     extras: tuple[str, ...] = ()  # INT columns the kernels fill besides the hash
+    variants: Variants | None = None  # its dihedral variants from one decode, if it has them
 
     @property
     def column(self) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from streaming.hashing.decode import Decoded
+from streaming.hashing.dihedral import TRANSFORMS, dct_block
 from streaming.hashing.resample import resize_like_pil
 from streaming.hashing.types.base import HashType
 from streaming.hashing.words import bits_to_hex
@@ -33,10 +34,16 @@ def coefficients(image: Decoded, hash_size: int) -> np.ndarray:
     return rows @ pixels @ rows.T  # only the low-frequency corner of the 2-D DCT is ever looked at
 
 
+def variants(image: Decoded, hash_size: int) -> list[str]:
+    low = coefficients(image, hash_size)
+    blocks = [dct_block(low, t) for t in TRANSFORMS]
+    return [bits_to_hex((b > np.median(b)).ravel()) for b in blocks]
+
+
 def exact(image: Image.Image, hash_size: int) -> str:
     import imagehash
 
     return str(imagehash.phash(image, hash_size))
 
 
-PHASH = HashType("phash", fast, exact, bandable=True)
+PHASH = HashType("phash", fast, exact, bandable=True, variants=variants)

@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 from streaming.hashing.decode import Decoded
+from streaming.hashing.dihedral import TRANSFORMS, apply
 from streaming.hashing.resample import whash_matrix
 from streaming.hashing.types.base import HashType
 from streaming.hashing.words import bits_to_hex
@@ -34,6 +35,11 @@ def haar_blocks(image: Decoded, hash_size: int) -> np.ndarray:
     return vertical @ image.gray @ horizontal.T
 
 
+def haar_variants(image: Decoded, hash_size: int) -> list[str]:
+    low = haar_blocks(image, hash_size)
+    return [bits_to_hex((apply(low, t) > np.median(low)).ravel()) for t in TRANSFORMS]
+
+
 def haar_exact(image: Image.Image, hash_size: int) -> str:
     import imagehash
 
@@ -59,7 +65,7 @@ def db4_exact(image: Image.Image, hash_size: int) -> str:
     return str(imagehash.whash(image, hash_size, mode="db4"))
 
 
-WHASH = HashType("whash", haar, haar_exact, bandable=True)
+WHASH = HashType("whash", haar, haar_exact, bandable=True, variants=haar_variants)
 # db4's filters pad the low band, so its width grows with the image's power-of-2 scale (imagehash's
 # behaviour too): it has no fixed width and cannot be banded.
 WHASH_DB4 = HashType("whash-db4", db4, db4_exact, bits=None, min_side=lambda _: NEVER_REDUCE)
