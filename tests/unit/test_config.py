@@ -117,6 +117,17 @@ MESSAGES = {
     "NEARDUP_KAFKA_PARTITIONS=0": "kafka.partitions: must be positive, got 0",
     "NEARDUP_INDEX_LOOKUP=disk": "index.lookup: must be one of memory, join, got 'disk'",
     "NEARDUP_KAFKA_SECURITY=[1]": "kafka.security: expected a table, got [1]",
+    "NEARDUP_HASHING_TYPES=phash,nohash": "hashing.types: each must be one of ahash, phash, dhash, "
+    "whash, whash-db4, colorhash, crop-resistant, pdq, got ['phash', 'nohash']",
+    "NEARDUP_SOURCES_ALLOWED_NETWORKS=10.0.0.0/33": "sources.allowed_networks: each must be an IP "
+    "network such as 127.0.0.1/32 or 10.0.0.0/8, got ['10.0.0.0/33']",
+    "NEARDUP_SOURCES_RETRIES=-1": "sources.retries: must be 0 or more, got -1",
+    "NEARDUP_SPARK_EXECUTOR_TIMEOUT_S=0": "spark.executor_timeout_s: must be positive, got 0",
+    "NEARDUP_REVIEW_PORT=70000": "review.port: must be a TCP port, got 70000",
+    "NEARDUP_REVIEW_PAGE_SIZE=501": "review.page_size: must be between 1 and 500, got 501",
+    "NEARDUP_S3_ACCESS_KEY_ID=id": "s3.access_key_id: must be set together with "
+    "secret_access_key, or both left empty, got 'id'",
+    "NEARDUP_S3_LOCAL_PORT=x": "s3.local.port: expected an integer, got 'x'",
 }
 
 
@@ -154,3 +165,19 @@ def test_a_missing_or_broken_file_is_refused(tmp_path):
     broken.write_text("[hashing\n")
     with pytest.raises(ConfigError, match=r"broken\.toml"):
         load_config(broken, environ={})
+
+
+def test_an_empty_string_leaves_a_value_unset(tmp_path):
+    config = load_config(environ={})
+    assert (config.review.token, config.s3.endpoint_url, config.azure.account_key) == (None,) * 3
+    path = tmp_path / "c.toml"
+    path.write_text('[review]\ntoken = "secret"\n[s3]\nregion = "eu-west-1"\n')
+    config = load_config(path, environ={"NEARDUP_S3_LOCAL_BUCKETS": "a,b"})
+    assert (config.review.token, config.s3.region, config.s3.local.buckets) == (
+        "secret",
+        "eu-west-1",
+        ["a", "b"],
+    )
+    assert config.replace(**{"review.token": ""}).review.token is None
+    with pytest.raises(ConfigError, match=r"s3\.region: expected a non-empty string, got 5"):
+        config.replace(**{"s3.region": 5})
