@@ -48,7 +48,7 @@ demo: setup
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The benchmark-only packages (imgdd, faiss-cpu, matplotlib) and the photos of bench/corpus.py;
+# The benchmark-only packages (imgdd, faiss-cpu, s3fs) and the photos of bench/corpus.py;
 # each benchmark is then one command.
 bench: setup $(CORPUS)/.unpacked
 	$(VENV)/bin/pip install -q -e ".[dev,bench]"
