@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     # A bar only where it cannot mix with the lines: stdout redirected, stderr a terminal.
     quiet = sys.stdout.isatty() or not sys.stderr.isatty()
     lines = hash_files(paths, spec, args.jobs)
-    for line in tqdm(lines, total=len(paths), unit="image", leave=False, disable=quiet):
+    for line in tqdm(lines, total=len(paths), unit="image", disable=quiet):
         print(json.dumps(line), flush=True)
     return 0
 
