@@ -52,6 +52,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "oneOf":
         # The schema's oneOf says which fields are alternatives; name them rather than dump the
         # document.
-        choices = [" ".join(branch["required"]) for branch in error.validator_value]
+        branches: list[dict[str, Any]] = error.validator_value  # type: ignore[assignment]
+        choices = [" ".join(branch["required"]) for branch in branches]
         return f"{where}: needs exactly one of {', '.join(choices)}"
     return f"{where}: {error.message}"

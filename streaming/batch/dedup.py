@@ -11,7 +11,8 @@ from pyspark.sql import functions as F
 from streaming.batch.bulk import hashed_files
 from streaming.config import Config
 from streaming.imageframe import hash_column
-from streaming.index.lookup import open_lookup, pairs_of, scratch_index
+from streaming.index.lookup import open_lookup
+from streaming.index.scratch import pairs_of, scratch_index
 
 
 def find_pairs(

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from streaming.config import BANDABLE_TYPES, Config
+from streaming.config import Config
+from streaming.hashing.types import BANDABLE_TYPES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -22,7 +22,7 @@ from deltalake import DeltaTable
 from deltalake.fs import DeltaStorageHandler
 from pyspark.sql.types import TimestampType
 
-from streaming.hashing import hash_bits
+from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
 from streaming.index.lookup import Pairs
 from streaming.index.pairs import as_words
@@ -39,7 +39,7 @@ class ResidentLookup:
     def __init__(self, index: HashIndex) -> None:
         self.index = index
         self.column = hash_column(index.primary)
-        self.words = hash_bits(index.primary, index.hash_size) // 64
+        self.words = hash_type(index.primary).width(index.hash_size) // 64
         self.table = DeltaTable(index.images_path, storage_options=index.storage_options)
         self._reset()
 

@@ -11,13 +11,13 @@ read there from the table, with the same answer.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import pyarrow as pa
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
-from streaming.hashing import hash_bits
+from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
 from streaming.index.lookup import Pairs, on_file_system
 from streaming.index.pairs import as_words
@@ -40,7 +40,7 @@ class ShardedLookup:
         self.spec = ShardSpec(
             table=index.images_path,
             column=hash_column(index.primary),
-            words=hash_bits(index.primary, index.hash_size) // 64,
+            words=hash_type(index.primary).width(index.hash_size) // 64,
             plan=index.plan,
             shards=count,
         )
@@ -70,7 +70,7 @@ class ShardedLookup:
         version, files = self.log.version(), self.log.file_uris()
         spec, queries, marks = self.spec, as_words(hashes), fingerprints(ids)
 
-        def task(shard: int, anchor: Iterator[int]) -> list[ShardAnswer]:
+        def task(shard: int, anchor: Iterable[int]) -> list[ShardAnswer]:
             drained(anchor)
             return [search_shard(spec, shard, version, files, queries, marks, threshold)]
 
@@ -109,7 +109,7 @@ class ShardedLookup:
         return [row.asDict() for row in frame.select(*columns).collect()]
 
 
-def drained(anchor: Iterator[int]) -> None:
+def drained(anchor: Iterable[int]) -> None:
     """Read a task's input to its end: a Python worker that left input unread exits after the task
     (a new one, importing numpy and pyarrow again, costs about a second)."""
     for _ in anchor:

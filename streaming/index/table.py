@@ -13,7 +13,7 @@ from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from streaming.hashing import hash_bits
+from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
 from streaming.index.bands import BandPlan, plan_bands
 from streaming.schemas import delta_columns, delta_partition_columns
@@ -36,15 +36,16 @@ class HashIndex:
         self.storage_options = dict(storage_options or {})
         self.primary = primary
         self.hash_size = hash_size
-        self.plan: BandPlan = plan_bands(hash_bits(primary, hash_size), threshold, expected_size)
+        self.plan: BandPlan = plan_bands(
+            hash_type(primary).width(hash_size), threshold, expected_size
+        )
         self.images_path = f"{self.path}/images"
         self.bands_path = f"{self.path}/bands"
 
     def ensure(self) -> None:
         """Create both tables if missing (an existing table is left as it is)."""
         for table, path in (("images", self.images_path), ("bands", self.bands_path)):
-            schema = StructType.fromDDL(delta_columns(table))
-            empty = self.spark.createDataFrame([], schema)
+            empty = self.spark.createDataFrame([], table_schema(table))
             empty.write.format("delta").mode("ignore").partitionBy(
                 *delta_partition_columns(table)
             ).save(path)
@@ -129,7 +130,7 @@ class HashIndex:
     def conform(rows: DataFrame) -> DataFrame:
         """The rows with exactly the columns of `images`, in its order and types (missing ones
         NULL)."""
-        schema = StructType.fromDDL(delta_columns("images"))
+        schema = table_schema("images")
         return rows.select(
             *(
                 (F.col(f.name) if f.name in rows.columns else F.lit(None))
@@ -151,14 +152,14 @@ class HashIndex:
             name: DeltaTable.forPath(self.spark, path)
             .detail()
             .select("numFiles", "sizeInBytes")
-            .first()
+            .collect()[0]
             for name, path in (("images", self.images_path), ("bands", self.bands_path))
         }
         version = (
             DeltaTable.forPath(self.spark, self.images_path)
             .history(1)
             .select("version")
-            .first()["version"]
+            .collect()[0]["version"]
         )
         return {
             "path": self.images_path,
@@ -185,6 +186,13 @@ class HashIndex:
 
         DeltaTable.forPath(self.spark, self.images_path).optimize().executeCompaction()
         DeltaTable.forPath(self.spark, self.bands_path).optimize().executeZOrderBy("value")
+
+
+def table_schema(table: str) -> StructType:
+    """The Spark schema of a Delta table's DDL (schemas/delta/<table>.sql)."""
+    schema = StructType.fromDDL(delta_columns(table))
+    assert isinstance(schema, StructType)  # a column list parses as a struct
+    return schema
 
 
 def band_values(words: Column, plan: BandPlan) -> Column:

@@ -121,6 +121,7 @@ def _host_port(address: str) -> tuple[str, int]:
 
 def _quiet(session: SparkSession, loggers: tuple[str, ...]) -> None:
     jvm = session.sparkContext._jvm
+    assert jvm is not None  # a live session has its gateway
     configurator = jvm.org.apache.logging.log4j.core.config.Configurator
     for name in loggers:
         configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.OFF)

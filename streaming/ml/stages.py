@@ -27,10 +27,13 @@ from pyspark.ml.util import (
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from streaming.config import GREY_STEPS, HASH_TYPES, IndexConfig
+from streaming.config import IndexConfig
 from streaming.hashing import HashSpec
+from streaming.hashing.decode import GREY_STEPS
+from streaming.hashing.types import EXTRA_COLUMNS, HASH_TYPES
 from streaming.imageframe import hash_column, hash_dataframe
-from streaming.index.lookup import Lookup, open_lookup, pairs_of, scratch_index
+from streaming.index.lookup import Lookup, open_lookup
+from streaming.index.scratch import pairs_of, scratch_index
 from streaming.index.table import HashIndex
 
 # The largest reference that lookup "auto" keeps on the driver (as index.memory_max_images).
@@ -59,6 +62,7 @@ class ImageHasher(
         f"how the grey hashes see colour, of {', '.join(GREY_STEPS)}",
         typeConverter=lambda value: one_of(value, GREY_STEPS),
     )
+    _input_kwargs: dict[str, Any]  # set by @keyword_only
 
     @keyword_only
     def __init__(
@@ -122,7 +126,7 @@ class ImageHasher(
         )
         fields = [
             *(hash_column(t) for t in spec.types),
-            "pdq_quality",
+            *EXTRA_COLUMNS,
             "error_code",
             "error_message",
         ]
@@ -150,7 +154,7 @@ class _DetectorParams(HasInputCol, HasOutputCol):
     hashBits = Param(
         Params._dummy(),
         "hashBits",
-        "width of the hashes in bits (64 or 256)",
+        "width of the hashes in bits (HashType.width: 64 or 256 for a bandable type)",
         typeConverter=TypeConverters.toInt,
     )
     expectedSize = Param(
@@ -208,6 +212,8 @@ class NearDuplicateDetector(
     and adds the reference rows within threshold: ARRAY<STRUCT<id, distance>>, nearest first, never
     the row itself."""
 
+    _input_kwargs: dict[str, Any]  # set by @keyword_only
+
     @keyword_only
     def __init__(
         self,
@@ -264,8 +270,15 @@ class NearDuplicateModel(Model, _DetectorParams, MLWritable, MLReadable):
 
     def __init__(self, reference: str | None = None) -> None:
         super().__init__()
-        self.reference = reference  # the folder of the reference's Delta index
+        self._reference = reference
         self._lookups: dict[tuple[int, str], Lookup] = {}
+
+    @property
+    def reference(self) -> str:
+        """The folder of the Delta index that fit() kept."""
+        if self._reference is None:
+            raise ValueError("this model has no reference hashes: build it with fit() or load()")
+        return self._reference
 
     def setOutputCol(self, value: str) -> NearDuplicateModel:
         return self._set(outputCol=value)

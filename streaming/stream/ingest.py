@@ -112,8 +112,8 @@ def _ref_columns(
     image_id: str | None = None,
     bank: str | None = None,
     uri: str | None = None,
-    meta: dict | None = None,
-) -> dict:
+    meta: object = None,
+) -> dict[str, str | None]:
     return {
         "id": image_id,
         "bank": bank,

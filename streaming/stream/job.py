@@ -20,6 +20,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
@@ -30,6 +31,7 @@ from streaming import kafka_io
 from streaming.config import Config
 from streaming.errors import ConfigError
 from streaming.hashing import HashSpec
+from streaming.hashing.types import EXTRA_COLUMNS
 from streaming.imageframe import hash_column
 from streaming.index.decisions import ReviewedPairs, pair_of
 from streaming.index.distance import distance
@@ -317,18 +319,18 @@ def first_per_id(rows: list[Row]) -> list[Row]:
     return list(first.values())
 
 
-def position(row: Row) -> tuple:
+def position(row: Row | Mapping[str, Any]) -> tuple:
     return tuple(row[c] for c in POSITION)
 
 
-def index_columns(config: Config) -> list[Column]:
+def index_columns(config: Config) -> list[Column | str]:
     return [
         "id",
         "bank",
         "uri",
         F.lit(config.hashing.hash_size).alias("hash_size"),
         *(hash_column(t) for t in config.hashing.types),
-        "pdq_quality",
+        *EXTRA_COLUMNS,
         *("source_topic", *POSITION),
     ]
 

@@ -9,6 +9,12 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQueryListener
+from pyspark.sql.streaming.listener import (
+    QueryIdleEvent,
+    QueryProgressEvent,
+    QueryStartedEvent,
+    QueryTerminatedEvent,
+)
 
 log = logging.getLogger("neardup.progress")
 
@@ -35,10 +41,10 @@ class ProgressListener(StreamingQueryListener):
     def track(self, query_id: str, stats: Mapping[int, BatchStats]) -> None:
         self.queries[query_id] = stats
 
-    def onQueryStarted(self, event) -> None:
+    def onQueryStarted(self, event: QueryStartedEvent) -> None:
         log.info("query %s started (run %s)", event.name or event.id, event.runId)
 
-    def onQueryProgress(self, event) -> None:
+    def onQueryProgress(self, event: QueryProgressEvent) -> None:
         progress = event.progress
         stats = self.queries.get(str(progress.id), {}).get(progress.batchId)
         if progress.numInputRows == 0 and stats is None:
@@ -60,10 +66,10 @@ class ProgressListener(StreamingQueryListener):
             )
         log.info(line)
 
-    def onQueryIdle(self, event) -> None:
+    def onQueryIdle(self, event: QueryIdleEvent) -> None:
         pass
 
-    def onQueryTerminated(self, event) -> None:
+    def onQueryTerminated(self, event: QueryTerminatedEvent) -> None:
         self.queries.pop(str(event.id), None)
         if event.exception:
             # The failure also reaches whoever awaits the query (the CLI reports it in one
