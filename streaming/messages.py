@@ -61,6 +61,7 @@ def parse_image_ref(value: bytes | None, limits: MessageLimits) -> ImageRef:
             _describe(error),
             image_id if isinstance(image_id, str) else None,
         )
+    assert isinstance(image_id, str)  # the schema requires a string id
     if (uri := document.get("uri")) is not None:
         _check_uri(uri, image_id)
     meta = document.get("meta")
@@ -137,6 +138,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "oneOf":
         # The schema's oneOf says which fields are alternatives; name them rather than dump the
         # document.
-        choices = [" ".join(branch["required"]) for branch in error.validator_value]
+        branches: list[dict[str, Any]] = error.validator_value  # type: ignore[assignment]
+        choices = [" ".join(branch["required"]) for branch in branches]
         return f"{where}: needs exactly one of {', '.join(choices)}"
     return f"{where}: {error.message}"

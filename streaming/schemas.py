@@ -14,6 +14,7 @@ from functools import cache
 from typing import Any
 
 import jsonschema
+import pyarrow as pa
 from referencing import Registry, Resource
 
 from streaming.config import PROJECT_ROOT
@@ -69,3 +70,26 @@ def delta_columns(table: str) -> str:
 def delta_partition_columns(table: str) -> list[str]:
     found = re.search(r"PARTITIONED\s+BY\s*\(([^)]*)\)", delta_ddl(table), re.IGNORECASE)
     return [c.strip() for c in found.group(1).split(",")] if found else []
+
+
+_ARROW_TYPES = {
+    "STRING": pa.string(),
+    "INT": pa.int32(),
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+}
+
+
+@cache
+def arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema of a Delta table of flat columns (for delta-rs, which needs no JVM to parse
+    the DDL as Spark's StructType.fromDDL does)."""
+    fields = []
+    for column in delta_columns(table).split(","):
+        name, kind, *constraint = column.split()
+        if kind.upper() not in _ARROW_TYPES:
+            raise ValueError(f"{table}.{name}: {kind} is not a flat type arrow_schema knows")
+        fields.append(pa.field(name, _ARROW_TYPES[kind.upper()], nullable=not constraint))
+    return pa.schema(fields)

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from streaming.config import BANDABLE_TYPES, Config
+from streaming.config import Config
+from streaming.hashing.types import BANDABLE_TYPES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +34,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--report", type=Path, help="write an HTML page of the duplicate groups here"
     )
+    parser.add_argument(
+        "--review",
+        action="store_true",
+        help=(
+            "then open the review page over the clusters (on review.host:review.port): choose the "
+            "image to keep in each (suggested: the highest resolution, then the sharpest)"
+        ),
+    )
+    parser.add_argument(
+        "--remove-list",
+        type=Path,
+        default=Path("remove.txt"),
+        metavar="FILE",
+        help="with --review: the files to remove, rewritten at every choice (default: remove.txt)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -51,7 +67,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from streaming.batch.report import write_report
     from streaming.local.spark import spark_session
 
-    pairs, failed = find_pairs(spark_session(config), config, args.dir)
+    spark = spark_session(config)
+    pairs, failed = find_pairs(spark, config, args.dir)
     out = args.output.open("w") if args.output else sys.stdout
     for a, b, distance in pairs:
         out.write(json.dumps({"a": a, "b": b, "distance": distance}) + "\n")
@@ -69,4 +86,23 @@ def run(args: argparse.Namespace, config: Config) -> int:
     )
     for path, code, message in failed:
         print(f"  {path}: {code} ({message})", file=sys.stderr)
+    if args.review:
+        spark.stop()  # the page needs no JVM: give its memory back
+        review(config, args.dir, pairs, args.remove_list)
     return 0
+
+
+def review(config: Config, folder: str, pairs: list[tuple[str, str, int]], output: Path) -> None:
+    """Serve the clusters page; thumbnails come from the folder and nowhere else."""
+    from streaming.review.app import clusters_app
+    from streaming.review.clusters import clusters
+    from streaming.review.security import access_token
+    from streaming.review.serve import serve
+    from streaming.sources import Fetcher
+
+    config = config.replace(**{"sources.allowed_roots": [str(Path(folder).resolve())]})
+    with Fetcher(config) as fetcher:
+        found = clusters(pairs, fetcher, config.sources.max_pixels)
+    token = access_token(config.review.token, config.review.host)
+    title = f"Near-duplicates in {folder}"
+    serve(clusters_app(config, found, output.resolve(), title, token), config, token)

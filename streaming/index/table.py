@@ -11,7 +11,7 @@ plain folder, another Delta table, an index of another hash) is refused before a
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, Row, SparkSession
@@ -19,11 +19,11 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from streaming.errors import ExitCode, NeardupError
-from streaming.hashing import hash_bits
+from streaming.hadoopfs import list_folder
+from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
 from streaming.index.bands import BandPlan, plan_bands
 from streaming.schemas import delta_columns, delta_partition_columns
-from streaming.storage import list_folder
 
 TABLES = ("images", "bands")
 
@@ -37,12 +37,17 @@ class HashIndex:
         hash_size: int,
         threshold: int,
         expected_size: int = 10_000_000,
+        storage_options: Mapping[str, str] | None = None,
     ) -> None:
         self.spark = spark
         self.path = path.rstrip("/")
+        # delta-rs's settings for the store under `path` (storage.delta_storage_options)
+        self.storage_options = dict(storage_options or {})
         self.primary = primary
         self.hash_size = hash_size
-        self.plan: BandPlan = plan_bands(hash_bits(primary, hash_size), threshold, expected_size)
+        self.plan: BandPlan = plan_bands(
+            hash_type(primary).width(hash_size), threshold, expected_size
+        )
         self.images_path = f"{self.path}/images"
         self.bands_path = f"{self.path}/bands"
 
@@ -55,7 +60,7 @@ class HashIndex:
         for table in TABLES:
             if table not in existing:
                 builder = DeltaTable.createIfNotExists(self.spark).location(self._path(table))
-                builder = builder.addColumns(StructType.fromDDL(delta_columns(table)))
+                builder = builder.addColumns(table_schema(table))
                 builder = builder.partitionedBy(*delta_partition_columns(table))
                 for key, value in self.properties().items():
                     builder = builder.property(key, value)
@@ -97,15 +102,14 @@ class HashIndex:
         hash type and size; adopt its bands."""
         path = self._path(table)
         columns = set(self.spark.read.format("delta").load(path).columns)
-        missing = [
-            f.name for f in StructType.fromDDL(delta_columns(table)) if f.name not in columns
-        ]
+        missing = [f.name for f in table_schema(table) if f.name not in columns]
         if missing:
             missing_text = ", ".join(missing[:4])
             raise self._foreign(
                 path, f"is a Delta table without the columns of neardup's {table} ({missing_text})"
             )
-        recorded = DeltaTable.forPath(self.spark, path).detail().first()["properties"]
+        detail = DeltaTable.forPath(self.spark, path).detail().first()
+        recorded = detail["properties"] if detail is not None else {}
         primary = recorded.get("neardup.primary", self.primary)
         hash_size = int(recorded.get("neardup.hashSize", self.hash_size))
         if (primary, hash_size) != (self.primary, self.hash_size):
@@ -188,6 +192,16 @@ class HashIndex:
             writer = frame.write.format("delta").mode("append")
             writer.option("txnAppId", app_id).option("txnVersion", version).save(path)
 
+    def join_banks(self, members: Mapping[str, str]) -> None:
+        """Put these images (id -> bank) into their banks, those that belong to none yet (one
+        MERGE; a member of a bank is never moved)."""
+        from delta.tables import DeltaTable
+
+        source = self.spark.createDataFrame(list(members.items()), "id STRING, bank STRING")
+        target = DeltaTable.forPath(self.spark, self.images_path).alias("t")
+        merge = target.merge(source.alias("s"), "t.id = s.id")
+        merge.whenMatchedUpdate("t.bank IS NULL", {"bank": "s.bank"}).execute()
+
     def complete_bands(self) -> None:
         """Add the bands of the images that have none (registered by a stream that kept its bands in
         memory)."""
@@ -198,7 +212,7 @@ class HashIndex:
     def conform(rows: DataFrame) -> DataFrame:
         """The rows with exactly the columns of `images`, in its order and types (missing ones
         NULL)."""
-        schema = StructType.fromDDL(delta_columns("images"))
+        schema = table_schema("images")
         return rows.select(
             *(
                 (F.col(f.name) if f.name in rows.columns else F.lit(None))
@@ -218,14 +232,14 @@ class HashIndex:
             name: DeltaTable.forPath(self.spark, path)
             .detail()
             .select("numFiles", "sizeInBytes")
-            .first()
+            .collect()[0]
             for name, path in (("images", self.images_path), ("bands", self.bands_path))
         }
         version = (
             DeltaTable.forPath(self.spark, self.images_path)
             .history(1)
             .select("version")
-            .first()["version"]
+            .collect()[0]["version"]
         )
         return {
             "path": self.images_path,
@@ -250,6 +264,13 @@ class HashIndex:
         files."""
         DeltaTable.forPath(self.spark, self.images_path).optimize().executeCompaction()
         DeltaTable.forPath(self.spark, self.bands_path).optimize().executeZOrderBy("value")
+
+
+def table_schema(table: str) -> StructType:
+    """The Spark schema of a Delta table's DDL (schemas/delta/<table>.sql)."""
+    schema = StructType.fromDDL(delta_columns(table))
+    assert isinstance(schema, StructType)  # a column list parses as a struct
+    return schema
 
 
 def band_values(words: Column, plan: BandPlan) -> Column:

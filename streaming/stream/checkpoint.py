@@ -13,7 +13,7 @@ import json
 from pyspark.sql import SparkSession
 
 from streaming.errors import ExitCode, NeardupError
-from streaming.storage import list_folder, read_text
+from streaming.hadoopfs import list_folder, read_text
 
 
 def check_checkpoint(spark: SparkSession, path: str, topic: str) -> None:

@@ -8,7 +8,7 @@ how the stream is cut into micro-batches):
   message whose id is already known (earlier in the batch, in the index from an earlier message or
   from a bank) is a repeat: it decides nothing, so that the answer does not depend on batching;
 - an image matches an earlier image or one registered outside the stream (a bank: no position),
-  never its own id;
+  never its own id; a pair reviewers judged not a duplicate (`neardup review`) never alerts;
 - a batch run again (after a crash, or replayed against a built index) finds its own rows in the
   index: keyed by (image, match) they count once with the in-batch pairs, and are not registered
   again.
@@ -22,8 +22,9 @@ from datetime import datetime
 from typing import Any
 
 from streaming.config import HashingConfig
-from streaming.hashing import hash_bits
+from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
+from streaming.index.decisions import Pair, pair_of
 from streaming.index.lookup import Pairs
 from streaming.index.pairs import as_words, near_pairs
 from streaming.stream.records import Row, alert, dead_letter
@@ -80,12 +81,15 @@ def decide(
     hashing: HashingConfig,
     register: str,
     now: datetime,
+    suppressed: Collection[Pair] = (),
 ) -> Decision:
     """The alerts, registrations and dead letters of a batch, given the index lookup's candidates
     (within the threshold, never an id with itself) and the indexed rows of wanted_ids.
-    `register` is all, unique or none (stream.register)."""
+    `register` is all, unique or none (stream.register); `suppressed` holds the pairs reviewers
+    judged not duplicates (as pair_of), which never alert."""
     images = [row for row in batch.images if not is_repeat(row, indexed)]
-    matches = {**earlier_matches(images, candidates, indexed), **in_batch_matches(images, hashing)}
+    found = {**earlier_matches(images, candidates, indexed), **in_batch_matches(images, hashing)}
+    matches = {pair: apart for pair, apart in found.items() if pair_of(*pair) not in suppressed}
     alerts = alert_list(images, matches, indexed, hashing, now)
     return Decision(
         alerts=alerts,
@@ -132,7 +136,7 @@ def earlier_matches(images: Sequence[Row], candidates: Pairs, indexed: Mapping[s
 
 def in_batch_matches(images: Sequence[Row], hashing: HashingConfig) -> Pairs:
     """The pairs within the batch, the later image of each matching the earlier."""
-    words = hash_bits(hashing.primary, hashing.hash_size) // 64
+    words = hash_type(hashing.primary).width(hashing.hash_size) // 64
     hashes = as_words([row[hash_column(hashing.primary)] for row in images], words)
     return {
         (images[later]["id"], images[earlier]["id"]): apart

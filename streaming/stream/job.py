@@ -23,6 +23,7 @@ from streaming.config import Config
 from streaming.errors import ConfigError
 from streaming.hashing import HashSpec
 from streaming.index.table import HashIndex
+from streaming.storage import delta_storage_options, on_object_store
 from streaming.stream.checkpoint import check_checkpoint
 from streaming.stream.ingest import KAFKA_COLUMNS, ingest, ingested_schema
 from streaming.stream.microbatch import MicroBatch
@@ -58,7 +59,8 @@ class StreamOptions:
 def app_id(checkpoint: str) -> str:
     """The Delta transaction app id of a query: derived from its checkpoint, so a fresh checkpoint
     is a new writer (its batch ids restart at 0) and a restarted query is the same writer."""
-    digest = hashlib.sha256(str(Path(checkpoint).resolve()).encode()).hexdigest()[:16]
+    where = checkpoint if on_object_store(checkpoint) else str(Path(checkpoint).resolve())
+    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
     return f"neardup-stream-{digest}"
 
 
@@ -78,7 +80,12 @@ def open_index(spark: SparkSession, config: Config) -> HashIndex:
     """The index at index.path, created if missing; FOREIGN_INDEX if the path holds another."""
     hashing = config.hashing
     index = HashIndex(
-        spark, config.index.path, hashing.primary, hashing.hash_size, hashing.threshold
+        spark,
+        config.index.path,
+        hashing.primary,
+        hashing.hash_size,
+        hashing.threshold,
+        storage_options=delta_storage_options(config, config.index.path),
     )
     index.ensure()
     return index
@@ -117,11 +124,10 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
     ingested = (
         reader.load()
         .select(*KAFKA_COLUMNS)
-        .mapInPandas(ingest(config.sources, spec), ingested_schema(spec))
+        .mapInPandas(ingest(config, spec), ingested_schema(spec))
     )
 
-    register = "none" if options.dry_run else options.register
-    batches = MicroBatch(config, index, alerts_topic, register, app_id(options.checkpoint))
+    batches = MicroBatch(config, options, index, alerts_topic, app_id(options.checkpoint))
     listener = progress_listener(spark)
     writer = ingested.writeStream.queryName("neardup").option(
         "checkpointLocation", options.checkpoint

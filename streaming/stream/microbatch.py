@@ -16,7 +16,9 @@ same result and write nothing twice (docs/streaming.md):
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -24,13 +26,18 @@ from pyspark.sql.types import StructType
 
 from streaming import kafka_io
 from streaming.config import Config
+from streaming.hashing.types import EXTRA_COLUMNS
 from streaming.imageframe import hash_column
+from streaming.index.decisions import ReviewedPairs
 from streaming.index.lookup import open_lookup
 from streaming.index.table import HashIndex
 from streaming.stream.decision import POSITION, Batch, decide, indexed_columns, wanted_ids
 from streaming.stream.failpoints import crash_point
 from streaming.stream.progress import BatchStats
 from streaming.stream.records import Row, as_json
+
+if TYPE_CHECKING:
+    from streaming.stream.job import StreamOptions
 
 MESSAGE_COLUMNS = "topic STRING, key STRING, value STRING"
 
@@ -41,28 +48,43 @@ class MicroBatch:
     def __init__(
         self,
         config: Config,
+        options: StreamOptions,
         index: HashIndex,
         alerts_topic: str,
-        register: str,
         app_id: str,
     ) -> None:
         self.config = config
+        self.dry_run = options.dry_run
         self.index = index
-        self.lookup = open_lookup(index, config.index.lookup)
+        self.lookup = open_lookup(index, config.index)
         self.alerts_topic = alerts_topic
-        self.register_mode = register  # all | unique | none
+        self.register_mode = "none" if options.dry_run else options.register  # all | unique | none
         self.app_id = app_id
         self.stats: dict[int, BatchStats] = {}
+        self.index_size: int | None = None
+        # what reviewers decided (neardup review), read again when the table's version moves
+        self.reviewed = ReviewedPairs(f"{config.index.path.rstrip('/')}/decisions")
+        self.banked: Mapping[str, str] = {}  # the bank memberships already applied
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         hashing = self.config.hashing
         watch = Stopwatch()
         batch = Batch.of(row.asDict() for row in frame.collect())
         watch.lap("hash")
+        reviewed = self.reviewed.current()
+        if reviewed.bank_members != self.banked and not self.dry_run:
+            self.index.join_banks(reviewed.bank_members)
+            self.banked = reviewed.bank_members
         candidates = self.lookup.near(batch.ids, batch.hashes(hashing.primary), hashing.threshold)
         indexed = self.lookup.rows(wanted_ids(batch, candidates), indexed_columns(hashing))
         decision = decide(
-            batch, candidates, indexed, hashing, self.register_mode, datetime.now(UTC)
+            batch,
+            candidates,
+            indexed,
+            hashing,
+            self.register_mode,
+            datetime.now(UTC),
+            suppressed=reviewed.suppressed,
         )
         watch.lap("match")
         self.publish(
@@ -78,11 +100,17 @@ class MicroBatch:
         self.register(decision.registrations, frame.schema, batch_id)
         # The Delta commit is done, the checkpoint's is not.
         crash_point("after_register", batch_id)
+        self.index_size = (
+            self.index.images().count()
+            if self.index_size is None
+            else self.index_size + len(decision.registrations)
+        )
         watch.lap("register")
         self.stats[batch_id] = BatchStats(
             alerts=len(decision.alerts),
             dead_letters=len(decision.dead_letters),
             registered=len(decision.registrations),
+            index_size=self.index_size,
             seconds=watch.laps,
         )
 
@@ -127,6 +155,6 @@ def index_columns(config: Config) -> list[Column | str]:
         "uri",
         F.lit(config.hashing.hash_size).alias("hash_size"),
         *(hash_column(t) for t in config.hashing.types),
-        "pdq_quality",
+        *EXTRA_COLUMNS,
         *("source_topic", *POSITION),
     ]

@@ -22,7 +22,9 @@ pytestmark = pytest.mark.slow
 BATCH = 6
 
 
-def stream_command(config) -> list[str]:
+def stream_command(config, **extra: str) -> list[str]:
+    """`neardup stream` in a process of its own, with the config's topics and paths and any
+    extra settings (dotted key -> value)."""
     settings = {
         "kafka.bootstrap_servers": config.kafka.bootstrap_servers,
         "kafka.images_topic": config.kafka.images_topic,
@@ -30,6 +32,7 @@ def stream_command(config) -> list[str]:
         "kafka.dlq_topic": config.kafka.dlq_topic,
         "index.path": config.index.path,
         "sources.allowed_roots": f'["{config.sources.allowed_roots[0]}"]',
+        **extra,
     }
     return [
         sys.executable,

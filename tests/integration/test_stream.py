@@ -149,3 +149,12 @@ def test_cli_produce_stream_alerts_and_index_stats(topics, photos, tmp_path):
     stats = json.loads(neardup("index", "stats", "--json").stdout)
     assert stats["path"] == f"{config.index.path}/images"
     assert stats["images"] == len(photos.originals) + len(photos.variants)
+    # index.lookup = auto: which lookup a stream would open on this index, and why
+    assert stats["lookup"] == {
+        "kind": "memory",
+        "why": f"auto: {stats['images']} images <= index.memory_max_images (10000000)",
+    }
+    small = json.loads(
+        neardup("--set=index.memory_max_images=3", "index", "stats", "--json").stdout
+    )
+    assert small["lookup"]["kind"] == "sharded"
