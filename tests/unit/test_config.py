@@ -115,7 +115,7 @@ MESSAGES = {
     "NEARDUP_HASHING_EXACT=yes": "hashing.exact: expected true or false, got 'yes'",
     "NEARDUP_HASHING_HASH_SIZE=12": "hashing.hash_size: must be 8 or 16, got 12",
     "NEARDUP_KAFKA_PARTITIONS=0": "kafka.partitions: must be positive, got 0",
-    "NEARDUP_INDEX_LOOKUP=disk": "index.lookup: must be one of memory, join, got 'disk'",
+    "NEARDUP_INDEX_LOOKUP=disk": "index.lookup: must be one of auto, memory, sharded, join, got 'disk'",
     "NEARDUP_KAFKA_SECURITY=[1]": "kafka.security: expected a table, got [1]",
     "NEARDUP_HASHING_TYPES=phash,nohash": "hashing.types: each must be one of ahash, phash, dhash, "
     "whash, whash-db4, colorhash, crop-resistant, pdq, got ['phash', 'nohash']",
