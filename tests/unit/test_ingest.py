@@ -47,7 +47,7 @@ def test_every_record_is_one_row_and_a_hostile_one_a_reason(tmp_path):
             "timestamp": pd.Timestamp("2026-12-01"),
         }
     )
-    (rows,) = ingest(config.sources, HashSpec(types=("phash",)))(iter([kafka]))
+    (rows,) = ingest(config, HashSpec(types=("phash",)))(iter([kafka]))
     assert rows["error_code"].tolist() == list(records)
     assert rows["id"].tolist()[:1] == ["good"]
     assert rows["key"].tolist()[0] == "\ufffd\ufffd"  # not UTF-8: replaced, and not a reason
