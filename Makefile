@@ -1,5 +1,6 @@
 # The README's two commands are `make demo` and `make test`; both run `make setup` first, which is
-# idempotent: a virtualenv with the package, the JVM jars from conf/jvm/, and kcat for broker checks.
+# idempotent: a virtualenv with the package, the JVM jars from conf/jvm/ (Spark's connectors, the Kafka
+# broker, the S3 server), and kcat for broker checks.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +12,7 @@ PYTEST_ARGS ?=
 CORPUS := .cache/corpus
 CORPUS_PACKAGES := gcompris-qt-data kphotoalbum palapeli-data mate-backgrounds lomiri-wallpapers-16.04
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint check bench clean
 
 setup: $(VENV)/.installed $(JARS)/.resolved tools
 
@@ -21,10 +22,11 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e ".[dev]"
 	touch $@
 
-$(JARS)/.resolved: conf/jvm/spark/pom.xml conf/jvm/kafka/pom.xml
-	rm -rf $(JARS)/spark $(JARS)/kafka
+$(JARS)/.resolved: conf/jvm/spark/pom.xml conf/jvm/kafka/pom.xml conf/jvm/s3/pom.xml
+	rm -rf $(JARS)/spark $(JARS)/kafka $(JARS)/s3
 	$(MVN) -f conf/jvm/spark/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/spark
 	$(MVN) -f conf/jvm/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/kafka
+	$(MVN) -f conf/jvm/s3/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)/s3
 	touch $@
 
 # kcat is the independent Kafka client the tests check the broker with; docker-compose (Debian's) parses
@@ -42,15 +44,15 @@ tools:
 demo: setup
 	$(PY) -m streaming.demo
 
-test: setup
-	$(VENV)/bin/ruff check streaming tests bench
+# What CI runs: the static checks (lint), then the whole suite.
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The benchmark-only packages (imgdd, faiss-cpu, matplotlib) and the photos of bench/corpus.py;
+# The benchmark-only packages (imgdd, faiss-cpu, s3fs) and the photos of bench/corpus.py;
 # each benchmark is then one command.
 bench: setup $(CORPUS)/.unpacked
 	$(VENV)/bin/pip install -q -e ".[dev,bench]"
-	@echo "run: $(PY) -m bench.hashing | bench.robustness | bench.match | bench.stream | bench.cluster | bench.layout (see docs/)"
+	@echo "run: $(PY) -m bench.hashing | bench.robustness | bench.match | bench.stream | bench.cluster | bench.layout | bench.sources | bench.refresh (see docs/)"
 
 $(CORPUS)/.unpacked:
 	mkdir -p $(CORPUS)/debs
@@ -59,10 +61,16 @@ $(CORPUS)/.unpacked:
 	for deb in $(CORPUS)/debs/*.deb; do dpkg-deb -x $$deb $(CORPUS)/root; done
 	touch $@
 
+# ruff (style, imports, complexity at most 10), its formatter's check, and mypy on streaming/ (every def
+# annotated); settings in pyproject.toml.
 lint: setup
 	$(VENV)/bin/ruff check streaming tests bench
 	$(VENV)/bin/ruff format --check streaming tests bench
+	$(VENV)/bin/mypy
+
+check: lint
 
 clean:
 	-$(NEARDUP) kafka stop
+	-$(NEARDUP) s3 stop
 	rm -rf .state demo-out

@@ -28,7 +28,8 @@ import cv2
 import numpy as np
 
 from bench.robustness import DOCS, EDITS, MAX_FPR, corpus, edited, threshold_at
-from streaming.hashing import HashSpec, ImageHashes, hash_bits, hex_to_words
+from streaming.hashing import HashSpec, ImageHashes, hex_to_words
+from streaming.hashing.types import REGISTRY
 from streaming.image.ops import make_stage
 from streaming.image.recipe import Recipe
 from streaming.imageframe import hash_value
@@ -158,7 +159,7 @@ def main() -> None:
                     for i in range(len(keys) - 1)
                 ]
             )
-            threshold = threshold_at(negatives, hash_bits(hash_type, 8))
+            threshold = threshold_at(negatives, REGISTRY[hash_type].width(8))
 
             recall = {e: found(words, row, originals, e, threshold) for e in edits}
             row_figures = {

@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 
 from bench.photos import jpeg_corpus  # noqa: E402
 from streaming.hashing import HashSpec, hash_images  # noqa: E402
-from streaming.hashing.kernels import clear_caches  # noqa: E402
+from streaming.hashing.resample import clear_caches  # noqa: E402
 
 FIVE = ("ahash", "phash", "dhash", "whash", "colorhash")
 
@@ -164,11 +164,11 @@ def _array(blob: bytes) -> np.ndarray:
 
 
 def _phash_reduction(blob: bytes) -> int:
-    from streaming.hashing import _min_side
+    from streaming.hashing import hash_type
     from streaming.hashing.decode import probe, reduction
 
     _, width, height, _ = probe(blob, 10**9)
-    return reduction(width, height, _min_side("phash", 8))
+    return reduction(width, height, hash_type("phash").min_side(8))
 
 
 def _floor(blob: bytes) -> np.ndarray:

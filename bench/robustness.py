@@ -29,7 +29,8 @@ import numpy as np
 from bench.corpus import corpus
 from bench.pairs import MAX_B, Histograms, negatives, positives
 from streaming.config import PROJECT_ROOT
-from streaming.hashing import HashSpec, ImageHashes, hash_bits, hash_images, hex_to_words
+from streaming.hashing import HashSpec, ImageHashes, hash_images, hex_to_words
+from streaming.hashing.types import REGISTRY
 
 __all__ = ["EDITS", "corpus", "distance", "edited", "threshold_at"]
 
@@ -269,7 +270,7 @@ def measure(
     query, index = sides(hashed, types, scheme)
     query, index = [q[keep] for q in query], [x[keep] for x in index]
     keys = [hashed.keys[i] for i in keep]
-    bits = [hash_bits(t, 8) for t in types]
+    bits = [REGISTRY[t].width(8) for t in types]
     negative = negatives(query, index, hashed.photo[keep], bits)
     row = {k: i for i, k in enumerate(keys)}
     per_edit = {}
@@ -319,7 +320,7 @@ def main() -> None:
     rows, curves = [], {}
     for hash_type in TYPES:
         negative, per_edit = measure(every, [hash_type], Scheme(hash_type))
-        threshold = single_threshold(negative, hash_bits(hash_type, 8))
+        threshold = single_threshold(negative, REGISTRY[hash_type].width(8))
         recall = {e: h.rate(threshold) for e, h in per_edit.items()}
         rows.append((hash_type, hash_type, threshold, negative.rate(threshold), recall))
         _progress(hash_type, threshold=threshold, mean_recall=np.mean(list(recall.values())))

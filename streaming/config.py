@@ -1,22 +1,47 @@
 """Configuration: conf/local.toml, layered with another TOML file, NEARDUP_* variables and flags.
 
 The precedence is the usual one: embedded defaults < --config FILE < environment < command-line
-flags. Every value is checked against the type of its field, and a bad one is refused with its
-dotted key.
+flags. Each section is a pydantic model, so a new section is a class and a field of Config; the
+layers are pydantic-settings sources (docs/architecture.md says why this library). Every value is
+checked against the type of its field, and a bad one is refused with its dotted key.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import copy
+import ipaddress
 import json
 import os
 import tomllib
-import typing
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from streaming.errors import ConfigError
+from streaming.hashing.decode import GREY_STEPS
+from streaming.hashing.types import BANDABLE_TYPES, DIHEDRAL_TYPES, HASH_TYPES
+from streaming.index.lookup import LOOKUPS
+from streaming.index.rule import Rule
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "conf" / "local.toml"
@@ -24,118 +49,305 @@ ENV_PREFIX = "NEARDUP_"
 # NEARDUP_* variables that steer the process rather than set a configuration key.
 PROCESS_VARIABLES = ("NEARDUP_CONFIG", "NEARDUP_JARS_DIR", "NEARDUP_CRASH_AT")
 
-HASH_TYPES = ("ahash", "phash", "dhash", "whash", "whash-db4", "colorhash", "crop-resistant", "pdq")
-# Hashes of a fixed width, which can therefore be banded as the primary hash (whash-db4 grows with
-# the image).
-BANDABLE_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
-# Hashes whose 8 dihedral variants come from one decode (streaming/hashing/dihedral.py).
-DIHEDRAL_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
-# How the grey hashes see colour: PIL's luma (imagehash's) or contrast-preserving decolorization.
-GREY_STEPS = ("luma", "decolor")
 REGISTER_MODES = ("all", "unique", "none")
-INDEX_LOOKUPS = ("memory", "join")
 REVIEW_SOURCES = ("auto", "matches", "topic")
 
 
-@dataclasses.dataclass(frozen=True)
-class KafkaLocalConfig:
+def one_of(choices: tuple[str, ...]) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return AfterValidator(check)
+
+
+def between(low: int, high: int) -> AfterValidator:
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return AfterValidator(check)
+
+
+def holds(ok: Callable[[int], bool], why: str) -> AfterValidator:
+    """An integer refused with `why` unless ok(value)."""
+
+    def check(value: int) -> int:
+        if not ok(value):
+            raise ValueError(why)
+        return value
+
+    return AfterValidator(check)
+
+
+def _non_empty(value: str) -> str:
+    if not value:
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+def each(ok: Callable[[str], bool], why: str) -> AfterValidator:
+    """A list of strings refused with `why` unless ok(item) for every item."""
+
+    def check(values: list[str]) -> list[str]:
+        if not all(ok(value) for value in values):
+            raise Refused(f"each must be {why}, got {values!r}")
+        return values
+
+    return AfterValidator(check)
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _unset_if_empty(value: object) -> object:
+    """TOML has no null: an empty string leaves the value unset (None)."""
+    if value in ("", None):
+        return None
+    if not isinstance(value, str):
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+def _string_list(value: object) -> object:
+    """A list of strings, or one string of comma-separated items (as variables and flags give)."""
+    if isinstance(value, str):
+        value = [item.strip() for item in value.split(",") if item.strip()]
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("expected a list of strings")
+    return value
+
+
+def _free_table(value: object) -> object:
+    """A table of keys passed through to Spark or Kafka: every value as a string."""
+    if not isinstance(value, Mapping):
+        raise ValueError("expected a table")
+    return {str(key): str(item) for key, item in value.items()}
+
+
+Positive = Annotated[int, holds(lambda n: n > 0, "must be positive")]
+NonNegative = Annotated[int, holds(lambda n: n >= 0, "must not be negative")]
+Text = Annotated[str, AfterValidator(_non_empty)]
+Unset = Annotated[str | None, BeforeValidator(_unset_if_empty)]  # "" in TOML: not set
+StringList = Annotated[list[str], BeforeValidator(_string_list)]
+FreeTable = Annotated[dict[str, str], BeforeValidator(_free_table)]
+
+
+class Refused(ValueError):
+    """A refusal whose message shows the value itself (a list as parsed, not as written)."""
+
+
+class RefusedKey(Refused):
+    """A check across a section's keys, refusing one of them: `key` is the one its message names."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+    @classmethod
+    def of(cls, section: BaseModel, key: str, why: str) -> RefusedKey:
+        """The refusal of `key` for `why`, with the section's value of it."""
+        return cls(key, f"{why}, got {getattr(section, key)!r}")
+
+
+class Section(BaseModel):
+    """A table of conf/local.toml: every key required (the file has them all), none unknown."""
+
+    # strict: a string is not an integer, 1 is not true (variables are parsed before, as JSON).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class KafkaLocalConfig(Section):
     port: int
     controller_port: int
-    state_dir: str
+    state_dir: Text
 
 
-@dataclasses.dataclass(frozen=True)
-class KafkaConfig:
-    bootstrap_servers: str
-    images_topic: str
-    alerts_topic: str
-    dlq_topic: str
-    dry_run_alerts_topic: str
-    partitions: int
-    connect_timeout_s: int
-    security: dict[str, str]
+class KafkaConfig(Section):
+    bootstrap_servers: Text
+    images_topic: Text
+    alerts_topic: Text
+    dlq_topic: Text
+    dry_run_alerts_topic: Text
+    partitions: Positive
+    connect_timeout_s: Positive
+    security: FreeTable
     local: KafkaLocalConfig
 
 
-@dataclasses.dataclass(frozen=True)
-class SparkConfig:
-    master: str
-    app_name: str
+class SparkConfig(Section):
+    master: Text
+    app_name: Text
     shuffle_partitions: int
-    connect_timeout_s: int
-    executor_timeout_s: int
-    conf: dict[str, str]
+    connect_timeout_s: Positive
+    executor_timeout_s: Positive
+    conf: FreeTable
 
 
-@dataclasses.dataclass(frozen=True)
-class IndexConfig:
-    path: str
-    lookup: str
-
-
-@dataclasses.dataclass(frozen=True)
-class StreamConfig:
-    checkpoint: str
-    starting_offsets: str
-    trigger: str
-    max_offsets_per_trigger: int
-    register: str
-    restarts: int
-    restart_backoff: int
-    restart_window: int
-
-
-@dataclasses.dataclass(frozen=True)
-class HashingConfig:
-    types: list[str]
-    primary: str
-    hash_size: int
-    threshold: int
-    exact: bool
-    dihedral: bool
-    unletterbox: bool
-    rule: list[str]
-    grey: str
-
-
-@dataclasses.dataclass(frozen=True)
-class SourcesConfig:
-    allowed_roots: list[str]
-    http_allowlist: list[str]
-    max_bytes: int
-    max_pixels: int
-
-
-@dataclasses.dataclass(frozen=True)
-class ClusterConfig:
+class ClusterConfig(Section):
     """The local Spark standalone cluster of `neardup cluster start`: a master and workers on
     127.0.0.1."""
 
     master_port: int
     webui_port: int
     worker_webui_port: int
-    workers: int
-    cores: int
-    memory: str
-    state_dir: str
+    workers: Positive
+    cores: Positive
+    memory: Text
+    state_dir: Text
 
 
-@dataclasses.dataclass(frozen=True)
-class ReviewConfig:
+class IndexConfig(Section):
+    path: Text
+    lookup: Annotated[Text, one_of(LOOKUPS)]
+    memory_max_images: NonNegative
+    shards: NonNegative
+
+
+with warnings.catch_warnings():
+    # pydantic warns that `register` shadows ABCMeta.register (models are ABCs): on an instance the
+    # field wins, and nothing calls the class method.
+    warnings.filterwarnings("ignore", 'Field name "register"')
+
+    class StreamConfig(Section):
+        checkpoint: Text
+        starting_offsets: Text
+        trigger: Text
+        max_offsets_per_trigger: Positive
+        register: Annotated[Text, one_of(REGISTER_MODES)]
+        restarts: NonNegative
+        restart_backoff: Positive
+        restart_window: Positive
+
+
+class HashingConfig(Section):
+    types: Annotated[StringList, each(lambda t: t in HASH_TYPES, f"one of {', '.join(HASH_TYPES)}")]
+    primary: Annotated[Text, one_of(BANDABLE_TYPES)]
+    hash_size: Annotated[int, holds(lambda n: n in (8, 16), "must be 8 or 16")]
+    threshold: Annotated[int, between(0, 63)]
+    exact: bool
+    dihedral: bool
+    unletterbox: bool
+    rule: StringList
+    grey: Annotated[Text, one_of(GREY_STEPS)]
+
+    @field_validator("primary")
+    @classmethod
+    def _primary_is_computed(cls, primary: str, info: ValidationInfo) -> str:
+        if primary not in info.data.get("types", [primary]):
+            raise ValueError("must be one of hashing.types")
+        return primary
+
+    @model_validator(mode="after")
+    def _matching_options(self) -> HashingConfig:
+        if self.exact and (self.dihedral or self.unletterbox):
+            raise RefusedKey.of(self, "exact", "must be false with dihedral or unletterbox")
+        if self.dihedral and self.primary not in DIHEDRAL_TYPES:
+            raise RefusedKey.of(
+                self, "dihedral", f"needs a primary hash of {', '.join(DIHEDRAL_TYPES)}"
+            )
+        if self.rule:
+            self._check_rule()
+        if self.exact and self.grey != "luma":
+            why = "must be luma when hashing.exact is true (imagehash's own grey step)"
+            raise RefusedKey.of(self, "grey", why)
+        return self
+
+    def _check_rule(self) -> None:
+        """The rule parses, bounds the primary hash in every alternative, names computed hashes
+        only, and the lookup's threshold reaches its largest bound on the primary."""
+        try:
+            rule = Rule.parse(" or ".join(self.rule), self.primary)
+        except ValueError as e:
+            raise RefusedKey("rule", str(e)) from None
+        missing = sorted(rule.types - set(self.types))
+        if missing:
+            raise RefusedKey("rule", f"{', '.join(missing)} not in hashing.types")
+        radius = rule.radius(self.primary)
+        if radius > self.threshold:
+            raise RefusedKey(
+                "rule",
+                f"bounds {self.primary} by {radius}, over hashing.threshold ({self.threshold}), "
+                "the lookup's radius",
+            )
+
+
+class SourcesConfig(Section):
+    allowed_roots: StringList
+    http_allowlist: StringList
+    allowed_networks: Annotated[
+        StringList, each(_is_network, "an IP network such as 127.0.0.1/32 or 10.0.0.0/8")
+    ]
+    max_bytes: Positive
+    max_pixels: Positive
+    max_message_bytes: Positive
+    max_meta_bytes: Positive
+    max_in_flight: Positive
+    retries: Annotated[int, holds(lambda n: n >= 0, "must be 0 or more")]
+    timeout_ms: Positive
+
+
+class S3LocalConfig(Section):
+    """The S3-compatible server of `neardup s3 start` (s3proxy) on 127.0.0.1."""
+
+    port: int
+    state_dir: Text
+    buckets: StringList
+
+
+class S3Config(Section):
+    """S3 and S3-compatible stores, for image references, the index and the checkpoint alike.
+    Unset values fall back to the standard AWS chain."""
+
+    endpoint_url: Unset
+    region: Unset
+    path_style: bool
+    access_key_id: Unset
+    secret_access_key: Unset
+    local: S3LocalConfig
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> S3Config:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            why = "must be set together with secret_access_key, or both left empty"
+            raise RefusedKey.of(self, "access_key_id", why)
+        return self
+
+
+class GcsConfig(Section):
+    service_account_path: Unset
+
+
+class AzureConfig(Section):
+    account_name: Unset
+    account_key: Unset
+
+
+class ReviewConfig(Section):
     """The review page of `neardup review` and `neardup dedup --review`."""
 
-    host: str
-    port: int
-    token: str | None  # "" in TOML: none set (one is generated when the bind needs it)
-    reviewer: str | None  # "" in TOML: the operating system's user name
-    source: str
-    page_size: int
-    thumbnail_px: int
-    thumbnail_cache: int
+    host: Text
+    port: Annotated[int, holds(lambda port: 0 < port < 65536, "must be a TCP port")]
+    token: Unset  # none set: one is generated when the bind needs it
+    reviewer: Unset  # none set: the operating system's user name
+    source: Annotated[Text, one_of(REVIEW_SOURCES)]
+    page_size: Annotated[int, between(1, 500)]
+    thumbnail_px: Annotated[int, between(16, 1024)]
+    thumbnail_cache: NonNegative
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
+class Config(BaseSettings):
+    """The whole configuration, one attribute per table of conf/local.toml."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, strict=True)
+
     kafka: KafkaConfig
     spark: SparkConfig
     cluster: ClusterConfig
@@ -144,10 +356,17 @@ class Config:
     hashing: HashingConfig
     sources: SourcesConfig
     review: ReviewConfig
+    s3: S3Config
+    gcs: GcsConfig
+    azure: AzureConfig
 
     def replace(self, **dotted: Any) -> Config:
-        """A copy with values changed by dotted key, e.g. replace(**{"hashing.threshold": 8})."""
-        return _build(Config, _apply(dataclasses.asdict(self), dotted, parse_strings=False), "")
+        """A copy with values changed by dotted key, e.g. replace(**{"hashing.threshold": 8}); a
+        section may be given whole (replace(cluster=other.cluster))."""
+        changes = {
+            key: v.model_dump() if isinstance(v, BaseModel) else v for key, v in dotted.items()
+        }
+        return _validated(lambda: Config.model_validate(_apply(self.model_dump(), changes)))
 
 
 def load_config(
@@ -156,89 +375,67 @@ def load_config(
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Read the defaults, then `path`, then NEARDUP_* variables, then `overrides` (dotted keys)."""
-    raw = _read_toml(DEFAULT_CONFIG)
-    if path is not None:
-        raw = _merge(raw, _read_toml(Path(path)))
-    raw = _apply(
-        raw, _env_overrides(raw, os.environ if environ is None else environ), parse_strings=True
+    dotted = {key: value for key, value in (overrides or {}).items() if value is not None}
+    environment = os.environ if environ is None else environ
+    files = [DEFAULT_CONFIG] if path is None else [DEFAULT_CONFIG, Path(path)]
+    sources = (
+        InitSettingsSource(Config, _apply({}, dotted)),
+        EnvironmentSource(Config, environment),
+        *(_toml_source(file) for file in reversed(files)),
     )
-    raw = _apply(
-        raw, {k: v for k, v in (overrides or {}).items() if v is not None}, parse_strings=False
-    )
-    return _build(Config, raw, "")
+    return _validated(lambda: Config(_build_sources=(sources, {})))
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _toml_source(path: Path) -> TomlConfigSettingsSource:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        return TomlConfigSettingsSource(Config, toml_file=path)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}") from None
 
 
-def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in top.items():
-        if (
-            isinstance(value, Mapping)
-            and isinstance(merged.get(key), Mapping)
-            and key not in _FREE_TABLES
-        ):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+class EnvironmentSource(PydanticBaseSettingsSource):
+    """NEARDUP_<SECTION>_<KEY> variables: NEARDUP_KAFKA_LOCAL_PORT -> kafka.local.port, matched
+    against the keys Config has (a key's own underscores make the plain delimiter ambiguous); a
+    NEARDUP_ variable that names no key is refused."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.environ = environ
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads every variable at once
+
+    def __call__(self) -> dict[str, Any]:
+        known = {key.replace(".", "_").upper(): key for key in dotted_keys(self.settings_cls)}
+        found = {}
+        for name, value in self.environ.items():
+            if not name.startswith(ENV_PREFIX) or name in PROCESS_VARIABLES:
+                continue
+            key = known.get(name[len(ENV_PREFIX) :])
+            if key is None:
+                raise ConfigError(
+                    f"{name}: no configuration key of that name (known: {', '.join(sorted(known))})"
+                )
+            found[key] = _parse_variable(key, value)
+        return _apply({}, found)
 
 
-# Tables whose keys are free (passed through to Spark or Kafka), so they are replaced, not merged
-# key by key.
-_FREE_TABLES = ("security", "conf")
-
-
-def _env_overrides(raw: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
-    """NEARDUP_KAFKA_LOCAL_PORT -> kafka.local.port, matched against the keys the config has."""
-    known = {key.replace(".", "_").upper(): key for key in _dotted_keys(raw)}
-    found = {}
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in PROCESS_VARIABLES:
-            continue
-        key = known.get(name[len(ENV_PREFIX) :])
-        if key is None:
-            raise ConfigError(
-                f"{name}: no configuration key of that name (known: {', '.join(sorted(known))})"
-            )
-        found[key] = value
-    return found
-
-
-def _dotted_keys(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
+def dotted_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every key of a model and its sections, dotted ("kafka.local.port"); free tables are keys."""
     keys = []
-    for key, value in raw.items():
-        if isinstance(value, Mapping) and key not in _FREE_TABLES:
-            keys += _dotted_keys(value, f"{prefix}{key}.")
+    for name, field in model.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            keys += dotted_keys(section, f"{prefix}{name}.")
         else:
-            keys.append(prefix + key)
+            keys.append(prefix + name)
     return keys
 
 
-def _apply(raw: dict[str, Any], dotted: Mapping[str, Any], parse_strings: bool) -> dict[str, Any]:
-    raw = _merge(raw, {})
-    for key, value in dotted.items():
-        *parents, leaf = key.split(".")
-        table = raw
-        for parent in parents:
-            table = table.setdefault(parent, {})
-            if not isinstance(table, dict):
-                raise ConfigError(f"{key}: {parent} is not a table")
-        table[leaf] = _parse_env(key, value) if parse_strings else value
-    return raw
-
-
-def _parse_env(key: str, text: str) -> Any:
-    """Environment values are strings: JSON where it parses (numbers, lists, tables), else the
-    text."""
+def _parse_variable(key: str, text: str) -> Any:
+    """Variables are strings: JSON where it parses (numbers, lists, tables), else the text."""
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
     if text[:1] in "[{" or text.lstrip("-").isdigit():
@@ -249,141 +446,51 @@ def _parse_env(key: str, text: str) -> Any:
     return text
 
 
-def _build(cls: type, raw: Any, key: str) -> Any:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{key}: expected a table, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        raise ConfigError(f"{key + '.' if key else ''}{unknown[0]}: unknown configuration key")
-    values = {}
-    for name in names:
-        sub = f"{key}.{name}" if key else name
-        if name not in raw:
-            raise ConfigError(f"{sub}: missing")
-        values[name] = _coerce(hints[name], raw[name], sub)
-    built = cls(**values)
-    _check(built, key)
-    return built
+def _apply(raw: dict[str, Any], dotted: Mapping[str, Any]) -> dict[str, Any]:
+    """raw with each dotted key set (tables created on the way); raw itself is left alone."""
+    raw = copy.deepcopy(raw)
+    for key, value in dotted.items():
+        *parents, leaf = key.split(".")
+        table = raw
+        for parent in parents:
+            table = table.setdefault(parent, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{key}: {parent} is not a table")
+        table[leaf] = value
+    return raw
 
 
-def _coerce(hint: Any, value: Any, key: str) -> Any:
-    if hint == str | None:
-        return None if value in ("", None) else _coerce(str, value, key)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, key)
-    origin = typing.get_origin(hint)
-    if origin is list:
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
-        return list(value)
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key}: expected a table, got {value!r}")
-        return {str(k): str(v) for k, v in value.items()}
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if hint is str:
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{key}: expected a non-empty string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported config field type {hint} for {key}")
-
-
-def _check(section: Any, key: str) -> None:
-    """Range checks that need more than the type."""
-
-    def require(ok: bool, field: str, why: str) -> None:
-        if not ok:
-            raise ConfigError(f"{key}.{field}: {why}, got {getattr(section, field)!r}")
-
-    if isinstance(section, HashingConfig):
-        bad = [t for t in section.types if t not in HASH_TYPES]
-        require(not bad, "types", f"each must be one of {', '.join(HASH_TYPES)}")
-        require(
-            section.primary in BANDABLE_TYPES,
-            "primary",
-            f"must be one of {', '.join(BANDABLE_TYPES)}",
-        )
-        require(section.primary in section.types, "primary", "must be one of hashing.types")
-        require(section.hash_size in (8, 16), "hash_size", "must be 8 or 16")
-        require(0 <= section.threshold < 64, "threshold", "must be between 0 and 63")
-        kernels_only = not (section.exact and (section.dihedral or section.unletterbox))
-        require(kernels_only, "exact", "must be false with dihedral or unletterbox")
-        require(
-            not section.dihedral or section.primary in DIHEDRAL_TYPES,
-            "dihedral",
-            f"needs a primary hash of {', '.join(DIHEDRAL_TYPES)}",
-        )
-        if section.rule:
-            _check_rule(section, key)
-        require(section.grey in GREY_STEPS, "grey", f"must be one of {', '.join(GREY_STEPS)}")
-        require(
-            not section.exact or section.grey == "luma",
-            "grey",
-            "must be luma when hashing.exact is true (imagehash's own grey step)",
-        )
-    elif isinstance(section, IndexConfig):
-        require(
-            section.lookup in INDEX_LOOKUPS, "lookup", f"must be one of {', '.join(INDEX_LOOKUPS)}"
-        )
-    elif isinstance(section, StreamConfig):
-        require(
-            section.register in REGISTER_MODES,
-            "register",
-            f"must be one of {', '.join(REGISTER_MODES)}",
-        )
-        require(section.max_offsets_per_trigger > 0, "max_offsets_per_trigger", "must be positive")
-        require(section.restarts >= 0, "restarts", "must be 0 or more")
-        require(section.restart_backoff > 0, "restart_backoff", "must be positive")
-        require(section.restart_window > 0, "restart_window", "must be positive")
-    elif isinstance(section, KafkaConfig):
-        require(section.partitions > 0, "partitions", "must be positive")
-        require(section.connect_timeout_s > 0, "connect_timeout_s", "must be positive")
-    elif isinstance(section, SparkConfig):
-        require(section.connect_timeout_s > 0, "connect_timeout_s", "must be positive")
-        require(section.executor_timeout_s > 0, "executor_timeout_s", "must be positive")
-    elif isinstance(section, ClusterConfig):
-        require(section.workers > 0, "workers", "must be positive")
-        require(section.cores > 0, "cores", "must be positive")
-    elif isinstance(section, SourcesConfig):
-        require(section.max_bytes > 0, "max_bytes", "must be positive")
-        require(section.max_pixels > 0, "max_pixels", "must be positive")
-    elif isinstance(section, ReviewConfig):
-        require(0 < section.port < 65536, "port", "must be a TCP port")
-        require(
-            section.source in REVIEW_SOURCES,
-            "source",
-            f"must be one of {', '.join(REVIEW_SOURCES)}",
-        )
-        require(0 < section.page_size <= 500, "page_size", "must be between 1 and 500")
-        require(16 <= section.thumbnail_px <= 1024, "thumbnail_px", "must be between 16 and 1024")
-        require(section.thumbnail_cache >= 0, "thumbnail_cache", "must not be negative")
-
-
-def _check_rule(hashing: HashingConfig, key: str) -> None:
-    """A rule parses, bounds the primary hash in every alternative, names computed hashes only, and
-    the lookup's threshold reaches its largest bound on the primary."""
-    from streaming.index.rule import Rule
-
+def _validated(build: Callable[[], Config]) -> Config:
+    """build(), its first validation error as a ConfigError naming the key."""
     try:
-        rule = Rule.parse(" or ".join(hashing.rule), hashing.primary)
-    except ValueError as e:
-        raise ConfigError(f"{key}.rule: {e}") from None
-    missing = sorted(rule.types - set(hashing.types))
-    if missing:
-        raise ConfigError(f"{key}.rule: {', '.join(missing)} not in hashing.types")
-    if rule.radius(hashing.primary) > hashing.threshold:
-        raise ConfigError(
-            f"{key}.rule: bounds {hashing.primary} by {rule.radius(hashing.primary)}, over "
-            f"hashing.threshold ({hashing.threshold}), the lookup's radius"
-        )
+        return build()
+    except ValidationError as e:
+        raise ConfigError(_message(e.errors()[0])) from None
+
+
+# What a pydantic error type means in the words of this configuration.
+_EXPECTED = {
+    "int_type": "expected an integer",
+    "bool_type": "expected true or false",
+    "string_type": "expected a non-empty string",
+    "model_type": "expected a table",
+    "dict_type": "expected a table",
+    "list_type": "expected a list of strings",
+}
+
+
+def _message(error: ErrorDetails) -> str:
+    key = ".".join(str(part) for part in error["loc"] if isinstance(part, str))
+    kind, value = error["type"], error.get("input")
+    if kind == "missing":
+        return f"{key}: missing"
+    if kind == "extra_forbidden":
+        return f"{key}: unknown configuration key"
+    if kind == "value_error":
+        cause = error["ctx"]["error"]
+        if isinstance(cause, RefusedKey):
+            return f"{key}.{cause.key}: {cause}"
+        if isinstance(cause, Refused):
+            return f"{key}: {cause}"
+        return f"{key}: {cause}, got {value!r}"
+    return f"{key}: {_EXPECTED.get(kind, error['msg'])}, got {value!r}"

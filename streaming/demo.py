@@ -18,9 +18,9 @@ from pathlib import Path
 from streaming import kafka_io
 from streaming.cli import quiet_clients
 from streaming.cli.produce import image_files, reference
-from streaming.config import load_config
+from streaming.config import Config, load_config
 from streaming.local import kafka
-from streaming.samples import write_samples
+from streaming.samples import SampleSet, write_samples
 
 OUT = Path("demo-out")
 log = logging.getLogger("neardup.demo")
@@ -55,7 +55,7 @@ def main() -> int:
             log.info(kafka.stop(config))
 
 
-def demo(config, samples) -> int:
+def demo(config: Config, samples: SampleSet) -> int:
     from streaming.local.spark import spark_session
     from streaming.stream.job import StreamOptions, start_stream
 

@@ -128,14 +128,22 @@ class ConfigError(NeardupError, ValueError):
 class Reason(StrEnum):
     """Why a message became a dead letter: the `reason` of schemas/dead_letter.schema.json."""
 
+    MESSAGE_TOO_LARGE = "message_too_large"  # over sources.max_message_bytes, not parsed
+    NOT_UTF8 = "not_utf8"
     MALFORMED_JSON = "malformed_json"
+    TOO_DEEPLY_NESTED = "too_deeply_nested"
+    ID_TOO_LONG = "id_too_long"
     SCHEMA_VIOLATION = "schema_violation"
+    BAD_URI = "bad_uri"  # a uri that no URL parser or file system takes (a NUL, a broken host)
+    META_TOO_LARGE = "meta_too_large"  # over sources.max_meta_bytes: alerts carry it
     BAD_BASE64 = "bad_base64"
     DISALLOWED_SCHEME = "disallowed_scheme"
     DISALLOWED_HOST = "disallowed_host"
+    DISALLOWED_ADDRESS = "disallowed_address"
     OUTSIDE_ROOTS = "outside_roots"
     MISSING_FILE = "missing_file"
     NOT_A_FILE = "not_a_file"
+    FORBIDDEN = "forbidden"
     FETCH_FAILED = "fetch_failed"
     TOO_MANY_BYTES = "too_many_bytes"
     EMPTY = "empty"

@@ -16,24 +16,32 @@ from pyspark.sql import DataFrame
 from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, StructField, StructType
 
 from streaming.errors import Reason, Rejected
-from streaming.hashing import HashSpec, ImageHashes, hash_image, hash_pixels, hex_to_words
+from streaming.hashing import (
+    HashSpec,
+    ImageHashes,
+    hash_image,
+    hash_pixels,
+    hash_type,
+    hex_to_words,
+)
+from streaming.hashing.types import EXTRA_COLUMNS
 from streaming.image.codec import from_struct
 
 # Bytes held in memory at once by one task: images are read and hashed in chunks of this many.
 CHUNK = 32
 
 
-def hash_column(hash_type: str) -> str:
+def hash_column(name: str) -> str:
     """The column (and Delta field) that holds a hash type: "whash-db4" -> "whash_db4"."""
-    return hash_type.replace("-", "_")
+    return hash_type(name).column
 
 
 def hash_fields(spec: HashSpec) -> list[StructField]:
-    """The columns hash_frame adds: one ARRAY<BIGINT> per hash type, PDQ's quality, the error if
-    any."""
+    """The columns hash_frame adds: one ARRAY<BIGINT> per hash type, every type's extra INT columns
+    (PDQ's quality), the error if any."""
     return [
         *(StructField(hash_column(t), ArrayType(LongType())) for t in spec.types),
-        StructField("pdq_quality", IntegerType()),
+        *(StructField(column, IntegerType()) for column in EXTRA_COLUMNS),
         StructField("error_code", StringType()),
         StructField("error_message", StringType()),
     ]
@@ -42,18 +50,19 @@ def hash_fields(spec: HashSpec) -> list[StructField]:
 def hash_frame(results: Sequence[ImageHashes], spec: HashSpec) -> pd.DataFrame:
     """Kernel results as pandas columns in the order of hash_fields."""
     columns: dict[str, list] = {hash_column(t): [] for t in spec.types}
-    quality, codes, messages = [], [], []
+    extras: dict[str, list] = {column: [] for column in EXTRA_COLUMNS}
+    codes, messages = [], []
     for result in results:
-        for hash_type in spec.types:
-            hex_hash = result.hashes.get(hash_type)
-            columns[hash_column(hash_type)].append(
-                None if hex_hash is None else hex_to_words(hex_hash)
-            )
-        quality.append(result.pdq_quality)
+        for name in spec.types:
+            hex_hash = result.hashes.get(name)
+            columns[hash_column(name)].append(None if hex_hash is None else hex_to_words(hex_hash))
+        for column, values in extras.items():
+            values.append(result.extras.get(column))
         codes.append(result.error.reason if result.error else None)
         messages.append(result.error.message if result.error else None)
     frame = pd.DataFrame(columns)
-    frame["pdq_quality"] = pd.array(quality, dtype="Int32")
+    for column, values in extras.items():
+        frame[column] = pd.array(values, dtype="Int32")
     frame["error_code"] = codes
     frame["error_message"] = messages
     return frame

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from streaming.config import Config
 from streaming.errors import ExitCode, NeardupError
@@ -25,6 +25,9 @@ from streaming.local.processes import port_open
 Client = TypeVar("Client")
 # The keys that name a topic, to say which one to change when a topic cannot be created.
 TOPIC_KEYS = ("images_topic", "alerts_topic", "dlq_topic", "dry_run_alerts_topic")
+
+if TYPE_CHECKING:
+    from kafka import KafkaProducer
 
 
 def spark_options(config: Config) -> dict[str, str]:
@@ -90,7 +93,7 @@ def ensure_topics(config: Config, topics: Iterable[str]) -> list[str]:
         admin.close()
 
 
-def producer(config: Config):
+def producer(config: Config) -> KafkaProducer:
     """A producer of JSON documents with string keys, acknowledged by every in-sync replica."""
     from kafka import KafkaProducer
     from kafka.serializer import DefaultSerializer, JsonSerializer

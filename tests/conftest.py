@@ -1,7 +1,11 @@
-"""Shared fixtures: one configuration, one Spark session and one Kafka broker per test run.
+"""Shared fixtures: one configuration, one Spark session, one Kafka broker and one S3 server per
+test run.
 
-The broker is a real KRaft broker on free loopback ports with its data in a temporary folder, so a
-test run never touches a developer's broker or state.
+The broker is a real KRaft broker and the S3 server a real s3proxy, on free loopback ports with
+their data in a temporary folder, so a test run never touches a developer's servers or state. The
+configuration points [s3] at the S3 server from the start, so the Spark session's S3A reaches it
+whichever test starts the session; the server itself starts with the first test that asks for
+`s3`.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
     """The embedded defaults with state under a temporary folder, so runs never share a table."""
     state = tmp_path_factory.mktemp("state")
     port = _free_port()
+    s3_port = _free_port()
     return load_config(
         overrides={
             "index.path": str(state / "index"),
@@ -51,6 +56,14 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
             "kafka.local.controller_port": _free_port(),
             "kafka.local.state_dir": str(state / "kafka"),
             "sources.allowed_roots": [str(tmp_path_factory.getbasetemp())],
+            "s3.endpoint_url": f"http://127.0.0.1:{s3_port}",
+            "s3.region": "us-east-1",
+            "s3.path_style": True,
+            "s3.access_key_id": "neardup-test",
+            "s3.secret_access_key": "neardup-test-secret",
+            "s3.local.port": s3_port,
+            "s3.local.state_dir": str(state / "s3"),
+            "s3.local.buckets": ["lake", "images"],
         },
         environ={},
     )
@@ -76,6 +89,17 @@ def broker(config: Config) -> Iterator[Config]:
     kafka.start(config)
     yield config
     kafka.stop(config)
+
+
+@pytest.fixture(scope="session")
+def s3(config: Config) -> Iterator[Config]:
+    """A running S3 server (s3proxy) for the whole session, with the buckets `lake` and `images`;
+    yields the config, whose [s3] points at it."""
+    from streaming.local import s3
+
+    s3.start(config)
+    yield config
+    s3.stop(config)
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def register_files(
 ) -> tuple[int, list[tuple[str, str, str]]]:
     """Hash and register every image under paths as a member of `bank`; returns (added,
     failures)."""
-    from streaming.stream.job import index_columns
+    from streaming.stream.microbatch import index_columns
 
     hashed = hashed_files(spark, config, paths)
     with _progress(spark, "hashing"):
@@ -97,12 +97,9 @@ class _progress:
         tracker = self.spark.sparkContext.statusTracker()
         with tqdm(desc=self.label, unit="task") as bar:
             while not self.done.wait(0.5):
-                stages = [
-                    tracker.getStageInfo(s)
-                    for j in tracker.getJobIdsForGroup(self.group)
-                    for s in (tracker.getJobInfo(j).stageIds if tracker.getJobInfo(j) else [])
-                ]
-                stages = [s for s in stages if s]
+                jobs = [tracker.getJobInfo(j) for j in tracker.getJobIdsForGroup(self.group)]
+                found = [tracker.getStageInfo(s) for job in jobs if job for s in job.stageIds]
+                stages = [s for s in found if s]
                 bar.total = sum(s.numTasks for s in stages) or None
                 bar.n = sum(s.numCompletedTasks for s in stages)
                 bar.refresh()
@@ -110,4 +107,5 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         self.done.set()
         self.thread.join()
-        self.spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+        # None clears the property (pyspark's own stubs say str)
+        self.spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]

@@ -20,15 +20,15 @@ from streaming.errors import ConfigError, ExitCode, NeardupError
 log = logging.getLogger("neardup")
 
 COMMANDS = (
-    *("kafka", "produce", "stream", "alerts", "review", "hash", "evaluate", "index", "dedup"),
+    *("kafka", "s3", "produce", "stream", "alerts", "review", "hash", "evaluate", "index", "dedup"),
     "cluster",
 )
 
 DESCRIPTION = """\
 neardup finds near-duplicate images in a stream: image references arrive on Kafka, each image is
 hashed once (imagehash's hashes and PDQ), matched against a Delta Lake index of known hashes by
-multi-index hashing (bands held on the driver, or joined in Spark: index.lookup), and duplicate
-alerts are published back to Kafka.
+multi-index hashing (bands held on the driver or in shards on the executors, or joined in Spark:
+index.lookup), and duplicate alerts are published back to Kafka.
 
 Configuration: conf/local.toml holds the embedded defaults; --config FILE layers a TOML file over
 it, NEARDUP_<SECTION>_<KEY> variables override both (e.g. NEARDUP_KAFKA_BOOTSTRAP_SERVERS), and

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from streaming.config import BANDABLE_TYPES, Config
+from streaming.config import Config
+from streaming.hashing.types import BANDABLE_TYPES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -97,10 +98,11 @@ def review(config: Config, folder: str, pairs: list[tuple[str, str, int]], outpu
     from streaming.review.clusters import clusters
     from streaming.review.security import access_token
     from streaming.review.serve import serve
-    from streaming.sources import Sources
+    from streaming.sources import Fetcher
 
     config = config.replace(**{"sources.allowed_roots": [str(Path(folder).resolve())]})
-    found = clusters(pairs, Sources.from_config(config.sources), config.sources.max_pixels)
+    with Fetcher(config) as fetcher:
+        found = clusters(pairs, fetcher, config.sources.max_pixels)
     token = access_token(config.review.token, config.review.host)
     title = f"Near-duplicates in {folder}"
     serve(clusters_app(config, found, output.resolve(), title, token), config, token)

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from streaming.cli.hash import _types
-from streaming.config import HASH_TYPES, Config
+from streaming.config import Config
 from streaming.errors import ConfigError
+from streaming.hashing.types import HASH_TYPES, REGISTRY
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     import numpy as np
 
     from streaming import evaluation
-    from streaming.hashing import HashSpec, hash_bits, hash_images, hex_to_words
+    from streaming.hashing import HashSpec, hash_images, hex_to_words
 
     if not args.folder.is_dir():
         raise ConfigError(f"{args.folder} is not a folder")
@@ -64,7 +65,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
         else evaluation.truth_from_csv(args.folder, args.truth)
     )
     hashing = config.hashing
-    types = [t for t in (args.types or hashing.types) if t not in ("whash-db4", "crop-resistant")]
+    # Hashes of one fixed width, compared bit by bit (not whash-db4, not crop-resistant's segments).
+    fixed = [t for t in (args.types or hashing.types) if REGISTRY[t].bits is not None]
+    types = [t for t in fixed if not REGISTRY[t].segmented]
     spec = HashSpec(
         types=tuple(types),
         hash_size=hashing.hash_size,
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         variants = [r.variants.get(hash_type, [r.hashes[hash_type]]) for _, r in kept]
         words = np.array([[hex_to_words(h) for h in v] for v in variants], np.int64)
         distances[hash_type] = evaluation.pair_distances(words.view(np.uint64))
-        bits = hash_bits(hash_type, hashing.hash_size)
+        bits = REGISTRY[hash_type].width(hashing.hash_size)
         curves.append(evaluation.curve(hash_type, distances[hash_type], groups, bits))
     rules = evaluation.best_rules(distances, groups, args.fpr)
     table = evaluation.markdown(curves, rules, args.fpr)

@@ -27,7 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument(
         "--bank", required=True, help="name of the bank, e.g. known-abuse or catalogue"
     )
-    stats = actions.add_parser("stats", help="size and layout of the index")
+    stats = actions.add_parser(
+        "stats", help="size and layout of the index, and the lookup a stream would use (why)"
+    )
     stats.add_argument("--json", action="store_true", help="one JSON object")
     actions.add_parser(
         "optimize", help="compact files and Z-order the bands by value (run it on a schedule)"
@@ -53,7 +55,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
         for path, code, message in failed:
             print(f"  {path}: {code} ({message})")
     elif args.action == "stats":
-        stats = index.stats()
+        from streaming.index.lookup import choose_lookup
+
+        kind, why = choose_lookup(index, config.index)
+        stats = {**index.stats(), "lookup": {"kind": kind, "why": why}}
         print(json.dumps(stats) if args.json else "\n".join(f"{k}: {v}" for k, v in stats.items()))
     else:
         index.optimize()

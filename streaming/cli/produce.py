@@ -1,4 +1,5 @@
-"""`neardup produce PATH...`: one image reference per image file to the images topic (key = id)."""
+"""`neardup produce PATH...`: one image reference per image file or object to the images topic
+(key = id)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from streaming.config import Config
+from streaming.storage import on_object_store
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -19,11 +21,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="send image references to Kafka",
         description=(
             "Send one JSON reference per image (schemas/image_ref.schema.json) to the images topic."
-            " Directories are walked recursively for image files. The id is the file's absolute "
-            "path, so producing the same files again gives the same ids."
+            " Directories are walked recursively for image files, and object-store prefixes "
+            "(s3://bucket/prefix/, gs://, az://) for image objects. The id is the file's absolute "
+            "path or the object's URI, so producing the same images again gives the same ids."
         ),
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or directories")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="image files, directories or object URI prefixes"
+    )
     parser.add_argument(
         "--bank", help="register the images as members of this bank of known images"
     )
@@ -36,6 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    from kafka.errors import MessageSizeTooLargeError
+
     from streaming import kafka_io
 
     if args.bootstrap_servers:
@@ -43,14 +50,52 @@ def run(args: argparse.Namespace, config: Config) -> int:
     topic = args.topic or config.kafka.images_topic
     kafka_io.ensure_topics(config, [topic])
     producer = kafka_io.producer(config)
-    sent = 0
-    for path in image_files(args.paths):
-        producer.send(topic, key=str(path), value=reference(path, args.bank, args.inline))
-        sent += 1
+    limit = producer.config["max_request_size"]
+    sent = []
+    refusals = []
+    for key, document in references(config, args.paths, args.bank, args.inline):
+        try:
+            sent.append((key, producer.send(topic, key=key, value=document)))
+        except MessageSizeTooLargeError as e:  # over max_request_size: refused before sending
+            refusals.append(f"{key}: {not_sent(e, limit, args.inline)}")
     producer.flush()
     producer.close()
-    print(f"sent {sent} image references to {topic}", file=sys.stderr)
-    return 0 if sent else 1
+    # The broker's own limit can be lower: its refusal comes back in the record's future.
+    refusals += [
+        f"{key}: {not_sent(future.exception, limit, args.inline)}"
+        for key, future in sent
+        if future.failed()
+    ]
+    for refusal in refusals:
+        print(refusal, file=sys.stderr)
+    delivered = sum(1 for _, future in sent if future.succeeded())
+    print(f"sent {delivered} image references to {topic}", file=sys.stderr)
+    return 0 if delivered and not refusals else 1
+
+
+def not_sent(error: Exception, limit: int, inline: bool) -> str:
+    from kafka.errors import MessageSizeTooLargeError
+
+    if not isinstance(error, MessageSizeTooLargeError):
+        return f"not sent: {error}"
+    advice = "send it by path, without --inline" if inline else "shorten its path"
+    return (
+        f"refused: the reference is larger than a Kafka message may be ({limit} bytes, the "
+        f"producer's max_request_size; the broker's message.max.bytes may be lower): {advice}"
+    )
+
+
+def references(
+    config: Config, names: Sequence[str], bank: str | None, inline: bool
+) -> Iterator[tuple[str, dict]]:
+    """(key, reference) of every image file under the paths and image object under the prefixes."""
+    for name in names:
+        if on_object_store(name):
+            for uri in image_objects(config, name):
+                yield uri, object_reference(uri, bank)
+        else:
+            for path in image_files([name]):
+                yield str(path), reference(path, bank, inline)
 
 
 def image_files(paths: Sequence[str]) -> Iterator[Path]:
@@ -63,6 +108,28 @@ def image_files(paths: Sequence[str]) -> Iterator[Path]:
             )
         else:
             yield path
+
+
+def image_objects(config: Config, prefix: str) -> Iterator[str]:
+    """The URIs of the image objects under an object-store prefix, in key order."""
+    import obstore
+
+    from streaming.storage import open_store
+
+    scheme, _, rest = prefix.partition("://")
+    bucket, _, key_prefix = rest.partition("/")
+    store = open_store(config, f"{scheme}://{bucket}")
+    keys = [
+        meta["path"]
+        for page in obstore.list(store, key_prefix or None)
+        for meta in page
+        if Path(meta["path"]).suffix.lower() in IMAGE_SUFFIXES
+    ]
+    yield from (f"{scheme}://{bucket}/{key}" for key in sorted(keys))
+
+
+def object_reference(uri: str, bank: str | None) -> dict:
+    return {"id": uri, "uri": uri, **({"bank": bank} if bank else {})}
 
 
 def reference(path: Path, bank: str | None, inline: bool) -> dict:

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     )
     from streaming import kafka_io
     from streaming.local.spark import spark_session
+    from streaming.storage import check_reachable
     from streaming.stream.failures import check_writable, storage_errors
     from streaming.stream.job import StreamOptions, start_stream, stream_topics
     from streaming.stream.supervisor import RestartPolicy, supervise
@@ -103,6 +104,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     paths = {"index.path": config.index.path, "stream.checkpoint": options.checkpoint}
     # What can fail before Spark starts fails first, each in one message (streaming.errors).
     check_writable(paths)
+    for path in paths.values():
+        check_reachable(config, path)
     kafka_io.ensure_topics(config, stream_topics(config, options))
     spark = spark_session(config)
 

@@ -14,7 +14,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -24,6 +24,9 @@ from streaming.errors import Reason, Rejected
 from streaming.image.ops import decolorize
 
 cv2.setNumThreads(1)  # one decode per Python worker; Spark runs one worker per core
+
+# How the grey hashes see colour: PIL's luma (imagehash's) or contrast-preserving decolorization.
+GREY_STEPS = ("luma", "decolor")
 
 # OpenCV turns an image by its EXIF orientation unless told not to; imagehash (PIL) never does.
 _REDUCED = {
@@ -122,18 +125,15 @@ def reduction(width: int, height: int, min_side: int) -> int:
 
 
 def dc_bias(step: int) -> float:
-    """The mean amount libjpeg's 1/8 scaling lifts a pixel by. It keeps each block's DC coefficient
-    only: the block's mean is k * step / 8 for an integer k, rounded half up to a pixel, and over
-    the residues of k * step modulo 8 that is 1/16 of a level (odd steps), 1/8 (steps of 2 modulo
-    4), 1/4 (4 modulo 8) or nothing. The full decode has no such bias, and a constant lift moves
-    PIL's rounding of every grid pixel alike: removing it took the dhashes of 12 MP JPEGs from 60
-    to 82 % identical to imagehash's, the ahashes from 77 to 95 %."""
+    """The mean amount libjpeg's 1/8 scaling lifts a pixel by, for a luma DC quantisation step
+    (docs/hashing.md, "The 1/8 decode's lift", derives it and measures what removing it gains)."""
     residues = np.arange(8) * step % 8
     return float(np.mean(np.where(residues >= 4, 8 - residues, -residues)) / 8)
 
 
 def _luma_dc_step(image: Image.Image) -> int:
-    tables, components = getattr(image, "quantization", None), getattr(image, "layer", None)
+    tables: Any = getattr(image, "quantization", None)
+    components: Any = getattr(image, "layer", None)
     try:
         # The first component's table (PIL: id, h, v, table); DC first.
         return int(tables[components[0][3]][0])

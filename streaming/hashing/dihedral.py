@@ -1,4 +1,4 @@
-"""The hashes of an image's 8 dihedral transforms (flips, quarter turns, transposes), one decode.
+"""The 8 dihedral transforms of an image (flips, quarter turns, transposes), on its small grids.
 
 A transform is a transpose or not, then a flip of the rows and of the columns or not. Each hash is
 a threshold on a small grid of the image, so the transformed image's grid is the grid transformed
@@ -6,7 +6,8 @@ a threshold on a small grid of the image, so the transformed image's grid is the
 negates its odd-column coefficients, transposing it transposes the block (PDQ's reference computes
 its 8 hashes from one DCT the same way). Only the thresholds (medians) are taken again. The one
 grid a transform cannot reuse is dhash's, which is wider than high: the transposes read a second,
-higher than wide, grid. PDQ's own library gives its 8 hashes.
+higher than wide, grid. PDQ's own library gives its 8 hashes. Each type that has them computes its
+8 hashes from one decode with these (`HashType.variants`, streaming.hashing.types).
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-
-from streaming.hashing import kernels
-from streaming.hashing.decode import Decoded
-from streaming.hashing.words import bits_to_hex
 
 
 class Transform(NamedTuple):
@@ -39,15 +36,8 @@ TRANSFORMS = (
     Transform("transverse", True, True, True),
 )
 TRANSFORM_NAMES = tuple(t.name for t in TRANSFORMS)
-DIHEDRAL_TYPES = ("ahash", "phash", "dhash", "whash", "pdq")
 # The inverse of each transform: rot90 undoes rot270; every other one undoes itself.
 INVERSE = {"rot90": "rot270", "rot270": "rot90"}
-# pdqhash.compute_dihedral's order (original, rotate 90, 180, 270, flip x, flip y, flip +1, -1)
-# in TRANSFORMS' names, as tests/hashing/test_dihedral.py checks against turned images.
-_PDQ_ORDER = (
-    *("identity", "rot90", "rot180", "rot270"),
-    *("flip_v", "flip_h", "transpose", "transverse"),
-)
 
 
 def inverse(name: str) -> str:
@@ -76,29 +66,3 @@ def dct_block(block: np.ndarray, transform: Transform) -> np.ndarray:
     if transform.flip_columns:
         out = out * _signs(out.shape[1])[None, :]
     return out
-
-
-def variants(image: Decoded, hash_type: str, hash_size: int) -> list[str]:
-    """The hash of each transform of the image, in TRANSFORMS order (the identity is the hash)."""
-    if hash_type == "phash":
-        low = kernels.phash_coefficients(image, hash_size)
-        blocks = [dct_block(low, t) for t in TRANSFORMS]
-        return [bits_to_hex((b > np.median(b)).ravel()) for b in blocks]
-    if hash_type == "ahash":
-        grid = kernels.resize_like_pil(image, hash_size, hash_size)
-        return [bits_to_hex((apply(grid, t) > grid.mean()).ravel()) for t in TRANSFORMS]
-    if hash_type == "whash":
-        low = kernels.whash_blocks(image, hash_size)
-        return [bits_to_hex((apply(low, t) > np.median(low)).ravel()) for t in TRANSFORMS]
-    if hash_type == "dhash":
-        wide = kernels.resize_like_pil(image, hash_size + 1, hash_size)
-        high = kernels.resize_like_pil(image, hash_size, hash_size + 1)
-        grids = [apply(high if t.transpose else wide, t) for t in TRANSFORMS]
-        return [bits_to_hex((g[:, 1:] > g[:, :-1]).ravel()) for g in grids]
-    if hash_type == "pdq":
-        import pdqhash
-
-        hashes, _ = pdqhash.compute_dihedral(kernels.pdq_rgb(image))
-        by_name = dict(zip(_PDQ_ORDER, hashes, strict=True))
-        return [bits_to_hex(by_name[name]) for name in TRANSFORM_NAMES]
-    raise ValueError(f"{hash_type} has no dihedral variants; those that do: {DIHEDRAL_TYPES}")

@@ -3,21 +3,29 @@ hashes, and the indexed rows of given ids.
 
 Every lookup gives one answer: the pairs within the threshold in the index's latest snapshot, each
 once. How it gets there is the lookup's own (index.lookup): "memory" holds the primary hashes on the
-driver (resident.py), "join" joins probes with the bands table in Spark (join.py).
+driver (resident.py), "sharded" holds them in shards on the executors (sharded.py, shards.py),
+"join" joins probes with the bands table in Spark (join.py); "auto" picks memory or sharded by the
+index's size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlparse
 
-from streaming.index.table import HashIndex
+if TYPE_CHECKING:  # this module is Spark-free, so the configuration can read LOOKUPS
+    from streaming.config import IndexConfig
+    from streaming.index.table import HashIndex
 
 Pairs = dict[tuple[str, str], int]  # (query id, indexed id) -> distance
 
+# index.lookup's values.
+LOOKUPS = ("auto", "memory", "sharded", "join")
+
 
 class Lookup(Protocol):
-    """What the stream asks of an index lookup."""
+    """What the stream asks of an index lookup. A class implementing it is built from the index."""
 
     # Whether a stream using this lookup must write the bands table with its registrations.
     writes_bands: bool
@@ -27,15 +35,39 @@ class Lookup(Protocol):
         with itself."""
         ...
 
-    def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict]:
+    def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The `images` rows of these ids in the snapshot of the last lookup, by id."""
         ...
 
 
-def open_lookup(index: HashIndex, kind: str) -> Lookup:
-    """The lookup that index.lookup names."""
+def open_lookup(index: HashIndex, settings: IndexConfig) -> Lookup:
+    """The lookup that index.lookup names (for "auto": chosen by the index's size); Spark is
+    imported only here."""
     from streaming.index.join import JoinLookup
     from streaming.index.resident import ResidentLookup
+    from streaming.index.sharded import ShardedLookup
 
-    lookups: dict[str, type[Lookup]] = {"memory": ResidentLookup, "join": JoinLookup}
-    return lookups[kind](index)
+    kind, _ = choose_lookup(index, settings)
+    if kind == "sharded":
+        return ShardedLookup(index, settings.shards)
+    return JoinLookup(index) if kind == "join" else ResidentLookup(index)
+
+
+def choose_lookup(index: HashIndex, settings: IndexConfig) -> tuple[str, str]:
+    """(the lookup a stream would open now, why)."""
+    if settings.lookup != "auto":
+        return settings.lookup, f"index.lookup = {settings.lookup}"
+    images, limit = index.images().count(), settings.memory_max_images
+    if images <= limit:
+        return "memory", f"auto: {images} images <= index.memory_max_images ({limit})"
+    if not on_file_system(index.images_path):
+        return (
+            "join",
+            f"auto: {images} images > index.memory_max_images ({limit}), not on a file system",
+        )
+    return "sharded", f"auto: {images} images > index.memory_max_images ({limit})"
+
+
+def on_file_system(path: str) -> bool:
+    """Whether a table is on a file system every process reaches by path (what the shards read)."""
+    return urlparse(path).scheme in ("", "file")

@@ -70,29 +70,6 @@ def match_index(queries: DataFrame, index: HashIndex, threshold: int) -> DataFra
     )
 
 
-def match_frames(
-    queries: DataFrame, reference: DataFrame, plan: BandPlan, threshold: int
-) -> DataFrame:
-    """Each (query, reference row) within threshold: query_id, match_id, distance. Both sides: `id`,
-    `hash`."""
-    _check(threshold, plan)
-    # radius 0: the stored values themselves
-    exact = BandPlan(plan.bits, plan.threshold, plan.bands, 0)
-    stored = probes(reference, exact).select(F.col("query_id").alias("id"), "band", "value")
-    stored = stored.join(reference.select("id", "hash"), "id")
-    candidates = stored.join(probes(queries, plan), ["band", "value"]).drop("band", "value")
-    verified = _verified(candidates, queries, threshold).dropDuplicates(["query_id", "id"])
-    return verified.select("query_id", F.col("id").alias("match_id"), "distance")
-
-
-def match_self(rows: DataFrame, plan: BandPlan, threshold: int) -> DataFrame:
-    """Every unordered pair of distinct ids within threshold, once: a_id < b_id, distance."""
-    pairs = match_frames(rows, rows, plan, threshold).where(F.col("query_id") < F.col("match_id"))
-    return pairs.select(
-        F.col("query_id").alias("a_id"), F.col("match_id").alias("b_id"), "distance"
-    )
-
-
 def _check(threshold: int, plan: BandPlan) -> None:
     if threshold > plan.threshold:
         raise ValueError(

@@ -17,10 +17,10 @@ import numpy as np
 BLOCK_WORDS = 1 << 22
 
 
-def as_words(hashes: Sequence[Sequence[int]]) -> np.ndarray:
-    """Hashes of one width as BIGINT words (signed, as Spark holds them) -> an n x words uint64
-    array."""
-    return np.array(hashes, dtype=np.int64).reshape(len(hashes), -1).view(np.uint64)
+def as_words(hashes: Sequence[Sequence[int]], words: int) -> np.ndarray:
+    """Hashes of `words` BIGINT words each (signed, as Spark holds them) -> an n x words uint64
+    array; n may be 0."""
+    return np.array(hashes, dtype=np.int64).reshape(len(hashes), words).view(np.uint64)
 
 
 def near_pairs(words: np.ndarray, threshold: int) -> list[tuple[int, int, int]]:

@@ -1,34 +1,36 @@
 """The resident lookup (index.lookup = "memory"): the primary hashes of the `images` table held on
 the driver as SortedBands, brought to the table's latest snapshot before every lookup.
 
-Delta appends only add files, so a refresh reads just the files added since the last lookup; when
-files went away (OPTIMIZE, DELETE, an overwrite) it reads the table again. It reads the snapshot's
-Parquet files itself (pyarrow on a local file system, Spark elsewhere), so it refuses tables with
-deletion vectors or column mapping, which change what those files mean; neardup never enables
-either.
+delta-rs (the `deltalake` package) follows the table's log, on a local file system or an object
+store alike: a refresh reads the commits since the last one (milliseconds) and, since Delta
+appends only add files, just the Parquet files they added; when files went away (OPTIMIZE,
+DELETE, an overwrite) it reads the table again. It reads the Parquet files itself, so it refuses
+tables with deletion vectors or column mapping, which change what those files mean; neardup never
+enables either.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
-from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-from delta.tables import DeltaTable
-from pyspark.sql import functions as F
+import pyarrow.fs as pa_fs
+from deltalake import DeltaTable
+from deltalake.fs import DeltaStorageHandler
 from pyspark.sql.types import TimestampType
 
-from streaming.hashing import hash_bits
+from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
 from streaming.index.lookup import Pairs
 from streaming.index.pairs import as_words
 from streaming.index.sorted_bands import SortedBands
 from streaming.index.table import HashIndex
+
+# Reader features that change what a table's Parquet files mean.
+UNREADABLE_FEATURES = frozenset({"deletionVectors", "columnMapping"})
 
 
 class ResidentLookup:
@@ -37,50 +39,42 @@ class ResidentLookup:
     def __init__(self, index: HashIndex) -> None:
         self.index = index
         self.column = hash_column(index.primary)
-        self.words = hash_bits(index.primary, index.hash_size) // 64
-        properties = (
-            DeltaTable.forPath(index.spark, index.images_path).detail().first()["properties"]
-        )
-        vectors = properties.get("delta.enableDeletionVectors") == "true"
-        if vectors or properties.get("delta.columnMapping.mode", "none") != "none":
-            raise ValueError(
-                f"{index.images_path} uses deletion vectors or column mapping, which index.lookup "
-                "= memory cannot "
-                'read: use index.lookup = "join"'
-            )
+        self.words = hash_type(index.primary).width(index.hash_size) // 64
+        self.table = DeltaTable(index.images_path, storage_options=index.storage_options)
         self._reset()
 
     def _reset(self) -> None:
-        # Each file of the snapshot read so far (a path on a local file system, else a URI) -> its
-        # rows' ids.
+        features = set(self.table.protocol().reader_features or ())
+        if features & UNREADABLE_FEATURES:
+            raise ValueError(
+                f"{self.index.images_path} uses deletion vectors or column mapping, which "
+                'index.lookup = memory cannot read: use index.lookup = "join"'
+            )
+        # Each file of the snapshot read so far (its path in the table) -> its rows' ids.
         self.files: dict[str, pa.Array] = {}
         self.bands = SortedBands(self.index.plan)
-        self.version: int | None = None  # the last Delta version read, when the log is local
+        self.version: int | None = None  # the Delta version read last
 
     def refresh(self) -> None:
         """Bring the resident hashes to the latest snapshot of `images`."""
-        log = (
-            Path(_file_key(self.index.images_path)) / "_delta_log"
-            if _local([self.index.images_path])
-            else None
+        self.table.update_incremental()
+        if self.table.version() == self.version:
+            return
+        actions = self.table.get_add_actions(flatten=True)
+        sizes = dict(
+            zip(
+                actions.column("path").to_pylist(),
+                actions.column("size_bytes").to_pylist(),
+                strict=True,
+            )
         )
-        appended = _appended(log, self.version) if log and self.version is not None else None
-        # the first read, a commit that did more than append, or a log not on this machine
-        if appended is None:
-            # Version first, then files: a commit in between is read twice, and its files are known
-            # the second time.
-            version = _latest_version(log) if log else None
-            files = self.index.images().inputFiles()
-            files = [_file_key(file) for file in files] if _local(files) else files
-            if not self.files.keys() <= set(files):
-                self._reset()
-            self.version = version
-        else:
-            self.version, files = appended
-        added = [file for file in dict.fromkeys(files) if file not in self.files]
+        if not self.files.keys() <= sizes.keys():
+            self._reset()
+        self.version = self.table.version()
+        added = [file for file in sizes if file not in self.files]
         if not added:
             return
-        table = self._read(added, ["id", self.column])
+        table = self._read({file: sizes[file] for file in added}, ["id", self.column])
         self.files.update(_ids_per_file(added, table))
         hashes = table[self.column].combine_chunks()
         # rows without one are not banded
@@ -95,7 +89,7 @@ class ResidentLookup:
         self.refresh()
         if not ids:
             return {}
-        found = self.bands.search(as_words(hashes), threshold)
+        found = self.bands.search(as_words(hashes, self.words), threshold)
         return {(ids[row], match): apart for row, match, apart in found if match != ids[row]}
 
     def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict]:
@@ -115,65 +109,25 @@ class ResidentLookup:
             return {}
         return {
             row["id"]: row
-            for row in _collected(self._read(holding, columns, wanted).drop_columns(["file"]))
+            for row in _collected(
+                self._read(dict.fromkeys(holding), columns, wanted).drop_columns(["file"])
+            )
         }
 
     def _read(
-        self, files: list[str], columns: Sequence[str], ids: pa.Array | None = None
+        self, files: dict[str, int | None], columns: Sequence[str], ids: pa.Array | None = None
     ) -> pa.Table:
-        """These columns of the rows (of these ids) of these Parquet files of `images`, with each
-        row's `file`."""
-        if _local(files):
-            # Read here, without a Spark job: a micro-batch's own append is one small file.
-            dataset = ds.dataset([_file_key(file) for file in files], format="parquet")
-            where = None if ids is None else pc.field("id").isin(ids)
-            return dataset.to_table(columns=[*columns, "__filename"], filter=where).rename_columns(
-                [*columns, "file"]
-            )
-        # A store only Spark's file systems are configured for.
-        frame = self.index.spark.read.parquet(*files)
-        frame = frame if ids is None else frame.where(F.col("id").isin(ids.to_pylist()))
-        table = frame.select(*columns, F.col("_metadata.file_path").alias("file")).toArrow()
-        return table.set_column(
-            len(columns), "file", pa.array([_file_key(f) for f in table["file"].to_pylist()])
+        """These columns of the rows (of these ids) of these Parquet files of `images` (path in
+        the table -> size when known), with each row's `file`, through delta-rs's store."""
+        known = {file: size for file, size in files.items() if size is not None}
+        store = DeltaStorageHandler(
+            self.table.table_uri, self.index.storage_options, known_sizes=known or None
         )
-
-
-def _latest_version(log: Path) -> int | None:
-    """The newest commit in a Delta log on this machine's file system."""
-    return max(
-        (int(entry.stem) for entry in log.glob("*.json") if entry.stem.isdigit()), default=None
-    )
-
-
-def _appended(log: Path, version: int) -> tuple[int, list[str]] | None:
-    """(newest version, files added) of the commits after `version` when all they did was add files:
-    reading the small commit files here spares the Delta snapshot Spark would plan (a good part
-    of a second). None when a commit did anything else (removed files: OPTIMIZE, DELETE; changed
-    the schema or protocol)."""
-    added = []
-    while (commit := log / f"{version + 1:020d}.json").exists():
-        for line in commit.read_text().splitlines():
-            action = json.loads(line)
-            if action.keys() & {"remove", "metaData", "protocol", "cdc"}:
-                return None
-            if "add" in action:
-                # relative to the table and URL-encoded, or an absolute URI
-                path = action["add"]["path"]
-                added.append(
-                    _file_key(path) if urlparse(path).scheme else str(log.parent / unquote(path))
-                )
-        version += 1
-    return version, added
-
-
-def _local(files: list[str]) -> bool:
-    return all(urlparse(file).scheme in ("", "file") for file in files)
-
-
-def _file_key(uri: str) -> str:
-    """A file's path, the same whether it comes from the Delta snapshot or from a row's metadata."""
-    return unquote(urlparse(uri).path)
+        dataset = ds.dataset(list(files), format="parquet", filesystem=pa_fs.PyFileSystem(store))
+        where = None if ids is None else pc.field("id").isin(ids)
+        return dataset.to_table(columns=[*columns, "__filename"], filter=where).rename_columns(
+            [*columns, "file"]
+        )
 
 
 def _ids_per_file(files: list[str], table: pa.Table) -> dict[str, pa.Array]:
@@ -189,7 +143,7 @@ def _ids_per_file(files: list[str], table: pa.Table) -> dict[str, pa.Array]:
             names.dictionary.to_pylist(), starts.tolist(), counts.tolist(), strict=True
         )
     }
-    return {file: per_key.get(_file_key(file), pa.array([], pa.string())) for file in files}
+    return {file: per_key.get(file, pa.array([], pa.string())) for file in files}
 
 
 def _collected(table: pa.Table) -> list[dict]:

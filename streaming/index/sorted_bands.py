@@ -14,7 +14,7 @@ re-sorts each hash O(log n) times in all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +58,13 @@ class SortedBands:
         self.segments: list[Segment] = []
         self._masks = [np.array(plan.masks(band), dtype=np.uint64) for band in range(plan.bands)]
 
+    @classmethod
+    def of(cls, plan: BandPlan, segments: Sequence[Segment]) -> SortedBands:
+        """Bands over segments built elsewhere (a shard maps them from its files)."""
+        bands = cls(plan)
+        bands.segments = list(segments)
+        return bands
+
     def __len__(self) -> int:
         return sum(len(segment.ids) for segment in self.segments)
 
@@ -66,9 +73,7 @@ class SortedBands:
         if len(words) == 0:
             return
         self.segments.append(Segment.build(self.plan, pa.array(ids, pa.string()), words))
-        while len(self.segments) > 1 and 4 * len(self.segments[-1].ids) >= len(
-            self.segments[-2].ids
-        ):
+        while len(self.segments) > 1 and due_for_merge(self.segments[-2], self.segments[-1]):
             newer, older = self.segments.pop(), self.segments.pop()
             merged = Segment.build(
                 self.plan,
@@ -80,12 +85,22 @@ class SortedBands:
     def search(self, queries: np.ndarray, threshold: int) -> list[tuple[int, str, int]]:
         """(query row, stored id, distance) for every stored hash within `threshold` of a query,
         once."""
+        found: list[tuple[int, str, int]] = []
+        for segment, query_rows, stored_rows, distances in self.matches(queries, threshold):
+            ids = segment.ids.take(pa.array(stored_rows)).to_pylist()
+            found += zip(query_rows.tolist(), ids, distances.tolist(), strict=True)
+        return found
+
+    def matches(
+        self, queries: np.ndarray, threshold: int
+    ) -> Iterator[tuple[Segment, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per segment: (segment, query rows, stored rows, distances) of the pairs within
+        `threshold`, each once."""
         if threshold > self.plan.threshold:
             raise ValueError(
                 f"threshold {threshold} exceeds the {self.plan.threshold} the bands guarantee "
                 "recall for"
             )
-        found: list[tuple[int, str, int]] = []
         for segment in self.segments:
             query_rows, stored_rows = self._candidates(segment, queries)
             distances = np.bitwise_count(segment.words[stored_rows] ^ queries[query_rows]).sum(
@@ -97,14 +112,12 @@ class SortedBands:
                 query_rows[near].astype(np.int64) * len(segment.ids) + stored_rows[near],
                 return_index=True,
             )
-            ids = segment.ids.take(pa.array(pairs % len(segment.ids))).to_pylist()
-            found += zip(
-                (pairs // len(segment.ids)).tolist(),
-                ids,
-                distances[near][first].tolist(),
-                strict=True,
+            yield (
+                segment,
+                pairs // len(segment.ids),
+                pairs % len(segment.ids),
+                distances[near][first],
             )
-        return found
 
     def _candidates(self, segment: Segment, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query row, stored row) of every stored band value equal to one of the queries'
@@ -128,6 +141,11 @@ class SortedBands:
                 stored_rows.append(segment.rows[band][hits])
                 query_rows.append(start + owners // len(masks))
         return np.concatenate(query_rows), np.concatenate(stored_rows)
+
+
+def due_for_merge(older: Segment, newer: Segment) -> bool:
+    """Whether the newest segment is large enough to be merged into the one before it."""
+    return 4 * len(newer.ids) >= len(older.ids)
 
 
 def band_values(plan: BandPlan, words: np.ndarray) -> list[np.ndarray]:

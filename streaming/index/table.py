@@ -10,6 +10,10 @@ writers (the stream, `neardup index add`, a second stream). Two writers adding t
 each find it absent; whichever commits second fails with a ConcurrentAppendException, reads the
 table again, drops the id and commits: a lost race is retried here, and the id keeps one row.
 docs/operators.md ("Faults and exit codes") says what this costs and promises.
+
+Both tables record in their properties the primary hash type and size they hold and the number of
+bands the hash is cut into; opening an index checks them, so a folder that holds anything else (a
+plain folder, another Delta table, an index of another hash) is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ from delta.exceptions import (
     MetadataChangedException,
     ProtocolChangedException,
 )
+from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from streaming.errors import NeardupError
-from streaming.hashing import hash_bits
+from streaming.errors import ExitCode, NeardupError
+from streaming.hadoopfs import list_folder
+from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
 from streaming.index.bands import BandPlan, plan_bands
 from streaming.schemas import delta_columns, delta_partition_columns
@@ -47,6 +53,7 @@ LOST_RACES = (
     ProtocolChangedException,
 )
 COMMIT_ATTEMPTS = 20
+TABLES = ("images", "bands")
 
 
 class HashIndex:
@@ -58,24 +65,101 @@ class HashIndex:
         hash_size: int,
         threshold: int,
         expected_size: int = 10_000_000,
+        storage_options: Mapping[str, str] | None = None,
     ) -> None:
         self.spark = spark
         self.path = path.rstrip("/")
+        # delta-rs's settings for the store under `path` (storage.delta_storage_options)
+        self.storage_options = dict(storage_options or {})
         self.primary = primary
         self.hash_size = hash_size
-        self.plan: BandPlan = plan_bands(hash_bits(primary, hash_size), threshold, expected_size)
+        self.plan: BandPlan = plan_bands(
+            hash_type(primary).width(hash_size), threshold, expected_size
+        )
         self.images_path = f"{self.path}/images"
         self.bands_path = f"{self.path}/bands"
 
     def ensure(self) -> None:
-        """Create both tables if missing (an existing table is left as it is)."""
-        for table, path in (("images", self.images_path), ("bands", self.bands_path)):
-            schema = StructType.fromDDL(delta_columns(table))
-            empty = self.spark.createDataFrame([], schema)
-            writer = empty.write.format("delta").mode("ignore")
-            writer = writer.partitionBy(*delta_partition_columns(table))
-            # two writers starting at once both create the table: the second finds it made
-            retried(lambda writer=writer, path=path: writer.save(path), path, "creating the table")
+        """Check what the folder holds, then create the tables that are missing. An existing
+        index keeps the bands it was created with (see properties)."""
+        existing = self._check_folder()
+        for table in existing:
+            self._check_table(table)
+        for table in TABLES:
+            if table not in existing:
+                builder = DeltaTable.createIfNotExists(self.spark).location(self._path(table))
+                builder = builder.addColumns(table_schema(table))
+                builder = builder.partitionedBy(*delta_partition_columns(table))
+                for key, value in self.properties().items():
+                    builder = builder.property(key, value)
+                # two writers starting at once both create the table: the second finds it made
+                retried(builder.execute, self._path(table), "creating the table")
+
+    def properties(self) -> dict[str, str]:
+        """What the tables record of the index. The bands table is only right for the number of
+        bands it was cut into; any threshold can be searched with it (at radius threshold //
+        bands, bands.py), so an index keeps its bands whatever hashing.threshold says later."""
+        return {
+            "neardup.primary": self.primary,
+            "neardup.hashSize": str(self.hash_size),
+            "neardup.bands": str(self.plan.bands),
+            "neardup.threshold": str(self.plan.threshold),
+        }
+
+    def _check_folder(self) -> list[str]:
+        """The tables the folder holds; FOREIGN_INDEX if it holds anything else."""
+        try:
+            names = list_folder(self.spark, self.path)
+        except NotADirectoryError:
+            raise self._foreign(self.path, "is a file, not an index folder") from None
+        if names is None:
+            return []
+        if "_delta_log" in names:
+            raise self._foreign(
+                self.path, "is itself a Delta table: index.path is the folder of images/ and bands/"
+            )
+        existing = [table for table in TABLES if table in names]
+        if not existing and [name for name in names if not name.startswith(".")]:
+            raise self._foreign(self.path, "holds files but no neardup index (no images/, bands/)")
+        for table in existing:
+            if not DeltaTable.isDeltaTable(self.spark, self._path(table)):
+                raise self._foreign(self._path(table), "is not a Delta table")
+        return existing
+
+    def _check_table(self, table: str) -> None:
+        """FOREIGN_INDEX unless the table has this index's columns and, if it records them, its
+        hash type and size; adopt its bands."""
+        path = self._path(table)
+        columns = set(self.spark.read.format("delta").load(path).columns)
+        missing = [f.name for f in table_schema(table) if f.name not in columns]
+        if missing:
+            missing_text = ", ".join(missing[:4])
+            raise self._foreign(
+                path, f"is a Delta table without the columns of neardup's {table} ({missing_text})"
+            )
+        detail = DeltaTable.forPath(self.spark, path).detail().first()
+        recorded = detail["properties"] if detail is not None else {}
+        primary = recorded.get("neardup.primary", self.primary)
+        hash_size = int(recorded.get("neardup.hashSize", self.hash_size))
+        if (primary, hash_size) != (self.primary, self.hash_size):
+            raise self._foreign(
+                path,
+                f"indexes {primary} hashes of size {hash_size}, not the configured "
+                f"{self.primary} of size {self.hash_size}: set hashing.primary and "
+                "hashing.hash_size to the index's, or use another index.path",
+            )
+        if "neardup.bands" in recorded:
+            bands = int(recorded["neardup.bands"])
+            self.plan = BandPlan(
+                self.plan.bits, self.plan.threshold, bands, self.plan.threshold // bands
+            )
+
+    def _path(self, table: str) -> str:
+        return f"{self.path}/{table}"
+
+    @staticmethod
+    def _foreign(path: str, what: str) -> NeardupError:
+        return NeardupError(f"index {path} {what}", ExitCode.FOREIGN_INDEX)
 
     def images(self) -> DataFrame:
         return self.spark.read.format("delta").load(self.images_path)
@@ -186,7 +270,7 @@ class HashIndex:
     def conform(rows: DataFrame) -> DataFrame:
         """The rows with exactly the columns of `images`, in its order and types (missing ones
         NULL)."""
-        schema = StructType.fromDDL(delta_columns("images"))
+        schema = table_schema("images")
         return rows.select(
             *(
                 (F.col(f.name) if f.name in rows.columns else F.lit(None))
@@ -197,8 +281,6 @@ class HashIndex:
         )
 
     def stats(self) -> dict:
-        from delta.tables import DeltaTable
-
         images = self.images()
         banks = {
             row["bank"]: row["count"]
@@ -208,14 +290,14 @@ class HashIndex:
             name: DeltaTable.forPath(self.spark, path)
             .detail()
             .select("numFiles", "sizeInBytes")
-            .first()
+            .collect()[0]
             for name, path in (("images", self.images_path), ("bands", self.bands_path))
         }
         version = (
             DeltaTable.forPath(self.spark, self.images_path)
             .history(1)
             .select("version")
-            .first()["version"]
+            .collect()[0]["version"]
         )
         return {
             "path": self.images_path,
@@ -238,8 +320,6 @@ class HashIndex:
     def optimize(self) -> None:
         """Compact small files; in the bands table, cluster by value so a probe's lookup skips
         files."""
-        from delta.tables import DeltaTable
-
         DeltaTable.forPath(self.spark, self.images_path).optimize().executeCompaction()
         DeltaTable.forPath(self.spark, self.bands_path).optimize().executeZOrderBy("value")
 
@@ -267,6 +347,13 @@ def retried(commit: Callable[[], object], path: str, what: str) -> None:
                 COMMIT_ATTEMPTS,
             )
             time.sleep(random.uniform(0.0, 0.5))
+
+
+def table_schema(table: str) -> StructType:
+    """The Spark schema of a Delta table's DDL (schemas/delta/<table>.sql)."""
+    schema = StructType.fromDDL(delta_columns(table))
+    assert isinstance(schema, StructType)  # a column list parses as a struct
+    return schema
 
 
 def band_values(words: Column, plan: BandPlan) -> Column:

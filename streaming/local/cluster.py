@@ -9,7 +9,6 @@ the package zipped for the executors and the same configuration as the calling p
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import os
@@ -173,9 +172,7 @@ def submit_command(config: Config, cli_args: list[str]) -> tuple[list[str], dict
     """
     config = config.replace(**{"spark.master": master_url(config)})
     settings = [
-        arg
-        for key, value in _dotted(dataclasses.asdict(config))
-        for arg in ("--set", f"{key}={value}")
+        arg for key, value in _dotted(config.model_dump()) for arg in ("--set", f"{key}={value}")
     ]
     argv = [
         str(spark_home() / "bin" / "spark-submit"),

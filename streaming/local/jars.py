@@ -23,8 +23,8 @@ _POM = "{http://maven.apache.org/POM/4.0.0}"
 
 
 def jars(group: str) -> list[Path]:
-    """The jars of one manifest: "spark" (Kafka connector, Delta) or "kafka" (the broker), with a
-    jar for every dependency the manifest names."""
+    """The jars of one manifest: "spark" (Kafka connector, Delta, S3A), "kafka" (the broker) or
+    "s3" (the S3 server), with a jar for every dependency the manifest names."""
     folder = JARS_DIR / group
     found = sorted(folder.glob("*.jar"))
     missing = [a for a in manifest_artifacts(group) if not any(folder.glob(f"{a}-*.jar"))]

@@ -10,15 +10,15 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from streaming.config import PROJECT_ROOT, Config
+from streaming.local import processes
 from streaming.local.jars import jars, java
-from streaming.local.processes import alive, port_open, terminate
+from streaming.local.processes import launch, port_open, terminate, wait_ready
 
 LOG4J_CONFIG = PROJECT_ROOT / "conf" / "log4j2" / "broker.properties"
 START_TIMEOUT_S = 60.0
@@ -64,29 +64,11 @@ def start(config: Config, settings: Mapping[str, str] | None = None) -> str:
     paths.state.mkdir(parents=True, exist_ok=True)
     paths.properties.write_text(_server_properties(config, paths, settings or {}))
     _format_storage(paths)
-    with paths.log.open("ab") as log:
-        process = subprocess.Popen(
-            _java("kafka.Kafka", str(paths.properties)),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # outlives the CLI that started it; `stop` ends it
-        )
-    paths.pid.write_text(str(process.pid))
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not _broker_ready(config):
-        if process.poll() is not None:
-            paths.pid.unlink(missing_ok=True)
-            raise BrokerError(
-                f"Kafka broker exited with code {process.returncode}; see {paths.log}"
-            )
-        if time.monotonic() > deadline:
-            stop(config)
-            raise BrokerError(
-                f"Kafka broker did not accept connections within {START_TIMEOUT_S:.0f} s; see "
-                f"{paths.log}"
-            )
-        time.sleep(0.3)
+    process = launch(_java("kafka.Kafka", str(paths.properties)), paths.log, paths.pid)
+    failure = wait_ready(process, lambda: _broker_ready(config), START_TIMEOUT_S)
+    if failure is not None:
+        paths.pid.unlink(missing_ok=True)
+        raise BrokerError(f"Kafka broker {failure}; see {paths.log}")
     return f"Kafka broker started on 127.0.0.1:{port} (pid {process.pid}, data in {paths.data})"
 
 
@@ -112,12 +94,7 @@ def status(config: Config) -> str:
 
 
 def running_pid(config: Config) -> int | None:
-    pid_file = _paths(config).pid
-    try:
-        pid = int(pid_file.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    return pid if alive(pid) else None
+    return processes.running_pid(_paths(config).pid)
 
 
 def _paths(config: Config) -> BrokerPaths:

@@ -1,5 +1,5 @@
-"""Background daemons of the local runtime (the broker, Spark's master and workers): liveness, stop,
-ports."""
+"""Background daemons of the local runtime (the broker, the S3 server, Spark's master and
+workers): launch, liveness, readiness, stop, ports."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 STOP_TIMEOUT_S = 30.0
 
@@ -46,3 +49,46 @@ def port_open(port: int, host: str = "127.0.0.1", timeout_s: float = 0.5) -> boo
             return True
     except OSError:
         return False
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The pid recorded in pid_file, if that process is alive."""
+    try:
+        pid = int(pid_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def launch(
+    argv: list[str], log: Path, pid_file: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a daemon that outlives the CLI that started it (`stop` ends it), its output appended
+    to log and its pid recorded in pid_file."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            argv,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=None if env is None else dict(env),
+            start_new_session=True,
+        )
+    pid_file.write_text(str(process.pid))
+    return process
+
+
+def wait_ready(
+    process: subprocess.Popen[bytes], ready: Callable[[], bool], timeout_s: float
+) -> str | None:
+    """None once ready() holds; else why not (the process exited, or the time ran out), with the
+    process stopped."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if process.poll() is not None:
+            return f"exited with code {process.returncode}"
+        if time.monotonic() > deadline:
+            terminate(process.pid)
+            return f"did not answer within {timeout_s:.0f} s"
+        time.sleep(0.3)
+    return None

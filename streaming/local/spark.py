@@ -21,6 +21,7 @@ from streaming.config import Config
 from streaming.errors import ExitCode, NeardupError
 from streaming.local.jars import jars, java
 from streaming.local.processes import port_open
+from streaming.storage import spark_hadoop_conf
 
 STANDALONE = "spark://"
 STANDALONE_PORT = 7077
@@ -61,7 +62,8 @@ def spark_session(config: Config) -> SparkSession:
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.databricks.delta.snapshotPartitions", "2")
     )
-    for key, value in config.spark.conf.items():
+    # S3A from [s3] (s3:// included); the user's own [spark.conf] wins.
+    for key, value in {**spark_hadoop_conf(config.s3), **config.spark.conf}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
@@ -119,6 +121,7 @@ def _host_port(address: str) -> tuple[str, int]:
 
 def _quiet(session: SparkSession, loggers: tuple[str, ...]) -> None:
     jvm = session.sparkContext._jvm
+    assert jvm is not None  # a live session has its gateway
     configurator = jvm.org.apache.logging.log4j.core.config.Configurator
     for name in loggers:
         configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.OFF)

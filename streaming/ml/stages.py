@@ -7,6 +7,7 @@ through MLWriter/MLReader, so they fit in a Pipeline and persist with it.
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 from pyspark import keyword_only
@@ -23,14 +24,20 @@ from pyspark.ml.util import (
     MLWritable,
     MLWriter,
 )
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from streaming.config import GREY_STEPS, HASH_TYPES
+from streaming.config import IndexConfig
 from streaming.hashing import HashSpec
+from streaming.hashing.decode import GREY_STEPS
+from streaming.hashing.types import EXTRA_COLUMNS, HASH_TYPES
 from streaming.imageframe import hash_column, hash_dataframe
-from streaming.index.bands import plan_bands
-from streaming.index.match import match_frames
+from streaming.index.lookup import Lookup, open_lookup
+from streaming.index.scratch import pairs_of, scratch_index
+from streaming.index.table import HashIndex
+
+# The largest reference that lookup "auto" keeps on the driver (as index.memory_max_images).
+MEMORY_MAX_IMAGES = 10_000_000
 
 
 class ImageHasher(
@@ -55,6 +62,7 @@ class ImageHasher(
         f"how the grey hashes see colour, of {', '.join(GREY_STEPS)}",
         typeConverter=lambda value: one_of(value, GREY_STEPS),
     )
+    _input_kwargs: dict[str, Any]  # set by @keyword_only
 
     @keyword_only
     def __init__(
@@ -118,7 +126,7 @@ class ImageHasher(
         )
         fields = [
             *(hash_column(t) for t in spec.types),
-            "pdq_quality",
+            *EXTRA_COLUMNS,
             "error_code",
             "error_message",
         ]
@@ -132,6 +140,10 @@ def one_of(value: Any, known: tuple[str, ...]) -> str:
     return str(value)
 
 
+# The reference is kept as a Delta index whose primary hash holds hashes of this width.
+REFERENCE_TYPES = {64: ("phash", 8), 256: ("pdq", 16)}
+
+
 class _DetectorParams(HasInputCol, HasOutputCol):
     idCol = Param(
         Params._dummy(), "idCol", "column of the row ids", typeConverter=TypeConverters.toString
@@ -142,7 +154,7 @@ class _DetectorParams(HasInputCol, HasOutputCol):
     hashBits = Param(
         Params._dummy(),
         "hashBits",
-        "width of the hashes in bits (64 or 256)",
+        "width of the hashes in bits (HashType.width: 64 or 256 for a bandable type)",
         typeConverter=TypeConverters.toInt,
     )
     expectedSize = Param(
@@ -150,6 +162,12 @@ class _DetectorParams(HasInputCol, HasOutputCol):
         "expectedSize",
         "expected number of reference hashes (sizes the bands)",
         typeConverter=TypeConverters.toInt,
+    )
+    lookup = Param(
+        Params._dummy(),
+        "lookup",
+        "how transform looks the reference up, as index.lookup: auto, memory, sharded or join",
+        typeConverter=TypeConverters.toString,
     )
 
     def __init__(self) -> None:
@@ -161,6 +179,7 @@ class _DetectorParams(HasInputCol, HasOutputCol):
             threshold=10,
             hashBits=64,
             expectedSize=1_000_000,
+            lookup="auto",
         )
 
     def getIdCol(self) -> str:
@@ -175,13 +194,25 @@ class _DetectorParams(HasInputCol, HasOutputCol):
     def getExpectedSize(self) -> int:
         return self.getOrDefault(self.expectedSize)
 
+    def getLookup(self) -> str:
+        return self.getOrDefault(self.lookup)
+
+    def _hash_type(self) -> tuple[str, int]:
+        """The index column and hash size that hold hashes of hashBits."""
+        if self.getHashBits() not in REFERENCE_TYPES:
+            raise ValueError(f"hashBits must be one of {sorted(REFERENCE_TYPES)}")
+        return REFERENCE_TYPES[self.getHashBits()]
+
 
 class NearDuplicateDetector(
     Estimator, _DetectorParams, DefaultParamsReadable, DefaultParamsWritable
 ):
-    """fit() keeps the reference hashes (id, hash) with their band plan; the model's transform()
-    adds, to each row, the reference rows within threshold: ARRAY<STRUCT<id, distance>>, nearest
-    first, never the row itself."""
+    """fit() keeps the reference hashes (id, hash) as a Delta index (in a temporary folder; save()
+    copies it into the model); the model's transform() looks each row up with the `lookup` param
+    and adds the reference rows within threshold: ARRAY<STRUCT<id, distance>>, nearest first, never
+    the row itself."""
+
+    _input_kwargs: dict[str, Any]  # set by @keyword_only
 
     @keyword_only
     def __init__(
@@ -193,6 +224,7 @@ class NearDuplicateDetector(
         threshold: int = 10,
         hashBits: int = 64,
         expectedSize: int = 1_000_000,
+        lookup: str = "auto",
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
@@ -215,19 +247,38 @@ class NearDuplicateDetector(
     def setExpectedSize(self, value: int) -> NearDuplicateDetector:
         return self._set(expectedSize=value)
 
+    def setLookup(self, value: str) -> NearDuplicateDetector:
+        return self._set(lookup=value)
+
     def _fit(self, dataset: DataFrame) -> NearDuplicateModel:
         reference = dataset.select(
             F.col(self.getIdCol()).cast("string").alias("id"),
             F.col(self.getInputCol()).alias("hash"),
         ).where(F.col("hash").isNotNull())
-        model = NearDuplicateModel(reference.localCheckpoint())
-        return self._copyValues(model)
+        hash_type, hash_size = self._hash_type()
+        # Kept as a Delta index, as the stream's: the same lookups read it.
+        folder = tempfile.mkdtemp(prefix="neardup-reference-")
+        scratch_index(
+            dataset.sparkSession, folder, reference, hash_type, hash_size, self.getThreshold()
+        )
+        return self._copyValues(NearDuplicateModel(folder))
 
 
 class NearDuplicateModel(Model, _DetectorParams, MLWritable, MLReadable):
-    def __init__(self, reference: DataFrame | None = None) -> None:
+    """transform() looks every row's hash up in the reference index with the lookup named by the
+    `lookup` param (one opened per threshold and kind, and kept)."""
+
+    def __init__(self, reference: str | None = None) -> None:
         super().__init__()
-        self.reference = reference
+        self._reference = reference
+        self._lookups: dict[tuple[int, str], Lookup] = {}
+
+    @property
+    def reference(self) -> str:
+        """The folder of the Delta index that fit() kept."""
+        if self._reference is None:
+            raise ValueError("this model has no reference hashes: build it with fit() or load()")
+        return self._reference
 
     def setOutputCol(self, value: str) -> NearDuplicateModel:
         return self._set(outputCol=value)
@@ -235,14 +286,41 @@ class NearDuplicateModel(Model, _DetectorParams, MLWritable, MLReadable):
     def setThreshold(self, value: int) -> NearDuplicateModel:
         return self._set(threshold=value)
 
+    def setLookup(self, value: str) -> NearDuplicateModel:
+        return self._set(lookup=value)
+
+    def _open(self, spark: SparkSession) -> Lookup:
+        key = (self.getThreshold(), self.getLookup())
+        if key not in self._lookups:
+            hash_type, hash_size = self._hash_type()
+            index = HashIndex(
+                spark,
+                self.reference,
+                hash_type,
+                hash_size,
+                self.getThreshold(),
+                self.getExpectedSize(),
+            )
+            settings = IndexConfig(
+                path=self.reference,
+                lookup=self.getLookup(),
+                memory_max_images=MEMORY_MAX_IMAGES,
+                shards=0,
+            )
+            self._lookups[key] = open_lookup(index, settings)
+        return self._lookups[key]
+
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        plan = plan_bands(self.getHashBits(), self.getThreshold(), self.getExpectedSize())
+        spark = dataset.sparkSession
         queries = dataset.select(
             F.col(self.getIdCol()).cast("string").alias("id"),
             F.col(self.getInputCol()).alias("hash"),
-        ).where(F.col("hash").isNotNull())
-        pairs = match_frames(queries, self.reference, plan, self.getThreshold())
-        pairs = pairs.where(F.col("query_id") != F.col("match_id"))
+        )
+        found = pairs_of(self._open(spark), queries, self.getThreshold())
+        pairs = spark.createDataFrame(
+            [(query, match, apart) for (query, match), apart in found.items()],
+            "query_id STRING, match_id STRING, distance INT",
+        )
         matches = (
             pairs.groupBy("query_id")
             .agg(
@@ -280,13 +358,15 @@ class _ModelWriter(MLWriter):
 
     def saveImpl(self, path: str) -> None:
         DefaultParamsWriter.saveMetadata(self.model, path, self.sparkSession.sparkContext)
-        self.model.reference.write.parquet(f"{path}/reference")
+        # The reference index's `images` table, copied: a loaded model reads it where it is saved.
+        images = self.sparkSession.read.format("delta").load(f"{self.model.reference}/images")
+        images.write.format("delta").save(f"{path}/reference/images")
 
 
 class _ModelReader(MLReader):
     def load(self, path: str) -> NearDuplicateModel:
         metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession.sparkContext)
-        model = NearDuplicateModel(self.sparkSession.read.parquet(f"{path}/reference"))
+        model = NearDuplicateModel(f"{path}/reference")
         DefaultParamsReader.getAndSetParams(model, metadata)
         model._resetUid(metadata["uid"])
         return model

@@ -11,7 +11,7 @@ goes on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, overload
 
 import pandas as pd
@@ -116,6 +116,7 @@ class ImageTransformer(
         "factor the tensor's pixel values are multiplied by first",
         typeConverter=TypeConverters.toFloat,
     )
+    _input_kwargs: dict[str, Any]  # set by @keyword_only
 
     @keyword_only
     def __init__(
@@ -269,7 +270,9 @@ class ImageTransformer(
                 # In chunks: the outputs of a whole Arrow batch of images need not fit in memory.
                 for start in range(0, len(batch), CHUNK):
                     chunk = batch.iloc[start : start + CHUNK]
-                    values = chunk.to_dict("records") if structs else chunk.iloc[:, 0]
+                    values: Iterable[Any] = (
+                        chunk.to_dict("records") if structs else chunk.iloc[:, 0]
+                    )
                     outputs, errors = recipe.apply_all(values)
                     yield pd.DataFrame({"output": outputs, "error": errors})
 

@@ -192,7 +192,7 @@ def states(frame: pd.DataFrame, verdicts: Mapping[Pair, str]) -> pd.Series:
     """Each row's decision state: its pair's standing verdict, else undecided (categorical: a
     page's filter compares codes, not 100k strings)."""
     state = frame["pair"].map(lambda pair: verdicts.get(pair, "undecided"))
-    return state.astype(pd.CategoricalDtype(STATES))
+    return state.astype(pd.CategoricalDtype(list(STATES)))
 
 
 def banks(frame: pd.DataFrame) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 import json
 import math
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from threading import Lock
@@ -168,11 +168,12 @@ class AlertReview:
         return JSONResponse({"decision_id": row["decision_id"], "undoes": wanted})
 
 
-def card(row: Mapping[str, Any]) -> dict[str, Any]:
+def card(row: Mapping[Hashable, Any]) -> dict[str, Any]:
     """A frame row as the template shows it: metas parsed, missing values as None."""
-    shown = {key: (None if _missing(value) else value) for key, value in row.items()}
+    shown = {str(key): (None if _missing(value) else value) for key, value in row.items()}
     for key in ("image_meta", "match_meta", "distances"):
-        shown[key] = None if shown[key] is None else json.loads(shown[key])
+        value = shown[key]
+        shown[key] = None if value is None else json.loads(value)
     return shown
 
 

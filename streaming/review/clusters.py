@@ -16,7 +16,7 @@ import cv2
 from streaming.batch.report import groups
 from streaming.errors import Rejected
 from streaming.hashing.decode import decode
-from streaming.sources import Sources
+from streaming.sources import Fetcher
 
 SHARPNESS_SIDE = 512  # the shorter side sharpness is measured at (libjpeg's reduced decode)
 
@@ -44,11 +44,11 @@ class Cluster:
         return max(range(len(self.members)), key=lambda i: self.members[i].rank)
 
 
-def measure(path: str, sources: Sources, max_pixels: int) -> Member:
+def measure(path: str, fetcher: Fetcher, max_pixels: int) -> Member:
     """Resolution and sharpness of one file, read through the sources layer."""
     try:
         decoded = decode(
-            sources.read(path, None), max_pixels, colour=False, min_side=SHARPNESS_SIDE
+            fetcher.read(path, None), max_pixels, colour=False, min_side=SHARPNESS_SIDE
         )
     except Rejected:
         return Member(path, 0, 0, 0.0)
@@ -58,7 +58,7 @@ def measure(path: str, sources: Sources, max_pixels: int) -> Member:
 
 
 def clusters(
-    pairs: Iterable[tuple[str, str, int]], sources: Sources, max_pixels: int
+    pairs: Iterable[tuple[str, str, int]], fetcher: Fetcher, max_pixels: int
 ) -> list[Cluster]:
     """The connected components of the pairs (largest first), each member measured."""
     pairs = list(pairs)
@@ -66,7 +66,7 @@ def clusters(
     for group in groups(pairs):
         inside = set(group)
         distances = {(a, b): d for a, b, d in pairs if a in inside}
-        members = tuple(measure(path, sources, max_pixels) for path in group)
+        members = tuple(measure(path, fetcher, max_pixels) for path in group)
         found.append(Cluster(members, distances))
     return found
 

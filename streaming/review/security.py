@@ -17,10 +17,12 @@ from asgi_csrf import asgi_csrf
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TOKEN_COOKIE = "neardup_review"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+# Decisions are a few hundred bytes of JSON; anything far larger is not a request of the page.
+MAX_BODY_BYTES = 1 << 16
 
 
 def is_loopback(host: str) -> bool:
@@ -72,7 +74,46 @@ class TokenGate:
 
     def _valid(self, presented: str | None) -> bool:
         assert self.token is not None
-        return bool(presented) and hmac.compare_digest(presented.encode(), self.token.encode())
+        if not presented:
+            return False
+        return hmac.compare_digest(presented.encode(), self.token.encode())
+
+
+class WholeBody:
+    """Reads a request's whole body before the app answers: a refusal sent while the client is
+    still sending makes the kernel reset the connection, and the client never sees the answer."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            if sum(map(len, chunks)) > self.limit:
+                await PlainTextResponse("request body too large", status_code=413)(
+                    scope, receive, send
+                )
+                return
+            more = message.get("more_body", False)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
 def secure(app: ASGIApp, host: str, token: str | None, post_paths: set[str]) -> ASGIApp:
@@ -88,4 +129,4 @@ def secure(app: ASGIApp, host: str, token: str | None, post_paths: set[str]) -> 
     # A page on loopback without a token must not answer a name that a foreign site resolved to
     # 127.0.0.1 (DNS rebinding); with a token, any name may reach it.
     allowed = [*LOOPBACK_NAMES, "[::1]", host] if token is None else ["*"]
-    return TrustedHostMiddleware(gated, allowed_hosts=allowed)
+    return WholeBody(TrustedHostMiddleware(gated, allowed_hosts=allowed))

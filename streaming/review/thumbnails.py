@@ -14,14 +14,14 @@ import cv2
 
 from streaming.config import Config
 from streaming.hashing.decode import decode
-from streaming.sources import Sources
+from streaming.sources import Fetcher
 
 JPEG_QUALITY = 85
 
 
 class Thumbnails:
     def __init__(self, config: Config) -> None:
-        self.sources = Sources.from_config(config.sources)
+        self.fetcher = Fetcher(config)  # the page's lifetime: its fetch thread serves every request
         self.max_pixels = config.sources.max_pixels
         self.px = config.review.thumbnail_px
         self.capacity = config.review.thumbnail_cache
@@ -35,7 +35,7 @@ class Thumbnails:
             if uri in self.cache:
                 self.cache.move_to_end(uri)
                 return self.cache[uri]
-        thumbnail = self.render(self.sources.read(uri, None))
+        thumbnail = self.render(self.fetcher.read(uri, None))
         with self.lock:
             self.cache[uri] = thumbnail
             while len(self.cache) > self.capacity:

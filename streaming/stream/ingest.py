@@ -2,13 +2,15 @@
 
 Every record yields exactly one row. A record that fails at any step keeps its error_code (a
 dead-letter reason of schemas/dead_letter.schema.json) and error_message, and its original value,
-so the job can dead-letter it; good rows carry NULL there.
+so the job can dead-letter it; good rows carry NULL there. Within each Arrow batch the images are
+fetched concurrently (sources.max_in_flight) while the ones already fetched are hashed.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from itertools import islice
 
 import pandas as pd
 from pyspark.sql.types import (
@@ -20,12 +22,12 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from streaming.config import SourcesConfig
+from streaming.config import Config
 from streaming.errors import Rejected
-from streaming.hashing import HashSpec, ImageHashes, hash_images
+from streaming.hashing import HashSpec, ImageHashes, hash_image
 from streaming.imageframe import CHUNK, hash_fields, hash_frame
-from streaming.messages import parse_image_ref
-from streaming.sources import Sources
+from streaming.messages import MessageLimits, parse_image_ref
+from streaming.sources import Fetcher, Read
 
 KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
 
@@ -50,32 +52,49 @@ def ingested_schema(spec: HashSpec) -> StructType:
 
 
 def ingest(
-    sources_config: SourcesConfig, spec: HashSpec
+    config: Config, spec: HashSpec
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """The mapInPandas function from Kafka records (KAFKA_COLUMNS) to rows of
     ingested_schema(spec)."""
 
     def ingest_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        sources = Sources.from_config(sources_config)
-        for batch in batches:
-            for start in range(0, len(batch), CHUNK):
-                yield _ingest_chunk(batch.iloc[start : start + CHUNK], sources, spec)
+        limits = MessageLimits.from_config(config.sources)
+        with Fetcher(config) as fetcher:
+            for batch in batches:
+                yield from _ingest_batch(batch, fetcher, limits, spec)
 
     return ingest_batches
 
 
-def _ingest_chunk(records: pd.DataFrame, sources: Sources, spec: HashSpec) -> pd.DataFrame:
-    refs: list[dict] = []
-    results: list[ImageHashes | None] = []
-    blobs: list[bytes] = []
-    for value in records["value"]:
-        ref, result, blob = _read(value, sources)
-        refs.append(ref)
-        results.append(result)
-        if blob is not None:
-            blobs.append(blob)
-    hashed = iter(hash_images(blobs, spec))
-    results = [next(hashed) if result is None else result for result in results]
+def _ingest_batch(
+    records: pd.DataFrame, fetcher: Fetcher, limits: MessageLimits, spec: HashSpec
+) -> Iterator[pd.DataFrame]:
+    admitted = [_admit(value, fetcher, limits) for value in records["value"]]
+    refs = [ref for ref, _ in admitted]
+    results = (_hashed(outcome, spec) for outcome in fetcher.read_all(r for _, r in admitted))
+    for start in range(0, len(records), CHUNK):
+        chunk = records.iloc[start : start + CHUNK]
+        yield _frame(chunk, refs[start : start + CHUNK], list(islice(results, CHUNK)), spec)
+
+
+def _admit(value: bytes | None, fetcher: Fetcher, limits: MessageLimits) -> tuple[dict, Read]:
+    """(reference columns, what to read for it or why not)."""
+    try:
+        ref = parse_image_ref(value, limits)
+    except Rejected as e:
+        return _ref_columns(e.image_id), e
+    return _ref_columns(ref.id, ref.bank, ref.uri, ref.meta), fetcher.admit(ref.uri, ref.content)
+
+
+def _hashed(outcome: bytes | Rejected, spec: HashSpec) -> ImageHashes:
+    if isinstance(outcome, Rejected):
+        return ImageHashes(hashes={}, error=outcome)
+    return hash_image(outcome, spec)
+
+
+def _frame(
+    records: pd.DataFrame, refs: list[dict], results: list[ImageHashes], spec: HashSpec
+) -> pd.DataFrame:
     frame = pd.concat([pd.DataFrame(refs), hash_frame(results, spec)], axis=1)
     frame["key"] = [k.decode("utf-8", "replace") if k is not None else None for k in records["key"]]
     failed = frame["error_code"].notna().to_numpy()
@@ -90,20 +109,12 @@ def _ingest_chunk(records: pd.DataFrame, sources: Sources, spec: HashSpec) -> pd
     return frame[[f.name for f in ingested_schema(spec).fields]]
 
 
-def _read(value: bytes | None, sources: Sources) -> tuple[dict, ImageHashes | None, bytes | None]:
-    """(reference columns, a failed result or None, the bytes to hash or None)."""
-    try:
-        ref = parse_image_ref(value)
-    except Rejected as e:
-        return _ref_columns(e.image_id), ImageHashes(hashes={}, error=e), None
-    columns = _ref_columns(ref.id, ref.bank, ref.uri, ref.meta)
-    try:
-        return columns, None, sources.read(ref.uri, ref.content)
-    except Rejected as e:
-        return columns, ImageHashes(hashes={}, error=e), None
-
-
-def _ref_columns(image_id=None, bank=None, uri=None, meta=None) -> dict:
+def _ref_columns(
+    image_id: str | None = None,
+    bank: str | None = None,
+    uri: str | None = None,
+    meta: object = None,
+) -> dict[str, str | None]:
     return {
         "id": image_id,
         "bank": bank,

@@ -1,5 +1,5 @@
-"""One log line per micro-batch: input rows, rate, duration, alerts, dead letters, index size, and
-the seconds of each step of the job's foreachBatch."""
+"""One log line per micro-batch: input rows, rate, duration, alerts, dead letters, images
+registered, the index's size, and the seconds of each step of the job's foreachBatch."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQueryListener
+from pyspark.sql.streaming.listener import (
+    QueryIdleEvent,
+    QueryProgressEvent,
+    QueryStartedEvent,
+    QueryTerminatedEvent,
+)
 
 log = logging.getLogger("neardup.progress")
 
@@ -20,8 +26,9 @@ class BatchStats:
 
     alerts: int
     dead_letters: int
+    registered: int  # images added to the index
     index_size: int
-    # per step of the micro-batch (hash, match, alerts, register), in order
+    # per step of the micro-batch (hash, match, publish, register), in order
     seconds: Mapping[str, float]
 
 
@@ -35,10 +42,10 @@ class ProgressListener(StreamingQueryListener):
     def track(self, query_id: str, stats: Mapping[int, BatchStats]) -> None:
         self.queries[query_id] = stats
 
-    def onQueryStarted(self, event) -> None:
+    def onQueryStarted(self, event: QueryStartedEvent) -> None:
         log.info("query %s started (run %s)", event.name or event.id, event.runId)
 
-    def onQueryProgress(self, event) -> None:
+    def onQueryProgress(self, event: QueryProgressEvent) -> None:
         progress = event.progress
         stats = self.queries.get(str(progress.id), {}).get(progress.batchId)
         if progress.numInputRows == 0 and stats is None:
@@ -49,19 +56,17 @@ class ProgressListener(StreamingQueryListener):
             f"({progress.processedRowsPerSecond:.1f}/s)"
         )
         if stats is not None:
-            line += f", {stats.alerts} alerts, {stats.dead_letters} dead letters, index "
-            f"{stats.index_size} images"
+            steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in stats.seconds.items())
             line += (
-                " ("
-                + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in stats.seconds.items())
-                + ")"
+                f", {stats.alerts} alerts, {stats.dead_letters} dead letters, "
+                f"{stats.registered} registered, index {stats.index_size} images ({steps})"
             )
         log.info(line)
 
-    def onQueryIdle(self, event) -> None:
+    def onQueryIdle(self, event: QueryIdleEvent) -> None:
         pass
 
-    def onQueryTerminated(self, event) -> None:
+    def onQueryTerminated(self, event: QueryTerminatedEvent) -> None:
         self.queries.pop(str(event.id), None)
         if event.exception:
             # The failure also reaches whoever awaits the query (the CLI reports it in one

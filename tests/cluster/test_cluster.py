@@ -3,7 +3,6 @@ JVM), submitted with spark-submit, gives the alerts of the same stream processed
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,10 +54,8 @@ def test_submitted_stream_alerts_equal_local_mode(spark, topics, standalone, tmp
     run_available_now(spark, local)
     local_alerts = read_topic(local, local.kafka.alerts_topic)
 
-    submitted = dataclasses.replace(
-        fresh(topics, tmp_path / "submitted").replace(
-            **{"kafka.alerts_topic": f"{topics.kafka.alerts_topic}-cluster"}
-        ),
+    submitted = fresh(topics, tmp_path / "submitted").replace(
+        **{"kafka.alerts_topic": f"{topics.kafka.alerts_topic}-cluster"},
         cluster=standalone.cluster,
     )
     argv, env = cluster.submit_command(submitted, ["stream", "--available-now"])

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from streaming.hashing import HashSpec, hash_image
-from streaming.hashing.dihedral import DIHEDRAL_TYPES, TRANSFORM_NAMES, TRANSFORMS, apply
+from streaming.hashing.dihedral import TRANSFORM_NAMES, TRANSFORMS, apply
+from streaming.hashing.types import DIHEDRAL_TYPES
 from streaming.samples import photos
 
 TURNS = {

@@ -14,14 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from streaming.hashing import (
-    HashSpec,
-    hash_bits,
-    hash_image,
-    hash_images,
-    hex_to_words,
-    words_to_hex,
-)
+from streaming.hashing import HashSpec, hash_image, hash_images
 
 from .corpus import jpeg
 
@@ -113,24 +106,6 @@ def test_batches_keep_order_and_isolate_failures():
     assert results[0].hashes == results[2].hashes
 
 
-@pytest.mark.parametrize(
-    "hash_type", ["ahash", "phash", "dhash", "whash", "colorhash", "pdq", "crop-resistant"]
-)
-@pytest.mark.parametrize("hash_size", [8, 16])
-def test_hex_round_trips_through_words_and_imagehash(hash_type, hash_size):
-    hashes = hash_image(photo_bytes(), HashSpec(types=(hash_type,), hash_size=hash_size)).hashes
-    hex_hash = hashes[hash_type]
-    words = hex_to_words(hex_hash)
-    assert all(-(2**63) <= w < 2**63 for w in words)
-    assert words_to_hex(words, hash_type, hash_size) == hex_hash
-    if hash_type == "crop-resistant":
-        assert str(imagehash.hex_to_multihash(hex_hash)) == hex_hash
-    elif hash_type == "colorhash":
-        assert str(imagehash.hex_to_flathash(hex_hash, hash_bits(hash_type, hash_size))) == hex_hash
-    elif hash_type != "pdq":
-        assert str(imagehash.hex_to_hash(hex_hash)) == hex_hash
-
-
 def test_hash_command_prints_json_lines_without_spark(tmp_path):
     (tmp_path / "a.jpg").write_bytes(photo_bytes())
     (tmp_path / "bad.jpg").write_bytes(b"nope")
@@ -165,3 +140,67 @@ def test_hash_command_prints_json_lines_without_spark(tmp_path):
         text=True,
     )
     assert usage.returncode == 2
+
+
+def neardup(*args: str, **options) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "streaming.cli", *args], text=True, timeout=300, **options
+    )
+
+
+def test_hash_jobs_give_the_lines_of_one_process_in_the_same_order(tmp_path):
+    from streaming.samples import photos
+
+    for n, (name, bgr) in enumerate(list(photos().items())[:6]):
+        (tmp_path / f"{n}-{name}.jpg").write_bytes(jpeg(bgr))
+    (tmp_path / "3-bad.jpg").write_bytes(b"nope")
+    args = ("hash", "--types", "phash,pdq", str(tmp_path), str(tmp_path / "missing.jpg"))
+    one = neardup(*args, "--jobs", "1", capture_output=True)
+    two = neardup(*args, "--jobs", "2", capture_output=True)
+    assert one.returncode == two.returncode == 0, two.stderr
+    lines = _lines_without_messages(one.stdout)
+    assert len(lines) == 8
+    assert {"undecodable", "missing"} <= {line.get("error") for line in lines}
+    assert _lines_without_messages(two.stdout) == lines
+    assert neardup("hash", "--jobs", "0", "x", capture_output=True).returncode == 2
+
+
+def _lines_without_messages(out: str) -> list[dict]:
+    """The JSON lines, an error as its code (PIL's messages name a buffer's address)."""
+    return [
+        {**line, "error": line["error"]["code"]} if "error" in line else line
+        for line in map(json.loads, out.splitlines())
+    ]
+
+
+def test_hash_shows_progress_on_a_terminal_when_the_lines_are_redirected(tmp_path):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    (tmp_path / "a.jpg").write_bytes(photo_bytes())
+    terminal, stderr = pty.openpty()
+    fcntl.ioctl(stderr, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # 80 columns
+    try:
+        done = neardup("hash", "--jobs", "1", str(tmp_path), stdout=subprocess.PIPE, stderr=stderr)
+        os.close(stderr)
+        shown = b""
+        while chunk := _read(terminal):
+            shown += chunk
+    finally:
+        os.close(terminal)
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["path"].endswith("a.jpg")
+    assert b"1/1" in shown  # tqdm's bar, counting images
+
+
+def _read(terminal: int) -> bytes:
+    """What the terminal shows next; nothing once the other side is closed and all is read."""
+    import os
+
+    try:
+        return os.read(terminal, 65536)
+    except OSError:  # EIO: the last writer is gone
+        return b""

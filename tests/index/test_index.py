@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,12 @@ from pyspark.sql import functions as F
 
 from streaming.batch.dedup import find_pairs
 from streaming.hashing import HashSpec, hash_images, hex_to_words
-from streaming.index.bands import plan_bands
 from streaming.index.join import JoinLookup
-from streaming.index.match import match_index, match_self
+from streaming.index.match import match_index
 from streaming.index.resident import ResidentLookup
 from streaming.index.table import HashIndex
 from streaming.samples import write_samples
+from streaming.storage import delta_storage_options
 
 THRESHOLD = 10
 
@@ -116,28 +117,34 @@ def test_both_lookups_follow_the_latest_snapshot(spark, index):
     assert len(brute(len(stored))) >= 40
 
 
-def test_the_resident_lookup_reads_through_spark_where_pyarrow_cannot(spark, index, monkeypatch):
-    """Off a local file system (object stores) the snapshot's files are read by Spark: the same
-    answer."""
-    import streaming.index.resident
-
+def test_the_resident_lookup_follows_an_index_on_s3_as_on_a_local_disk(spark, s3, index):
+    """On the S3 server, through S3A for the writes and delta-rs for the log and the files: the
+    same answers as the local index, commit by commit."""
+    path = f"s3://lake/{uuid.uuid4().hex[:8]}/index"
+    options = delta_storage_options(s3, path)
+    remote = HashIndex(spark, path, "phash", 8, THRESHOLD, 1000, storage_options=options)
+    remote.ensure()
     stored = planted_hashes(80, seed=11)
-    index.append(
-        index_rows(rows(spark, stored, "s")).withColumn("source_offset", F.lit(7).cast("bigint")),
-        "t",
-        0,
-    )
     queries, ids = [[h ^ 1] for h in stored[::4]], [f"q{i}" for i in range(len(stored[::4]))]
-    some, columns = ["s1", "s3", "nobody"], ["id", "phash", "source_offset", "source_timestamp"]
-    local = ResidentLookup(index)
-    expected = (local.near(ids, queries, THRESHOLD), local.rows(some, columns))
-    monkeypatch.setattr(streaming.index.resident, "_local", lambda files: False)
-    through_spark = ResidentLookup(index)
-    assert (
-        through_spark.near(ids, queries, THRESHOLD),
-        through_spark.rows(some, columns),
-    ) == expected
-    assert len(expected[0]) >= len(queries) and set(expected[1]) == {"s1", "s3"}
+    some, columns = (
+        ["s1", "s3", "s90", "nobody"],
+        ["id", "phash", "source_offset", "source_timestamp"],
+    )
+    local_lookup, remote_lookup = ResidentLookup(index), ResidentLookup(remote)
+    frame = index_rows(rows(spark, stored, "s")).withColumn("source_offset", F.lit(7).cast("long"))
+    for version, part in enumerate(
+        ([f"s{i}" for i in range(50)], [f"s{i}" for i in range(50, 96)])
+    ):
+        for target in (index, remote):
+            target.append(frame.where(F.col("id").isin(part)), "t", version)
+        expected = (local_lookup.near(ids, queries, THRESHOLD), local_lookup.rows(some, columns))
+        assert (remote_lookup.near(ids, queries, THRESHOLD), remote_lookup.rows(some, columns)) == (
+            expected
+        )
+        assert (
+            remote_lookup.version == DeltaTable(path + "/images", storage_options=options).version()
+        )
+    assert len(expected[0]) >= len(queries) and set(expected[1]) == {"s1", "s3", "s90"}
 
 
 def test_the_resident_lookup_refuses_deletion_vectors(spark, index):
@@ -167,21 +174,6 @@ def test_the_join_completes_the_bands_a_memory_lookup_stream_did_not_write(spark
     JoinLookup(index)  # a second query start: nothing left to complete
     assert index.bands().count() == len(stored) * index.plan.bands
     assert len(expected) >= len(queries)
-
-
-def test_match_self_finds_every_pair_once(spark):
-    hashes = planted_hashes(500, seed=3)
-    plan = plan_bands(64, THRESHOLD, len(hashes))
-    found = {
-        (r["a_id"], r["b_id"], r["distance"])
-        for r in match_self(rows(spark, hashes, "h"), plan, THRESHOLD).collect()
-    }
-    brute = set()
-    for (i, a), (j, b) in itertools.combinations(enumerate(hashes), 2):
-        if hamming(a, b) <= THRESHOLD:
-            brute.add((*sorted((f"h{i}", f"h{j}")), hamming(a, b)))
-    assert found == brute
-    assert len(brute) >= 50
 
 
 def test_registration_is_idempotent(spark, index):

@@ -20,7 +20,7 @@ from streaming.hashing import HashSpec, hash_images, hex_to_words
 
 @dataclass(frozen=True)
 class Message:
-    key: str | None
+    key: str | bytes | None  # bytes: sent as they are (not UTF-8, say)
     value: bytes
 
 
@@ -82,7 +82,7 @@ def produce(config: Config, topic: str, messages: list[Message], partitions: int
     for n, message in enumerate(messages):
         producer.send(
             topic,
-            key=None if message.key is None else message.key.encode(),
+            key=message.key.encode() if isinstance(message.key, str) else message.key,
             value=message.value,
             partition=n % partitions,
             timestamp_ms=start + n,

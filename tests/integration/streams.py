@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from deltalake import DeltaTable
@@ -51,9 +51,14 @@ def alert_pairs(alerts: list[dict]) -> set[tuple[str, str]]:
 QUICK_TIMEOUTS = {"default.api.timeout.ms": "30000", "max.block.ms": "10000"}
 
 
-def neardup_command(config: Config, *args: str, log_level: str = "WARNING") -> list[str]:
+def neardup_command(
+    config: Config,
+    *args: str,
+    log_level: str = "WARNING",
+    settings: Mapping[str, str] | None = None,
+) -> list[str]:
     """`neardup ARGS` as a subprocess of the test's interpreter, pointed at the test's broker,
-    topics, index and image root."""
+    topics, index and image root, and given any other settings (dotted key -> value)."""
     settings = {
         "kafka.bootstrap_servers": config.kafka.bootstrap_servers,
         "kafka.images_topic": config.kafka.images_topic,
@@ -61,6 +66,7 @@ def neardup_command(config: Config, *args: str, log_level: str = "WARNING") -> l
         "kafka.dlq_topic": config.kafka.dlq_topic,
         "index.path": config.index.path,
         "sources.allowed_roots": f'["{config.sources.allowed_roots[0]}"]',
+        **(settings or {}),
     }
     return [
         sys.executable,

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.slow
 BATCH = 6
 
 
-def stream_command(config) -> list[str]:
+def stream_command(config, **extra: str) -> list[str]:
+    """`neardup stream` of the config's topics and paths, with any extra settings (dotted key ->
+    value)."""
     return neardup_command(
         config,
         "stream",
@@ -29,6 +31,7 @@ def stream_command(config) -> list[str]:
         config.stream.checkpoint,
         "--max-offsets-per-trigger",
         str(BATCH),
+        settings=extra,
     )
 
 

@@ -130,14 +130,14 @@ def test_cli_produce_stream_alerts_and_index_stats(topics, photos, tmp_path):
     # The listener's progress line: Spark's counts joined with the job's own, and the job's steps
     # timed.
     progress = re.search(
-        r"batch 0: (\d+) images in [\d.]+ s \([\d.]+/s\), (\d+) alerts, 0 dead letters, index "
-        r"(\d+) images "
-        r"\(hash [\d.]+ s, match [\d.]+ s, alerts [\d.]+ s, register [\d.]+ s\)",
+        r"batch 0: (\d+) images in [\d.]+ s \([\d.]+/s\), (\d+) alerts, 0 dead letters, "
+        r"(\d+) registered "
+        r"\(hash [\d.]+ s, match [\d.]+ s, publish [\d.]+ s, register [\d.]+ s\)",
         streamed.stderr,
     )
     assert progress, streamed.stderr[-3000:]
-    images, alerted, indexed = (int(group) for group in progress.groups())
-    assert images == indexed == len(photos.originals) + len(photos.variants)
+    images, alerted, registered = (int(group) for group in progress.groups())
+    assert images == registered == len(photos.originals) + len(photos.variants)
     alerts = [
         json.loads(line)
         for line in neardup("alerts", "--from-beginning", "--timeout", "4").stdout.splitlines()
@@ -149,3 +149,12 @@ def test_cli_produce_stream_alerts_and_index_stats(topics, photos, tmp_path):
     stats = json.loads(neardup("index", "stats", "--json").stdout)
     assert stats["path"] == f"{config.index.path}/images"
     assert stats["images"] == len(photos.originals) + len(photos.variants)
+    # index.lookup = auto: which lookup a stream would open on this index, and why
+    assert stats["lookup"] == {
+        "kind": "memory",
+        "why": f"auto: {stats['images']} images <= index.memory_max_images (10000000)",
+    }
+    small = json.loads(
+        neardup("--set=index.memory_max_images=3", "index", "stats", "--json").stdout
+    )
+    assert small["lookup"]["kind"] == "sharded"

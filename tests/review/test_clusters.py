@@ -14,7 +14,7 @@ from streaming.review.app import clusters_app
 from streaming.review.clusters import Cluster, Member, clusters, removals
 from streaming.review.serve import serving
 from streaming.samples import write_samples
-from streaming.sources import Sources
+from streaming.sources import Fetcher
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +36,12 @@ def folder(tmp_path_factory) -> Path:
 
 def test_the_suggestion_is_the_largest_then_the_sharpest(folder, config):
     config = config.replace(**{"sources.allowed_roots": [str(folder)]})
-    sources = Sources.from_config(config.sources)
     pairs = [
         (str(folder / "astronaut-a-full.png"), str(folder / "astronaut-b-half.png"), 2),
         (str(folder / "astronaut-a-full.png"), str(folder / "astronaut-c-blurred.png"), 3),
     ]
-    (found,) = clusters(pairs, sources, config.sources.max_pixels)
+    with Fetcher(config) as fetcher:
+        (found,) = clusters(pairs, fetcher, config.sources.max_pixels)
     names = [Path(m.path).name for m in found.members]
     assert names[found.suggested] == "astronaut-a-full.png"
     sizes = {Path(m.path).name: (m.width, m.height) for m in found.members}
@@ -62,8 +62,8 @@ def test_keep_choices_by_keyboard_become_the_list_of_files_to_remove(
     config = config.replace(**{"sources.allowed_roots": [str(folder)]})
     pairs, failed = find_pairs(spark, config, str(folder))
     assert not failed
-    sources = Sources.from_config(config.sources)
-    found = clusters(pairs, sources, config.sources.max_pixels)
+    with Fetcher(config) as fetcher:
+        found = clusters(pairs, fetcher, config.sources.max_pixels)
     assert len(found) == 2 and all(len(c.members) == 3 for c in found)
     output = tmp_path / "remove.txt"
     with serving(clusters_app(config, found, output, "dedup", token=None)) as url:

@@ -107,3 +107,79 @@ def test_matching_options_are_off_by_default_and_a_rule_is_checked():
             load_config(environ={}, overrides={"hashing.rule": bad})
     with pytest.raises(ConfigError, match=r"hashing\.exact"):
         load_config(environ={}, overrides={"hashing.exact": True, "hashing.dihedral": True})
+
+
+# A variable's setting -> the whole message it gets.
+MESSAGES = {
+    "NEARDUP_HASHING_THRESHOLD=ten": "hashing.threshold: expected an integer, got 'ten'",
+    "NEARDUP_HASHING_EXACT=yes": "hashing.exact: expected true or false, got 'yes'",
+    "NEARDUP_HASHING_HASH_SIZE=12": "hashing.hash_size: must be 8 or 16, got 12",
+    "NEARDUP_KAFKA_PARTITIONS=0": "kafka.partitions: must be positive, got 0",
+    "NEARDUP_INDEX_LOOKUP=disk": (
+        "index.lookup: must be one of auto, memory, sharded, join, got 'disk'"
+    ),
+    "NEARDUP_KAFKA_SECURITY=[1]": "kafka.security: expected a table, got [1]",
+    "NEARDUP_HASHING_TYPES=phash,nohash": "hashing.types: each must be one of ahash, phash, dhash, "
+    "whash, whash-db4, colorhash, crop-resistant, pdq, got ['phash', 'nohash']",
+    "NEARDUP_SOURCES_ALLOWED_NETWORKS=10.0.0.0/33": "sources.allowed_networks: each must be an IP "
+    "network such as 127.0.0.1/32 or 10.0.0.0/8, got ['10.0.0.0/33']",
+    "NEARDUP_SOURCES_RETRIES=-1": "sources.retries: must be 0 or more, got -1",
+    "NEARDUP_SPARK_EXECUTOR_TIMEOUT_S=0": "spark.executor_timeout_s: must be positive, got 0",
+    "NEARDUP_REVIEW_PORT=70000": "review.port: must be a TCP port, got 70000",
+    "NEARDUP_REVIEW_PAGE_SIZE=501": "review.page_size: must be between 1 and 500, got 501",
+    "NEARDUP_S3_ACCESS_KEY_ID=id": "s3.access_key_id: must be set together with "
+    "secret_access_key, or both left empty, got 'id'",
+    "NEARDUP_S3_LOCAL_PORT=x": "s3.local.port: expected an integer, got 'x'",
+}
+
+
+@pytest.mark.parametrize("setting", MESSAGES)
+def test_messages_say_what_was_expected_and_what_came(setting):
+    name, _, value = setting.partition("=")
+    with pytest.raises(ConfigError) as refused:
+        load_config(environ={name: value})
+    assert str(refused.value) == MESSAGES[setting]
+
+
+def test_replace_changes_dotted_keys_and_whole_sections_and_checks_them():
+    config = load_config(environ={})
+    other = config.replace(**{"hashing.threshold": 3, "cluster.workers": 5})
+    assert (other.hashing.threshold, other.cluster.workers) == (3, 5)
+    assert config.hashing.threshold != 3  # the original is left as it was
+    assert config.replace(cluster=other.cluster).cluster.workers == 5
+    with pytest.raises(ConfigError, match=r"hashing\.threshold: must be between 0 and 63"):
+        config.replace(**{"hashing.threshold": 64})
+
+
+def test_lists_and_tables_from_flags_and_variables():
+    config = load_config(
+        environ={"NEARDUP_SPARK_CONF": '{"spark.ui.enabled": false}'},
+        overrides={"sources.allowed_roots": "/data, /srv"},
+    )
+    assert config.sources.allowed_roots == ["/data", "/srv"]
+    assert config.spark.conf == {"spark.ui.enabled": "False"}
+
+
+def test_a_missing_or_broken_file_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "none.toml", environ={})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[hashing\n")
+    with pytest.raises(ConfigError, match=r"broken\.toml"):
+        load_config(broken, environ={})
+
+
+def test_an_empty_string_leaves_a_value_unset(tmp_path):
+    config = load_config(environ={})
+    assert (config.review.token, config.s3.endpoint_url, config.azure.account_key) == (None,) * 3
+    path = tmp_path / "c.toml"
+    path.write_text('[review]\ntoken = "secret"\n[s3]\nregion = "eu-west-1"\n')
+    config = load_config(path, environ={"NEARDUP_S3_LOCAL_BUCKETS": "a,b"})
+    assert (config.review.token, config.s3.region, config.s3.local.buckets) == (
+        "secret",
+        "eu-west-1",
+        ["a", "b"],
+    )
+    assert config.replace(**{"review.token": ""}).review.token is None
+    with pytest.raises(ConfigError, match=r"s3\.region: expected a non-empty string, got 5"):
+        config.replace(**{"s3.region": 5})

@@ -41,7 +41,7 @@ def test_near_pairs_are_exactly_the_pairs_a_scan_finds(data, words, threshold):
         for i, j in combinations(range(len(hashes)), 2)
         if apart(hashes[i], hashes[j]) <= threshold
     }
-    assert set(near_pairs(as_words(hashes), threshold)) == expected
+    assert set(near_pairs(as_words(hashes, words), threshold)) == expected
 
 
 def test_near_pairs_crosses_block_boundaries(monkeypatch):
@@ -49,7 +49,14 @@ def test_near_pairs_crosses_block_boundaries(monkeypatch):
 
     monkeypatch.setattr(streaming.index.pairs, "BLOCK_WORDS", 3)  # one row per block
     hashes = [[0], [1], [3], [-1]]
-    assert near_pairs(as_words(hashes), 2) == [(0, 1, 1), (0, 2, 2), (1, 2, 1)]
+    assert near_pairs(as_words(hashes, 1), 2) == [(0, 1, 1), (0, 2, 2), (1, 2, 1)]
+
+
+def test_no_pairs_in_zero_or_one_hashes_of_any_width():
+    for words in (1, 4):
+        assert as_words([], words).shape == (0, words)
+        assert near_pairs(as_words([], words), 10) == []
+        assert near_pairs(as_words([[7] * words], words), 10) == []
 
 
 def test_alert_distances():

@@ -33,9 +33,9 @@ def test_search_finds_exactly_the_pairs_a_scan_finds(
     )
     for start, stop in zip([0, *cuts], [*cuts, len(stored)], strict=True):
         if start < stop:
-            index.add([f"s{i}" for i in range(start, stop)], as_words(stored[start:stop]))
+            index.add([f"s{i}" for i in range(start, stop)], as_words(stored[start:stop], words))
     assert len(index) == len(stored)
-    found = index.search(as_words(queries), threshold)
+    found = index.search(as_words(queries, words), threshold)
     expected = {
         (q, f"s{s}", apart(query, hash_))
         for q, query in enumerate(queries)
@@ -71,7 +71,7 @@ def test_correlated_hashes_share_buckets_and_are_still_told_apart():
 def test_a_threshold_beyond_the_plan_is_refused():
     index = SortedBands(plan_bands(64, 6, 1000))
     try:
-        index.search(as_words([[0]]), 7)
+        index.search(as_words([[0]], 1), 7)
     except ValueError as error:
         assert "exceeds" in str(error)
     else:

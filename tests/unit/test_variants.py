@@ -35,7 +35,7 @@ def resident(ids: list[str], words: np.ndarray, threshold: int):
     bands.add(ids, words)
 
     def near(keys, hashes, radius) -> Pairs:
-        found = bands.search(as_words(hashes), radius)
+        found = bands.search(as_words(hashes, 1), radius)
         return {(keys[row], match): apart for row, match, apart in found}
 
     return near

@@ -1,0 +1,175 @@
+"""What one micro-batch does, decided without Spark or Kafka: which pairs alert, which images are
+registered, which messages are dead-lettered.
+
+MicroBatch (microbatch.py) collects the batch, asks the index lookup for candidates and indexed
+rows, and writes what `decide` returns. The rules (DESIGN.md's order rule, kept independent of
+how the stream is cut into micro-batches):
+- stream order is (Kafka timestamp, partition, offset); an id's first message is its image, and a
+  message whose id is already known (earlier in the batch, in the index from an earlier message or
+  from a bank) is a repeat: it decides nothing, so that the answer does not depend on batching;
+- an image matches an earlier image or one registered outside the stream (a bank: no position),
+  never its own id; a pair reviewers judged not a duplicate (`neardup review`) never alerts;
+- a batch run again (after a crash, or replayed against a built index) finds its own rows in the
+  index: keyed by (image, match) they count once with the in-batch pairs, and are not registered
+  again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from streaming.config import HashingConfig
+from streaming.hashing import hash_type
+from streaming.imageframe import hash_column
+from streaming.index.decisions import Pair, pair_of
+from streaming.index.lookup import Pairs
+from streaming.index.pairs import as_words, near_pairs
+from streaming.stream.records import Row, alert, dead_letter
+
+POSITION = ("source_timestamp", "source_partition", "source_offset")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A micro-batch's rows: the hashed ones in stream order, an id seen twice kept at its first;
+    and the failed ones."""
+
+    images: list[Row]
+    failed: list[Row]
+
+    @classmethod
+    def of(cls, rows: Iterable[Row]) -> Batch:
+        hashed: list[Row] = []
+        failed: list[Row] = []
+        for row in rows:
+            (hashed if row["error_code"] is None else failed).append(row)
+        return cls(first_per_id(hashed), failed)
+
+    @property
+    def ids(self) -> list[str]:
+        return [row["id"] for row in self.images]
+
+    def hashes(self, hash_type: str) -> list[list[int]]:
+        return [row[hash_column(hash_type)] for row in self.images]
+
+
+@dataclass(frozen=True)
+class Decision:
+    alerts: list[dict[str, Any]]  # of schemas/duplicate_alert.schema.json
+    registrations: list[Row]  # the batch's rows to add to the index
+    dead_letters: list[dict[str, Any]]  # of schemas/dead_letter.schema.json
+
+
+def wanted_ids(batch: Batch, candidates: Pairs) -> set[str]:
+    """The ids whose indexed rows the decision needs: the batch's own (already indexed: a replay,
+    a repeat, or this batch run again) and the matched ones (their fields and positions)."""
+    return {*batch.ids, *(match_id for _, match_id in candidates)}
+
+
+def indexed_columns(hashing: HashingConfig) -> list[str]:
+    """The columns of an indexed row that the decision reads."""
+    return ["id", "bank", "uri", *map(hash_column, hashing.types), "source_topic", *POSITION]
+
+
+def decide(
+    batch: Batch,
+    candidates: Pairs,
+    indexed: Mapping[str, Row],
+    hashing: HashingConfig,
+    register: str,
+    now: datetime,
+    suppressed: Collection[Pair] = (),
+) -> Decision:
+    """The alerts, registrations and dead letters of a batch, given the index lookup's candidates
+    (within the threshold, never an id with itself) and the indexed rows of wanted_ids.
+    `register` is all, unique or none (stream.register); `suppressed` holds the pairs reviewers
+    judged not duplicates (as pair_of), which never alert."""
+    images = [row for row in batch.images if not is_repeat(row, indexed)]
+    found = {**earlier_matches(images, candidates, indexed), **in_batch_matches(images, hashing)}
+    matches = {pair: apart for pair, apart in found.items() if pair_of(*pair) not in suppressed}
+    alerts = alert_list(images, matches, indexed, hashing, now)
+    return Decision(
+        alerts=alerts,
+        registrations=registrations(images, {a["image_id"] for a in alerts}, indexed, register),
+        dead_letters=[dead_letter(row, now) for row in batch.failed],
+    )
+
+
+def first_per_id(rows: Iterable[Row]) -> list[Row]:
+    """The rows in stream order, an id seen twice kept at its first."""
+    first: dict[str, Row] = {}
+    for row in sorted(rows, key=position):
+        first.setdefault(row["id"], row)
+    return list(first.values())
+
+
+def position(row: Row) -> tuple[Any, ...]:
+    return tuple(row[c] for c in POSITION)
+
+
+def is_repeat(row: Row, indexed: Mapping[str, Row]) -> bool:
+    """Whether the index holds this id from a bank or from an earlier message (not from this very
+    message: a replay, or this batch run again)."""
+    known = indexed.get(row["id"])
+    return known is not None and (known["source_offset"] is None or position(known) < position(row))
+
+
+def earlier_matches(images: Sequence[Row], candidates: Pairs, indexed: Mapping[str, Row]) -> Pairs:
+    """The index's candidates that came before their image in the stream, or from a bank."""
+    by_id = {row["id"]: row for row in images}
+    return {
+        (image_id, match_id): apart
+        for (image_id, match_id), apart in candidates.items()
+        if image_id in by_id
+        # gone from the table since the lookup's snapshot, or its row not committed yet (a writer
+        # stopped between the bands and images commits): reported once that row is there
+        and match_id in indexed
+        and (
+            indexed[match_id]["source_offset"] is None
+            or position(indexed[match_id]) < position(by_id[image_id])
+        )
+    }
+
+
+def in_batch_matches(images: Sequence[Row], hashing: HashingConfig) -> Pairs:
+    """The pairs within the batch, the later image of each matching the earlier."""
+    words = hash_type(hashing.primary).width(hashing.hash_size) // 64
+    hashes = as_words([row[hash_column(hashing.primary)] for row in images], words)
+    return {
+        (images[later]["id"], images[earlier]["id"]): apart
+        for earlier, later, apart in near_pairs(hashes, hashing.threshold)
+    }
+
+
+def alert_list(
+    images: Sequence[Row],
+    matches: Pairs,
+    indexed: Mapping[str, Row],
+    hashing: HashingConfig,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """The alerts of the matches, in (image, match) order. The match's fields come from the index
+    when it holds it (a bank member sent again in the stream is still a bank member), else from the
+    batch."""
+    by_id = {row["id"]: row for row in images}
+    return [
+        alert(by_id[image_id], indexed.get(match_id) or by_id[match_id], apart, hashing, now)
+        for (image_id, match_id), apart in sorted(matches.items())
+    ]
+
+
+def registrations(
+    images: Sequence[Row], alerted: Collection[str], indexed: Mapping[str, Row], register: str
+) -> list[Row]:
+    """The images to add to the index: those it does not hold (all), and only those without a
+    match (unique), or none."""
+    if register == "none":
+        return []
+    return [
+        row
+        for row in images
+        if row["id"] not in indexed and not (register == "unique" and row["id"] in alerted)
+    ]

@@ -1,0 +1,166 @@
+"""The foreachBatch function of the streaming job: it moves a micro-batch's data in and out, and
+leaves every decision to decision.py.
+
+A micro-batch is small (maxOffsetsPerTrigger bounds it), so once hashed its rows are collected to
+the driver, and Spark runs only what touches the index (the lookup, the registration) and Kafka.
+Each Spark action costs a fixed fraction of a second on any cluster: a micro-batch takes one
+collect, one Kafka write (alerts and dead letters together) and one Delta commit, each skipped when
+there is nothing to write. Steps, in the order that makes a batch run again after a crash give the
+same result and write nothing twice (docs/streaming.md):
+1. collect: the batch DataFrame is read once, so hashing runs once;
+2. look up the batch's hashes and ids in the index, decide;
+3. publish the alerts and dead letters (at-least-once, deterministic keys);
+4. register the new images in Delta, idempotently per (app id, batch id).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from streaming import kafka_io
+from streaming.config import Config
+from streaming.hashing.types import EXTRA_COLUMNS
+from streaming.imageframe import hash_column
+from streaming.index.decisions import ReviewedPairs
+from streaming.index.lookup import open_lookup
+from streaming.index.table import HashIndex
+from streaming.stream.decision import POSITION, Batch, decide, indexed_columns, wanted_ids
+from streaming.stream.failpoints import crash_point
+from streaming.stream.progress import BatchStats
+from streaming.stream.records import Row, as_json
+
+if TYPE_CHECKING:
+    from streaming.stream.job import StreamOptions
+
+MESSAGE_COLUMNS = "topic STRING, key STRING, value STRING"
+
+
+class MicroBatch:
+    """One call per micro-batch, on the driver."""
+
+    def __init__(
+        self,
+        config: Config,
+        options: StreamOptions,
+        index: HashIndex,
+        alerts_topic: str,
+        app_id: str,
+    ) -> None:
+        self.config = config
+        self.dry_run = options.dry_run
+        self.index = index
+        self.lookup = open_lookup(index, config.index)
+        self.alerts_topic = alerts_topic
+        self.register_mode = "none" if options.dry_run else options.register  # all | unique | none
+        self.app_id = app_id
+        self.stats: dict[int, BatchStats] = {}
+        self.index_size: int | None = None
+        # what reviewers decided (neardup review), read again when the table's version moves
+        self.reviewed = ReviewedPairs(f"{config.index.path.rstrip('/')}/decisions")
+        self.banked: Mapping[str, str] = {}  # the bank memberships already applied
+
+    def __call__(self, frame: DataFrame, batch_id: int) -> None:
+        hashing = self.config.hashing
+        watch = Stopwatch()
+        batch = Batch.of(row.asDict() for row in frame.collect())
+        watch.lap("hash")
+        reviewed = self.reviewed.current()
+        if reviewed.bank_members != self.banked and not self.dry_run:
+            self.index.join_banks(reviewed.bank_members)
+            self.banked = reviewed.bank_members
+        candidates = self.lookup.near(batch.ids, batch.hashes(hashing.primary), hashing.threshold)
+        indexed = self.lookup.rows(wanted_ids(batch, candidates), indexed_columns(hashing))
+        decision = decide(
+            batch,
+            candidates,
+            indexed,
+            hashing,
+            self.register_mode,
+            datetime.now(UTC),
+            suppressed=reviewed.suppressed,
+        )
+        watch.lap("match")
+        self.publish(
+            frame.sparkSession,
+            [(self.alerts_topic, a["alert_id"], as_json(a)) for a in decision.alerts]
+            + [
+                (self.config.kafka.dlq_topic, d["dead_letter_id"], as_json(d))
+                for d in decision.dead_letters
+            ],
+        )
+        watch.lap("publish")
+        crash_point("after_alerts", batch_id)
+        self.register(decision.registrations, frame.schema, batch_id)
+        # The Delta commit is done, the checkpoint's is not.
+        crash_point("after_register", batch_id)
+        self.index_size = (
+            self.index.images().count()
+            if self.index_size is None
+            else self.index_size + len(decision.registrations)
+        )
+        watch.lap("register")
+        self.stats[batch_id] = BatchStats(
+            alerts=len(decision.alerts),
+            dead_letters=len(decision.dead_letters),
+            registered=len(decision.registrations),
+            index_size=self.index_size,
+            seconds=watch.laps,
+        )
+
+    def publish(self, spark: SparkSession, messages: list[tuple[str, str, str]]) -> None:
+        """Write (topic, key, value) messages to Kafka in one Spark job."""
+        if not messages:
+            return
+        frame = spark.createDataFrame(messages, MESSAGE_COLUMNS, verifySchema=False)
+        frame.write.format("kafka").options(**kafka_io.spark_options(self.config)).save()
+
+    def register(self, rows: list[Row], schema: StructType, batch_id: int) -> None:
+        """Append the rows to the index as version `batch_id` of this query's writer."""
+        if not rows:
+            return
+        frame = self.index.spark.createDataFrame(rows, schema, verifySchema=False).select(
+            *index_columns(self.config),
+            F.lit(self.app_id).alias("registered_by"),
+            F.lit(batch_id).cast("bigint").alias("batch_id"),
+            F.current_timestamp().alias("registered_at"),
+        )
+        self.index.append(
+            frame,
+            self.app_id,
+            batch_id,
+            with_bands=self.lookup.writes_bands,
+            checked_ids=[row["id"] for row in rows],  # by the lookup, against our own rows
+        )
+
+
+class Stopwatch:
+    """Seconds spent in each named step, for the progress line."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.laps[step] = now - self._last
+        self._last = now
+
+
+def index_columns(config: Config) -> list[Column | str]:
+    """The `images` columns of an ingested row."""
+    return [
+        "id",
+        "bank",
+        "uri",
+        F.lit(config.hashing.hash_size).alias("hash_size"),
+        *(hash_column(t) for t in config.hashing.types),
+        *EXTRA_COLUMNS,
+        *("source_topic", *POSITION),
+    ]

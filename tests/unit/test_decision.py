@@ -1,0 +1,325 @@
+"""The micro-batch decision without Spark or Kafka: examples, and Hypothesis properties over
+generated streams (repeated ids, bank members, bad messages, empty and all-bad batches) run
+through a model of the index (a dict, searched exhaustively)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streaming.config import load_config
+from streaming.errors import Reason
+from streaming.index.distance import distance
+from streaming.schemas import validator
+from streaming.stream.decision import (
+    Batch,
+    Decision,
+    decide,
+    indexed_columns,
+    position,
+    wanted_ids,
+)
+from streaming.stream.records import ORIGINAL_CHARS, Row, as_json
+
+HASHING = load_config(
+    environ={},
+    overrides={
+        "hashing.types": ["phash", "dhash"],
+        "hashing.primary": "phash",
+        "hashing.hash_size": 8,
+        "hashing.threshold": 6,
+    },
+).hashing
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+START = datetime(2026, 12, 1, 9, 0)  # naive local time, as Spark collects a TIMESTAMP
+
+
+def image(
+    image_id: str,
+    phash: int,
+    offset: int,
+    partition: int = 0,
+    seconds: int | None = None,
+    bank: str | None = None,
+    meta: dict | None = None,
+) -> Row:
+    """An ingested row that hashed."""
+    return {
+        "key": image_id,
+        "id": image_id,
+        "bank": bank,
+        "uri": f"/photos/{image_id}.jpg",
+        "meta": None if meta is None else json.dumps(meta),
+        "phash": [phash],
+        "dhash": [phash ^ 0xFF],
+        "pdq_quality": None,
+        "error_code": None,
+        "error_message": None,
+        "value": None,
+        "source_topic": "images",
+        "source_partition": partition,
+        "source_offset": offset,
+        "source_timestamp": START + timedelta(seconds=offset if seconds is None else seconds),
+    }
+
+
+def failed(offset: int, reason: Reason, value: str = "{", partition: int = 0) -> Row:
+    """An ingested row that failed."""
+    return {
+        **image("", 0, offset, partition),
+        "id": None,
+        "key": f"k{offset}",
+        "phash": None,
+        "dhash": None,
+        "error_code": reason.value,
+        "error_message": f"{reason.value} at {offset}",
+        "value": value,
+    }
+
+
+def bank_member(image_id: str, phash: int, bank: str = "known") -> Row:
+    """An indexed row registered outside the stream: no position."""
+    unplaced = dict.fromkeys(("source_topic", "source_partition", "source_offset"))
+    return {**image(image_id, phash, 0, bank=bank), **unplaced, "source_timestamp": None}
+
+
+@dataclass
+class Index:
+    """A model of the Delta index and its lookup: rows by id, searched exhaustively."""
+
+    rows: dict[str, Row] = field(default_factory=dict)
+
+    def near(self, ids: Sequence[str], hashes: Sequence[list[int]]) -> dict:
+        return {
+            (query, indexed): apart
+            for query, hashed in zip(ids, hashes, strict=True)
+            for indexed, row in self.rows.items()
+            if indexed != query
+            and (apart := distance("phash", hashed, row["phash"], 8)) <= HASHING.threshold
+        }
+
+    def decide(self, rows: Sequence[Row], register: str = "all") -> Decision:
+        """One micro-batch as MicroBatch runs it, then its registration."""
+        batch = Batch.of(rows)
+        candidates = self.near(batch.ids, batch.hashes("phash"))
+        columns = indexed_columns(HASHING)
+        indexed = {
+            i: {c: self.rows[i][c] for c in columns}
+            for i in wanted_ids(batch, candidates)
+            if i in self.rows
+        }
+        decision = decide(batch, candidates, indexed, HASHING, register, NOW)
+        for row in decision.registrations:
+            assert row["id"] not in self.rows, f"{row['id']} registered twice"
+            self.rows[row["id"]] = row
+        return decision
+
+    def run(self, stream: Sequence[Row], cuts: Sequence[int] = ()) -> list[Decision]:
+        return [self.decide(batch) for batch in in_batches(stream, cuts)]
+
+
+def in_batches(stream: Sequence[Row], cuts: Sequence[int]) -> list[list[Row]]:
+    """The stream in micro-batches, cut at these places of its stream order."""
+    ordered = sorted(stream, key=position)
+    bounds = [0, *sorted(set(cuts)), len(ordered)]
+    return [ordered[start:stop] for start, stop in itertools.pairwise(bounds)]
+
+
+def alert_ids(decisions: Sequence[Decision]) -> set[tuple[str, int]]:
+    return {(a["alert_id"], a["distance"]) for d in decisions for a in d.alerts}
+
+
+def placed(source: dict) -> tuple:
+    """A source's place in stream order."""
+    return source["timestamp"], source["partition"], source["offset"]
+
+
+# --- examples ---
+
+
+def test_an_empty_batch_decides_nothing():
+    assert Index().decide([]) == Decision([], [], [])
+
+
+def test_an_all_bad_batch_gives_only_its_dead_letters():
+    rows = [failed(n, reason) for n, reason in enumerate(Reason)]
+    decision = Index().decide(rows)
+    assert (decision.alerts, decision.registrations) == ([], [])
+    assert [d["reason"] for d in decision.dead_letters] == [r.value for r in Reason]
+
+
+def test_a_single_image_is_registered_without_alerts():
+    index = Index()
+    decision = index.decide([image("a", 0, 0)])
+    assert decision.alerts == []
+    assert [r["id"] for r in decision.registrations] == ["a"] == list(index.rows)
+
+
+def test_the_later_image_of_a_pair_alerts_in_the_batch_and_across_batches():
+    for cuts in ([], [1]):
+        decisions = Index().run([image("b", 0b111, 1), image("a", 0, 0)], cuts)
+        alerts = [a for d in decisions for a in d.alerts]
+        assert [(a["image_id"], a["match_id"], a["distance"]) for a in alerts] == [("b", "a", 3)]
+        assert alerts[0]["match_source"]["offset"] == 0
+
+
+def test_a_bank_member_matches_whatever_its_time_and_its_id_sent_again_is_a_repeat():
+    index = Index({"k": bank_member("k", 0b1)})
+    decision = index.decide([image("k", 0b1, 0), image("a", 0, 1)])
+    assert [(a["image_id"], a["match_id"], a["bank"]) for a in decision.alerts] == [
+        ("a", "k", "known")
+    ]
+    assert decision.alerts[0]["match_source"] is None
+    assert [r["id"] for r in decision.registrations] == ["a"]
+
+
+def test_only_ids_already_indexed_register_nothing_and_alert_as_before():
+    index = Index()
+    first = index.run([image("a", 0, 0), image("b", 1, 1)])
+    again = index.run([image("a", 0, 0), image("b", 1, 1)])  # the same batch run again
+    assert again[0].registrations == []
+    assert again[0].alerts == first[0].alerts
+
+
+def test_a_repeated_id_is_neither_alerted_nor_registered_again():
+    index = Index()
+    index.run([image("a", 0, 0), image("b", 0b1, 1)])
+    decision = index.decide([image("a", 0b11, 2)])  # "a" sent again, later
+    assert (decision.alerts, decision.registrations) == ([], [])
+
+
+def test_register_unique_and_none():
+    rows = [image("a", 0, 0), image("b", 1, 1), image("c", -1, 2)]
+    assert [r["id"] for r in Index().decide(rows, "unique").registrations] == ["a", "c"]
+    assert Index().decide(rows, "none").registrations == []
+
+
+def test_alerts_carry_the_meta_and_validate_against_the_schema():
+    rows = [image("a", 0, 0), image("b", 1, 1, meta={"camera": "x", "tags": [1, 2]})]
+    (alert,) = Index().decide(rows).alerts
+    assert alert["meta"] == {"camera": "x", "tags": [1, 2]}
+    assert alert["distances"] == {"phash": 1, "dhash": 1}
+    document = json.loads(as_json(alert))
+    validator("duplicate_alert").validate(document)
+    assert (
+        document["image_source"]["timestamp"]
+        == (START + timedelta(seconds=1)).astimezone(UTC).isoformat()
+    )
+
+
+def test_dead_letters_are_keyed_by_their_source_and_bounded():
+    huge = "x" * (ORIGINAL_CHARS + 10)
+    rows = [failed(5, Reason.MESSAGE_TOO_LARGE, huge), failed(5, Reason.NOT_UTF8, partition=1)]
+    letters = Index().decide(rows).dead_letters
+    again = Index().decide(list(reversed(rows))).dead_letters
+    assert {d["dead_letter_id"] for d in letters} == {d["dead_letter_id"] for d in again}
+    assert len({d["dead_letter_id"] for d in letters}) == 2
+    big = next(d for d in letters if d["reason"] == "message_too_large")
+    assert big["original"] == {"key": "k5", "value": huge[:ORIGINAL_CHARS], "truncated": True}
+    for letter in letters:
+        validator("dead_letter").validate(json.loads(as_json(letter)))
+
+
+# --- properties ---
+
+HASHES = [0, 0x0F0F, -1, 0x7000_0000_0000_0000]  # far apart; messages are near copies of these
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> list[Row]:
+    """Messages with ids from a small pool (so some repeat), near copies of a few hashes (so pairs
+    exist), some failed; on 1-3 partitions, timestamps possibly equal across partitions."""
+    count = draw(st.integers(0, 14))
+    offsets = [0, 0, 0]
+    rows = []
+    for _ in range(count):
+        partition = draw(st.integers(0, 2))
+        offset = offsets[partition]
+        offsets[partition] += 1
+        seconds = draw(st.integers(0, 20))
+        if draw(st.integers(0, 4)) == 0:
+            rows.append(failed(offset, draw(st.sampled_from(Reason)), partition=partition))
+            rows[-1]["source_timestamp"] = START + timedelta(seconds=seconds)
+            continue
+        phash = draw(st.sampled_from(HASHES)) % 2**64
+        for bit in draw(st.lists(st.integers(0, 63), max_size=4)):
+            phash ^= 1 << bit
+        phash = phash - 2**64 if phash >= 2**63 else phash  # a signed word, as Spark holds it
+        rows.append(image(f"i{draw(st.integers(0, 9))}", phash, offset, partition, seconds))
+    return rows
+
+
+@st.composite
+def banks(draw: st.DrawFn) -> dict[str, Row]:
+    """Up to two bank members, with ids that the stream may send too."""
+    members = draw(st.lists(st.sampled_from(HASHES), max_size=2))
+    return {i: bank_member(i, h) for i, h in zip(("i9", "i0"), members, strict=False)}
+
+
+cuts = st.lists(st.integers(0, 14), max_size=5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=streams(), bank=banks(), cut=cuts)
+def test_matches_are_earlier_or_bank_members_and_never_the_image_itself(stream, bank, cut):
+    index = Index(dict(bank))
+    for decision in index.run(stream, cut):
+        for alert in decision.alerts:
+            assert alert["image_id"] != alert["match_id"]
+            if alert["match_source"] is None:
+                assert alert["match_id"] in bank
+            else:
+                assert placed(alert["match_source"]) < placed(alert["image_source"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=streams(), bank=banks(), cut=cuts)
+def test_alerts_and_index_do_not_depend_on_the_micro_batch_sizes(stream, bank, cut):
+    whole, batched = Index(dict(bank)), Index(dict(bank))
+    assert alert_ids(whole.run(stream)) == alert_ids(batched.run(stream, cut))
+    assert whole.rows.keys() == batched.rows.keys()
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=streams(), bank=banks(), cut=cuts, replay_cut=cuts)
+def test_a_replay_against_the_built_index_gives_the_same_alerts_and_registers_nothing(
+    stream, bank, cut, replay_cut
+):
+    index = Index(dict(bank))
+    first = alert_ids(index.run(stream, cut))
+    replay = index.run(stream, replay_cut)  # a fresh checkpoint: the index holds later images
+    assert alert_ids(replay) == first
+    assert all(d.registrations == [] for d in replay)
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=streams(), bank=banks(), cut=cuts)
+def test_a_batch_run_again_after_its_commit_decides_the_same_and_registers_nothing(
+    stream, bank, cut
+):
+    index = Index(dict(bank))
+    for batch in in_batches(stream, cut):
+        done = index.decide(batch)
+        again = index.decide(batch)
+        assert alert_ids([again]) == alert_ids([done])
+        assert again.registrations == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=streams(), cut=cuts)
+def test_every_message_is_dead_lettered_exactly_when_it_failed_and_every_image_indexed(stream, cut):
+    index = Index()
+    decisions = index.run(stream, cut)
+    letters = [letter for decision in decisions for letter in decision.dead_letters]
+    bad = sorted((r for r in stream if r["error_code"] is not None), key=position)
+    assert [(d["source"]["partition"], d["source"]["offset"], d["reason"]) for d in letters] == [
+        (r["source_partition"], r["source_offset"], r["error_code"]) for r in bad
+    ]
+    assert len({d["dead_letter_id"] for d in letters}) == len(bad)
+    assert index.rows.keys() == {r["id"] for r in stream if r["error_code"] is None}

@@ -1,0 +1,57 @@
+"""Ingest without Spark: the mapInPandas function on Kafka records as pandas gives them, one row per
+record, a hostile record a row with its reason, never an exception."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from streaming.config import load_config
+from streaming.hashing import HashSpec
+from streaming.stream.ingest import ingest
+
+
+def ref(**fields: object) -> bytes:
+    return json.dumps(fields).encode()
+
+
+def test_every_record_is_one_row_and_a_hostile_one_a_reason(tmp_path):
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.random.default_rng(1).integers(0, 256, (64, 64, 3), np.uint8))
+    config = load_config(
+        environ={},
+        overrides={"sources.allowed_roots": [str(tmp_path)], "sources.max_bytes": 50_000},
+    )
+    inline = base64.b64encode(b"x" * 60_000).decode()
+    records = {
+        None: (b"\xff\xfe", ref(id="good", uri=str(photo))),
+        "message_too_large": (b"k", b" " * (config.sources.max_message_bytes + 1)),
+        "not_utf8": (b"k", b'{"id": "\xff"}'),
+        "too_deeply_nested": (b"k", b"[" * 10_000 + b"]" * 10_000),
+        "id_too_long": (b"k", ref(id="a" * 100_000, uri="x")),
+        "meta_too_large": (b"k", ref(id="m", uri="x", meta={"m": "x" * 70_000})),
+        "bad_uri": (b"k", ref(id="u", uri="/a\u0000.jpg")),
+        "too_many_bytes": (b"k", ref(id="c", content=inline)),
+    }
+    kafka = pd.DataFrame(
+        {
+            "key": [key for key, _ in records.values()],
+            "value": [value for _, value in records.values()],
+            "topic": "images",
+            "partition": 0,
+            "offset": range(len(records)),
+            "timestamp": pd.Timestamp("2026-12-01"),
+        }
+    )
+    (rows,) = ingest(config, HashSpec(types=("phash",)))(iter([kafka]))
+    assert rows["error_code"].tolist() == list(records)
+    assert rows["id"].tolist()[:1] == ["good"]
+    assert rows["key"].tolist()[0] == "\ufffd\ufffd"  # not UTF-8: replaced, and not a reason
+    assert rows["phash"].tolist()[0] is not None
+    assert rows["value"].tolist()[0] is None  # kept for dead letters only
+    values = [value.decode("utf-8", "replace") for _, value in list(records.values())[1:]]
+    assert rows["value"].tolist()[1:] == values
