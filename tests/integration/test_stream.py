@@ -131,13 +131,13 @@ def test_cli_produce_stream_alerts_and_index_stats(topics, photos, tmp_path):
     # timed.
     progress = re.search(
         r"batch 0: (\d+) images in [\d.]+ s \([\d.]+/s\), (\d+) alerts, 0 dead letters, "
-        r"(\d+) registered "
+        r"(\d+) registered, index (\d+) images "
         r"\(hash [\d.]+ s, match [\d.]+ s, publish [\d.]+ s, register [\d.]+ s\)",
         streamed.stderr,
     )
     assert progress, streamed.stderr[-3000:]
-    images, alerted, registered = (int(group) for group in progress.groups())
-    assert images == registered == len(photos.originals) + len(photos.variants)
+    images, alerted, registered, indexed = (int(group) for group in progress.groups())
+    assert images == registered == indexed == len(photos.originals) + len(photos.variants)
     alerts = [
         json.loads(line)
         for line in neardup("alerts", "--from-beginning", "--timeout", "4").stdout.splitlines()
