@@ -3,16 +3,17 @@ rate.
 
     python -m bench.stream --images 3000 --batch 1000 --rate 4 --seconds 30 --json
 
-Three measurements in one run, on the same JPEGs (bench/photos.py: 2-4 MP, each unlike the others
-unless
---near-duplicate-corpus) and the same cores:
+Four measurements in one run (--measures picks some), on the same JPEGs (bench/photos.py: 2-4 MP,
+each unlike the others unless --near-duplicate-corpus) and the same cores:
 - kernel: images/s of streaming.hashing alone, one process per core (the ceiling);
 - throughput: the job over a preloaded topic in micro-batches of --batch images, steady state (the
   micro-batches after the first); --duplicates of the messages repeat an earlier image under a new
   id;
 - latency: produce -> alert, with a 1 s trigger and images arriving at a fixed rate, each a
-  duplicate
-  of an image registered before, so every one of them alerts.
+  duplicate of an image registered before, so every one of them alerts;
+- fixed cost: micro-batches of one image each (--single-batches of them), the seconds of Spark's
+  own phases (the query progress's durationMs) next to the job's steps: what a batch costs
+  whatever its size.
 Each result carries the median seconds of the job's steps per micro-batch (the progress line's).
 """
 
@@ -40,6 +41,18 @@ from streaming.stream.job import StreamOptions, hash_spec, start_stream
 from streaming.stream.progress import BatchStats, progress_listener
 
 CORES = 2
+MEASURES = ("kernel", "fixed_cost", "throughput", "latency")
+# Spark's phases of a micro-batch (StreamingQueryProgress.durationMs); triggerExecution holds the
+# others, addBatch is the job's foreachBatch.
+SPARK_PHASES = (
+    "latestOffset",
+    "getBatch",
+    "queryPlanning",
+    "walCommit",
+    "addBatch",
+    "commitOffsets",
+    "triggerExecution",
+)
 
 
 def main() -> None:
@@ -68,8 +81,22 @@ def main() -> None:
             "dozens of others)"
         ),
     )
+    parser.add_argument(
+        "--single-batches",
+        type=int,
+        default=12,
+        help="one-image micro-batches of the fixed-cost run (the first is not counted)",
+    )
+    parser.add_argument(
+        "--measures",
+        default=",".join(MEASURES),
+        help=f"comma-separated, among {', '.join(MEASURES)} (throughput needs kernel)",
+    )
     parser.add_argument("--json", action="store_true", help="JSON lines only")
     args = parser.parse_args()
+    measures = args.measures.split(",")
+    if set(measures) - set(MEASURES) or ("throughput" in measures and "kernel" not in measures):
+        parser.error(f"--measures takes some of {', '.join(MEASURES)}; throughput needs kernel")
 
     state = Path(tempfile.mkdtemp(prefix="neardup-bench-"))
     config = bench_config(state)
@@ -79,14 +106,19 @@ def main() -> None:
         print(started, flush=True)
     try:
         spark = spark_session(config)
-        results = [
-            kernel_rate(files, config),
-            throughput(spark, config, files, state, args.batch, args.duplicates),
-            latency(spark, config, files, state, args.rate, args.seconds),
-        ]
-        kernel = results[0]["images_per_s"]
-        results[1]["share_of_kernel_rate"] = round(results[1]["images_per_s"] / kernel, 3)
-        for result in results:
+        runs = {
+            "kernel": lambda: kernel_rate(files, config),
+            "fixed_cost": lambda: fixed_cost(spark, config, files, state, args.single_batches),
+            "throughput": lambda: throughput(
+                spark, config, files, state, args.batch, args.duplicates
+            ),
+            "latency": lambda: latency(spark, config, files, state, args.rate, args.seconds),
+        }
+        results = {measure: runs[measure]() for measure in MEASURES if measure in measures}
+        if "throughput" in results:
+            share = results["throughput"]["images_per_s"] / results["kernel"]["images_per_s"]
+            results["throughput"]["share_of_kernel_rate"] = round(share, 3)
+        for result in results.values():
             print(json.dumps(result), flush=True)
     finally:
         kafka.stop(config)
@@ -199,6 +231,38 @@ def throughput(
     }
 
 
+def fixed_cost(spark, config: Config, files: list[Path], state: Path, batches: int) -> dict:
+    """Micro-batches of one image each, a copy of an indexed image under a new id: each batch reads
+    one offset, hashes one image, publishes one alert and registers one row."""
+    run = run_config(config, state, "fixed")
+    originals = files[: batches + 1]
+    produce(run, run.kafka.images_topic, [(str(path), path) for path in originals])
+    start_stream(spark, run, StreamOptions.from_config(run, available_now=True)).awaitTermination()
+    copies = [(f"{path}#again", path) for path in originals]
+    produce(run, run.kafka.images_topic, copies)
+    query = start_stream(
+        spark,
+        run,
+        StreamOptions.from_config(run, available_now=True, max_offsets_per_trigger=1),
+    )
+    stats = progress_listener(spark).queries[str(query.id)]
+    query.awaitTermination()
+    # the first batch warms up (the lookup's first read, Python workers)
+    timed = [p for p in query.recentProgress if p["numInputRows"] > 0][1:]
+    return {
+        "measure": "fixed_cost",
+        "batches": len(timed),
+        "batch_seconds_median": round(
+            statistics.median(p["batchDuration"] for p in timed) / 1000, 3
+        ),
+        "spark_seconds_median": {
+            phase: round(statistics.median(p["durationMs"].get(phase, 0) for p in timed) / 1000, 3)
+            for phase in SPARK_PHASES
+        },
+        "step_seconds_median": step_medians(stats, [p["batchId"] for p in timed], digits=3),
+    }
+
+
 def latency(
     spark, config: Config, files: list[Path], state: Path, rate: float, seconds: float
 ) -> dict:
@@ -257,12 +321,14 @@ def latency(
     }
 
 
-def step_medians(stats: Mapping[int, BatchStats], batch_ids: list[int]) -> dict[str, float]:
+def step_medians(
+    stats: Mapping[int, BatchStats], batch_ids: list[int], digits: int = 2
+) -> dict[str, float]:
     """The median seconds of each step of the job's micro-batches (the progress line's
     breakdown)."""
     timed = [stats[b].seconds for b in batch_ids if b in stats]
     return {
-        step: round(statistics.median(t[step] for t in timed), 2)
+        step: round(statistics.median(t[step] for t in timed), digits)
         for step in (timed[0] if timed else {})
     }
 
