@@ -28,6 +28,7 @@ TOPIC_KEYS = ("images_topic", "alerts_topic", "dlq_topic", "dry_run_alerts_topic
 
 if TYPE_CHECKING:
     from kafka import KafkaProducer
+    from kafka.serializer import Serializer
 
 
 def spark_options(config: Config) -> dict[str, str]:
@@ -95,15 +96,31 @@ def ensure_topics(config: Config, topics: Iterable[str]) -> list[str]:
 
 def producer(config: Config) -> KafkaProducer:
     """A producer of JSON documents with string keys, acknowledged by every in-sync replica."""
+    from kafka.serializer import JsonSerializer
+
+    return _producer(config, JsonSerializer())
+
+
+def text_producer(config: Config) -> KafkaProducer:
+    """A producer of string keys and string values (JSON already encoded), acknowledged by every
+    in-sync replica."""
+    from kafka.serializer import DefaultSerializer
+
+    return _producer(config, DefaultSerializer())
+
+
+def _producer(config: Config, value_serializer: Serializer) -> KafkaProducer:
     from kafka import KafkaProducer
-    from kafka.serializer import DefaultSerializer, JsonSerializer
+    from kafka.serializer import DefaultSerializer
 
     return connect(
         config,
         lambda: KafkaProducer(
             acks="all",
+            # the broker drops a batch that a retry sends twice: one copy per send
+            enable_idempotence=True,
             key_serializer=DefaultSerializer(),
-            value_serializer=JsonSerializer(),
+            value_serializer=value_serializer,
             **client_options(config),
         ),
     )

@@ -164,6 +164,17 @@ class HashIndex:
     def images(self) -> DataFrame:
         return self.spark.read.format("delta").load(self.images_path)
 
+    def size(self) -> int:
+        """The rows of `images`, summed from its Delta log's file statistics (delta-rs: no Spark
+        job); counted when a file lacks them."""
+        from deltalake import DeltaTable as DeltaLog
+
+        delta_log = DeltaLog(self.images_path, storage_options=self.storage_options)
+        records = delta_log.get_add_actions(flatten=True).column("num_records").to_pylist()
+        if None in records:
+            return self.images().count()
+        return sum(records)
+
     def bands(self) -> DataFrame:
         """The bands of this index's primary hash type."""
         bands = self.spark.read.format("delta").load(self.bands_path)

@@ -139,7 +139,7 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
         else writer.trigger(processingTime=processing_time(options.trigger))
     )
     query = writer.start()
-    listener.track(str(query.id), batches.stats)
+    listener.track(str(query.id), batches.stats, on_terminated=batches.close)
     return query
 
 

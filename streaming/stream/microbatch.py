@@ -2,10 +2,10 @@
 leaves every decision to decision.py.
 
 A micro-batch is small (maxOffsetsPerTrigger bounds it), so once hashed its rows are collected to
-the driver, and Spark runs only what touches the index (the lookup, the registration) and Kafka.
-Each Spark action costs a fixed fraction of a second on any cluster: a micro-batch takes one
-collect, one Kafka write (alerts and dead letters together) and one Delta commit, each skipped when
-there is nothing to write. Steps, in the order that makes a batch run again after a crash give the
+the driver, and Spark runs only what touches the index (the lookup, the registration). Each Spark
+action costs a fixed fraction of a second on any cluster: a micro-batch takes one collect and one
+Delta commit, skipped when there is nothing to register; alerts and dead letters go to Kafka from
+the driver (sinks.py). Steps, in the order that makes a batch run again after a crash give the
 same result and write nothing twice (docs/streaming.md):
 1. collect: the batch DataFrame is read once, so hashing runs once;
 2. look up the batch's hashes and ids in the index, decide;
@@ -20,11 +20,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from streaming import kafka_io
 from streaming.config import Config
 from streaming.hashing.types import EXTRA_COLUMNS
 from streaming.imageframe import hash_column
@@ -35,11 +34,10 @@ from streaming.stream.decision import POSITION, Batch, decide, indexed_columns, 
 from streaming.stream.failpoints import crash_point
 from streaming.stream.progress import BatchStats
 from streaming.stream.records import Row, as_json
+from streaming.stream.sinks import KafkaSink
 
 if TYPE_CHECKING:
     from streaming.stream.job import StreamOptions
-
-MESSAGE_COLUMNS = "topic STRING, key STRING, value STRING"
 
 
 class MicroBatch:
@@ -58,6 +56,7 @@ class MicroBatch:
         self.index = index
         self.lookup = open_lookup(index, config.index)
         self.alerts_topic = alerts_topic
+        self.kafka = KafkaSink(config)
         self.register_mode = "none" if options.dry_run else options.register  # all | unique | none
         self.app_id = app_id
         self.stats: dict[int, BatchStats] = {}
@@ -87,8 +86,7 @@ class MicroBatch:
             suppressed=reviewed.suppressed,
         )
         watch.lap("match")
-        self.publish(
-            frame.sparkSession,
+        self.kafka.send(
             [(self.alerts_topic, a["alert_id"], as_json(a)) for a in decision.alerts]
             + [
                 (self.config.kafka.dlq_topic, d["dead_letter_id"], as_json(d))
@@ -101,7 +99,7 @@ class MicroBatch:
         # The Delta commit is done, the checkpoint's is not.
         crash_point("after_register", batch_id)
         self.index_size = (
-            self.index.images().count()
+            self.index.size()
             if self.index_size is None
             else self.index_size + len(decision.registrations)
         )
@@ -114,12 +112,9 @@ class MicroBatch:
             seconds=watch.laps,
         )
 
-    def publish(self, spark: SparkSession, messages: list[tuple[str, str, str]]) -> None:
-        """Write (topic, key, value) messages to Kafka in one Spark job."""
-        if not messages:
-            return
-        frame = spark.createDataFrame(messages, MESSAGE_COLUMNS, verifySchema=False)
-        frame.write.format("kafka").options(**kafka_io.spark_options(self.config)).save()
+    def close(self) -> None:
+        """Once the query stopped."""
+        self.kafka.close()
 
     def register(self, rows: list[Row], schema: StructType, batch_id: int) -> None:
         """Append the rows to the index as version `batch_id` of this query's writer."""

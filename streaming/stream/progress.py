@@ -4,7 +4,7 @@ registered, the index's size, and the seconds of each step of the job's foreachB
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
@@ -38,9 +38,18 @@ class ProgressListener(StreamingQueryListener):
 
     def __init__(self) -> None:
         self.queries: dict[str, Mapping[int, BatchStats]] = {}
+        self.on_terminated: dict[str, Callable[[], None]] = {}
 
-    def track(self, query_id: str, stats: Mapping[int, BatchStats]) -> None:
+    def track(
+        self,
+        query_id: str,
+        stats: Mapping[int, BatchStats],
+        on_terminated: Callable[[], None] | None = None,
+    ) -> None:
+        """Join the query's progress with its stats; call on_terminated once it stopped."""
         self.queries[query_id] = stats
+        if on_terminated is not None:
+            self.on_terminated[query_id] = on_terminated
 
     def onQueryStarted(self, event: QueryStartedEvent) -> None:
         log.info("query %s started (run %s)", event.name or event.id, event.runId)
@@ -68,6 +77,7 @@ class ProgressListener(StreamingQueryListener):
 
     def onQueryTerminated(self, event: QueryTerminatedEvent) -> None:
         self.queries.pop(str(event.id), None)
+        self.on_terminated.pop(str(event.id), lambda: None)()
         if event.exception:
             # The failure also reaches whoever awaits the query (the CLI reports it in one
             # message); its whole text, with the Java and Python stacks, is for DEBUG.

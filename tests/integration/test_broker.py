@@ -4,8 +4,12 @@ it."""
 import json
 import subprocess
 
+import pytest
+from kafka.errors import KafkaError
+
 from streaming import kafka_io
 from streaming.local import kafka
+from streaming.stream.sinks import KafkaSink
 
 
 def test_start_is_idempotent_and_status_tells(broker):
@@ -76,4 +80,23 @@ def test_stop_then_start_keeps_the_data(topics):
     assert "started" in kafka.start(topics)
     assert list(kafka_io.consume_json(topics, topic, from_beginning=True, timeout_s=5)) == [
         ("k", {"n": 1})
+    ]
+
+
+def test_the_stream_sink_sends_to_each_topic_and_raises_what_fails(topics):
+    alerts, dead_letters = topics.kafka.alerts_topic, topics.kafka.dlq_topic
+    kafka_io.ensure_topics(topics, [alerts, dead_letters])
+    sink = KafkaSink(topics)
+    try:
+        sink.send([(alerts, "a1", '{"n": 1}'), (dead_letters, "d1", '{"n": 2}')])
+        sink.send([(alerts, "a2", '{"n": 3}')])
+        # the broker refuses a message over its size limit: the batch must fail, not skip it
+        with pytest.raises(KafkaError):
+            sink.send([(alerts, "big", "x" * 2_000_000)])
+    finally:
+        sink.close()
+    read = dict(kafka_io.consume_json(topics, alerts, from_beginning=True, timeout_s=5))
+    assert read == {"a1": {"n": 1}, "a2": {"n": 3}}
+    assert list(kafka_io.consume_json(topics, dead_letters, True, timeout_s=5)) == [
+        ("d1", {"n": 2})
     ]
