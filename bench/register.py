@@ -1,0 +1,73 @@
+"""What registering one row in the index costs: the stream's Spark Delta write (HashIndex.append:
+the anti-join in the commit, txnAppId/txnVersion) next to a plain delta-rs append from the driver
+with the same application transaction, on one index, alternately.
+
+    python -m bench.register --rows 8 --json
+
+It measures how much a driver-side commit could save (issue 14); the delta-rs append here has no
+anti-join and no retries of lost races, which a real one must add.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+
+from streaming.config import load_config
+from streaming.index.table import HashIndex
+from streaming.local.spark import spark_session
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=8, help="one-row commits of each writer")
+    parser.add_argument("--json", action="store_true", help="JSON lines only")
+    args = parser.parse_args()
+
+    state = Path(tempfile.mkdtemp(prefix="neardup-bench-register-"))
+    config = load_config(overrides={"spark.master": "local[2]"})
+    spark = spark_session(config)
+    index = HashIndex(spark, str(state / "index"), "phash", 8, 10)
+    index.ensure()
+    schema = pa.schema(DeltaTable(index.images_path).schema().to_arrow())
+    timings: dict[str, list[float]] = {"spark": [], "delta_rs": []}
+    for n in range(args.rows + 1):  # the first of each warms up
+        started = time.perf_counter()
+        row = spark.createDataFrame([(f"spark-{n}", [n])], "id STRING, phash ARRAY<BIGINT>")
+        index.append(row, "bench-spark", n, with_bands=False, checked_ids=[f"spark-{n}"])
+        timings["spark"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        write_deltalake(
+            index.images_path,
+            pa.Table.from_pylist([{"id": f"rs-{n}", "phash": [n]}], schema=schema),
+            mode="append",
+            commit_properties=CommitProperties(
+                app_transactions=[Transaction(app_id="bench-rs", version=n)]
+            ),
+        )
+        timings["delta_rs"].append(time.perf_counter() - started)
+    rows = spark.read.format("delta").load(index.images_path).count()
+    result = {
+        "measure": "register_one_row",
+        "commits": args.rows,
+        "rows_read_back_by_spark": rows,
+        **{
+            f"{writer}_seconds_median": round(statistics.median(seconds[1:]), 3)
+            for writer, seconds in timings.items()
+        },
+    }
+    print(json.dumps(result), flush=True)
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()
