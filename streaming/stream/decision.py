@@ -11,13 +11,15 @@ how the stream is cut into micro-batches):
   never its own id; a pair reviewers judged not a duplicate (`neardup review`) never alerts;
 - a batch run again (after a crash, or replayed against a built index) finds its own rows in the
   index: keyed by (image, match) they count once with the in-batch pairs, and are not registered
-  again.
+  again;
+- the banks' policies (policies.py) then filter the matches: per-bank thresholds, disabled banks,
+  allow banks that silence an image.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +29,7 @@ from streaming.imageframe import hash_column
 from streaming.index.decisions import Pair, pair_of
 from streaming.index.lookup import Pairs
 from streaming.index.pairs import as_words, near_pairs
+from streaming.stream.policies import Policies, judge
 from streaming.stream.records import Row, alert, dead_letter
 
 POSITION = ("source_timestamp", "source_partition", "source_offset")
@@ -61,6 +64,7 @@ class Decision:
     alerts: list[dict[str, Any]]  # of schemas/duplicate_alert.schema.json
     registrations: list[Row]  # the batch's rows to add to the index
     dead_letters: list[dict[str, Any]]  # of schemas/dead_letter.schema.json
+    allowed: list[str] = field(default_factory=list)  # images an allow bank silenced
 
 
 def wanted_ids(batch: Batch, candidates: Pairs) -> set[str]:
@@ -82,19 +86,27 @@ def decide(
     register: str,
     now: datetime,
     suppressed: Collection[Pair] = (),
+    policies: Policies | None = None,
 ) -> Decision:
     """The alerts, registrations and dead letters of a batch, given the index lookup's candidates
     (within the threshold, never an id with itself) and the indexed rows of wanted_ids.
     `register` is all, unique or none (stream.register); `suppressed` holds the pairs reviewers
-    judged not duplicates (as pair_of), which never alert."""
+    judged not duplicates (as pair_of), which never alert; `policies` the banks' (none: every
+    bank alerts at hashing.threshold)."""
+    policies = policies or Policies(hashing.threshold)
     images = [row for row in batch.images if not is_repeat(row, indexed)]
     found = {**earlier_matches(images, candidates, indexed), **in_batch_matches(images, hashing)}
     matches = {pair: apart for pair, apart in found.items() if pair_of(*pair) not in suppressed}
-    alerts = alert_list(images, matches, indexed, hashing, now)
+    judged = judge(matches, match_banks(images, matches, indexed), policies)
+    alerts = [
+        {**alert, "threshold": policies.threshold_of(alert["bank"])}
+        for alert in alert_list(images, judged.alerts, indexed, hashing, now)
+    ]
     return Decision(
         alerts=alerts,
         registrations=registrations(images, {a["image_id"] for a in alerts}, indexed, register),
         dead_letters=[dead_letter(row, now) for row in batch.failed],
+        allowed=sorted(judged.allowed),
     )
 
 
@@ -159,6 +171,14 @@ def alert_list(
         alert(by_id[image_id], indexed.get(match_id) or by_id[match_id], apart, hashing, now)
         for (image_id, match_id), apart in sorted(matches.items())
     ]
+
+
+def match_banks(
+    images: Sequence[Row], matches: Pairs, indexed: Mapping[str, Row]
+) -> dict[str, str | None]:
+    """Each match's bank, from the row its alert would carry (alert_list)."""
+    by_id = {row["id"]: row for row in images}
+    return {match: (indexed.get(match) or by_id[match])["bank"] for _, match in matches}
 
 
 def registrations(

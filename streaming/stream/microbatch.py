@@ -28,11 +28,13 @@ from streaming import kafka_io
 from streaming.config import Config
 from streaming.hashing.types import EXTRA_COLUMNS
 from streaming.imageframe import hash_column
+from streaming.index.banks import BankTable
 from streaming.index.decisions import ReviewedPairs
 from streaming.index.lookup import open_lookup
 from streaming.index.table import HashIndex
 from streaming.stream.decision import POSITION, Batch, decide, indexed_columns, wanted_ids
 from streaming.stream.failpoints import crash_point
+from streaming.stream.policies import Policies
 from streaming.stream.progress import BatchStats
 from streaming.stream.records import Row, as_json
 
@@ -65,6 +67,8 @@ class MicroBatch:
         # what reviewers decided (neardup review), read again when the table's version moves
         self.reviewed = ReviewedPairs(f"{config.index.path.rstrip('/')}/decisions")
         self.banked: Mapping[str, str] = {}  # the bank memberships already applied
+        # the banks' policies (neardup bank), read again when the table's version moves
+        self.banks = BankTable(config.index.path, index.storage_options)
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         hashing = self.config.hashing
@@ -85,6 +89,7 @@ class MicroBatch:
             self.register_mode,
             datetime.now(UTC),
             suppressed=reviewed.suppressed,
+            policies=Policies(hashing.threshold, self.banks.policies()),
         )
         watch.lap("match")
         self.publish(
@@ -108,6 +113,7 @@ class MicroBatch:
         watch.lap("register")
         self.stats[batch_id] = BatchStats(
             alerts=len(decision.alerts),
+            allowed=len(decision.allowed),
             dead_letters=len(decision.dead_letters),
             registered=len(decision.registrations),
             index_size=self.index_size,

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from streaming.config import load_config
 from streaming.errors import Reason
+from streaming.index.banks import BankPolicy
 from streaming.index.distance import distance
 from streaming.schemas import validator
 from streaming.stream.decision import (
@@ -25,6 +26,7 @@ from streaming.stream.decision import (
     position,
     wanted_ids,
 )
+from streaming.stream.policies import Policies
 from streaming.stream.records import ORIGINAL_CHARS, Row, as_json
 
 HASHING = load_config(
@@ -94,6 +96,7 @@ class Index:
     """A model of the Delta index and its lookup: rows by id, searched exhaustively."""
 
     rows: dict[str, Row] = field(default_factory=dict)
+    policies: Policies | None = None  # the banks' (none: every bank at HASHING.threshold)
 
     def near(self, ids: Sequence[str], hashes: Sequence[list[int]]) -> dict:
         return {
@@ -114,7 +117,9 @@ class Index:
             for i in wanted_ids(batch, candidates)
             if i in self.rows
         }
-        decision = decide(batch, candidates, indexed, HASHING, register, NOW)
+        decision = decide(
+            batch, candidates, indexed, HASHING, register, NOW, policies=self.policies
+        )
         for row in decision.registrations:
             assert row["id"] not in self.rows, f"{row['id']} registered twice"
             self.rows[row["id"]] = row
@@ -323,3 +328,132 @@ def test_every_message_is_dead_lettered_exactly_when_it_failed_and_every_image_i
     ]
     assert len({d["dead_letter_id"] for d in letters}) == len(bad)
     assert index.rows.keys() == {r["id"] for r in stream if r["error_code"] is None}
+
+
+# --- the banks' policies ---
+
+
+def policies(*banks: BankPolicy) -> Policies:
+    return Policies(HASHING.threshold, {bank.name: bank for bank in banks})
+
+
+def pairs_of(decision: Decision) -> list[tuple[str, str, int]]:
+    return [(a["image_id"], a["match_id"], a["distance"]) for a in decision.alerts]
+
+
+def test_an_allow_bank_silences_every_alert_of_an_image_near_one_of_its_members():
+    members = {"logo": bank_member("logo", 0, "stock"), "k": bank_member("k", 0b1, "known")}
+    index = Index(members, policies(BankPolicy("stock", kind="allow", threshold=2)))
+    # "a" is near the logo (and near "k"): silenced; "b" is 3 from the logo, past the allow
+    # bank's threshold, so it alerts against "k" and the earlier "a"
+    decision = index.decide([image("a", 0b10, 0), image("b", 0b111, 1)])
+    assert decision.allowed == ["a"]
+    assert pairs_of(decision) == [("b", "a", 2), ("b", "k", 2)]
+    assert {r["id"] for r in decision.registrations} == {"a", "b"}
+
+
+def test_a_bank_threshold_tightens_the_global_one_and_alerts_carry_it():
+    index = Index({"k": bank_member("k", 0b111111)})  # 6 from 0: within the global 6
+    assert pairs_of(index.decide([image("a", 0, 0)])) == [("a", "k", 6)]
+    index = Index({"k": bank_member("k", 0b111111)}, policies(BankPolicy("known", threshold=4)))
+    assert index.decide([image("a", 0, 0)]).alerts == []
+    (alert,) = index.decide([image("b", 0b1, 1)]).alerts  # 5 from "k", 1 from "a"
+    assert (alert["match_id"], alert["threshold"]) == ("a", HASHING.threshold)
+    alerts = index.decide([image("c", 0b11111, 2)]).alerts  # 1 from "k"
+    assert [(a["match_id"], a["distance"], a["threshold"]) for a in alerts] == [
+        ("a", 5, HASHING.threshold),
+        ("b", 4, HASHING.threshold),
+        ("k", 1, 4),
+    ]
+
+
+def test_a_threshold_above_the_global_one_is_held_to_it():
+    bank = policies(BankPolicy("known", threshold=HASHING.threshold + 5))
+    assert bank.threshold_of("known") == HASHING.threshold
+    index = Index({"k": bank_member("k", 0b1111111)}, bank)  # 7 apart: past the bands' reach
+    assert index.decide([image("a", 0, 0)]).alerts == []
+
+
+def test_a_disabled_bank_matches_nothing_until_enabled_again():
+    index = Index({"k": bank_member("k", 0)}, policies(BankPolicy("known", enabled=False)))
+    assert index.decide([image("a", 0b1, 0)]).alerts == []
+    index.policies = policies(BankPolicy("known", enabled=True))
+    assert pairs_of(index.decide([image("b", 0b10, 1)])) == [("b", "a", 2), ("b", "k", 1)]
+
+
+def test_a_disabled_allow_bank_allows_nothing():
+    members = {"logo": bank_member("logo", 0, "stock")}
+    index = Index(members, policies(BankPolicy("stock", kind="allow", enabled=False)))
+    decision = index.decide([image("a", 0b1, 0), image("b", 0b11, 1)])
+    assert (decision.allowed, pairs_of(decision)) == ([], [("b", "a", 1)])
+
+
+def test_a_policy_refuses_an_unknown_kind_and_a_negative_threshold():
+    for bad in ({"kind": "block"}, {"threshold": -1}):
+        try:
+            BankPolicy("x", **bad)
+        except ValueError as refused:
+            assert "'x'" in str(refused)
+        else:
+            raise AssertionError(f"{bad} accepted")
+
+
+@st.composite
+def banked(draw: st.DrawFn) -> tuple[dict[str, Row], Policies]:
+    """Up to three bank members in banks "known" and "stock", and a policy for each bank (or
+    none): any kind, enabled or not, any threshold (even past the global one)."""
+    members = draw(st.lists(st.tuples(st.sampled_from(HASHES), st.integers(0, 3)), max_size=3))
+    rows = {
+        i: bank_member(i, h ^ (2**bits - 1), bank)
+        for i, (h, bits), bank in zip(
+            ("i9", "i0", "b0"), members, ("known", "stock", "known"), strict=False
+        )
+    }
+    chosen = []
+    for name in ("known", "stock"):
+        if draw(st.booleans()):
+            chosen.append(
+                BankPolicy(
+                    name,
+                    kind=draw(st.sampled_from(("alert", "allow"))),
+                    enabled=draw(st.booleans()),
+                    threshold=draw(st.one_of(st.none(), st.integers(0, HASHING.threshold + 2))),
+                )
+            )
+    return rows, policies(*chosen)
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=streams(), bank=banked(), cut=cuts)
+def test_policies_drop_exactly_the_alerts_they_rule_out(stream, bank, cut):
+    members, rules = bank
+    plain, ruled = Index(dict(members)), Index(dict(members), rules)
+    unruled = [a for d in plain.run(stream, cut) for a in d.alerts]
+    decisions = ruled.run(stream, cut)
+    allowed = {
+        a["image_id"]
+        for a in unruled
+        if rules.allows(a["bank"]) and rules.matches(a["bank"], a["distance"])
+    }
+    assert {i for d in decisions for i in d.allowed} == allowed
+    kept = {
+        a["alert_id"]
+        for a in unruled
+        if a["image_id"] not in allowed and rules.matches(a["bank"], a["distance"])
+    }
+    alerts = [a for d in decisions for a in d.alerts]
+    assert {a["alert_id"] for a in alerts} == kept
+    for alert in alerts:
+        assert alert["distance"] <= alert["threshold"] == rules.threshold_of(alert["bank"])
+        assert not rules.allows(alert["bank"])
+    assert ruled.rows.keys() == plain.rows.keys()  # registration (all) does not depend on them
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=streams(), bank=banked(), cut=cuts)
+def test_policies_give_the_same_answer_whatever_the_micro_batch_sizes(stream, bank, cut):
+    members, rules = bank
+    whole, batched = Index(dict(members), rules), Index(dict(members), rules)
+    once, cut_up = whole.run(stream), batched.run(stream, cut)
+    assert alert_ids(once) == alert_ids(cut_up)
+    assert {i for d in once for i in d.allowed} == {i for d in cut_up for i in d.allowed}
