@@ -21,7 +21,7 @@ log = logging.getLogger("neardup")
 
 COMMANDS = (
     *("kafka", "s3", "produce", "stream", "alerts", "review", "hash", "evaluate", "index", "dedup"),
-    *("bank", "cluster"),
+    *("bank", "matches", "cluster"),
 )
 
 DESCRIPTION = """\

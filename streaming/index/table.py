@@ -80,6 +80,7 @@ class HashIndex:
         )
         self.images_path = f"{self.path}/images"
         self.bands_path = f"{self.path}/bands"
+        self.matches_path = f"{self.path}/matches"  # the match log, written by the stream
 
     def ensure(self) -> None:
         """Check what the folder holds, then create the tables that are missing. An existing

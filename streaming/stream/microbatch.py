@@ -4,13 +4,14 @@ leaves every decision to decision.py.
 A micro-batch is small (maxOffsetsPerTrigger bounds it), so once hashed its rows are collected to
 the driver, and Spark runs only what touches the index (the lookup, the registration) and Kafka.
 Each Spark action costs a fixed fraction of a second on any cluster: a micro-batch takes one
-collect, one Kafka write (alerts and dead letters together) and one Delta commit, each skipped when
-there is nothing to write. Steps, in the order that makes a batch run again after a crash give the
-same result and write nothing twice (docs/streaming.md):
+collect, one Kafka write (alerts and dead letters together) and two Delta commits (images,
+matches), each skipped when there is nothing to write. Steps, in the order that makes a batch run
+again after a crash give the same result and write nothing twice (docs/streaming.md):
 1. collect: the batch DataFrame is read once, so hashing runs once;
 2. look up the batch's hashes and ids in the index, decide;
 3. publish the alerts and dead letters (at-least-once, deterministic keys);
-4. register the new images in Delta, idempotently per (app id, batch id).
+4. register the new images in Delta, idempotently per (app id, batch id);
+5. append the alerts to the `matches` log, idempotently per (app id, batch id) likewise.
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ from streaming.imageframe import hash_column
 from streaming.index.banks import BankTable
 from streaming.index.decisions import ReviewedPairs
 from streaming.index.lookup import open_lookup
-from streaming.index.table import HashIndex
+from streaming.index.table import HashIndex, table_schema
 from streaming.stream.decision import POSITION, Batch, decide, indexed_columns, wanted_ids
 from streaming.stream.failpoints import crash_point
 from streaming.stream.policies import Policies
 from streaming.stream.progress import BatchStats
-from streaming.stream.records import Row, as_json
+from streaming.stream.records import Row, as_json, match_row
 
 if TYPE_CHECKING:
     from streaming.stream.job import StreamOptions
@@ -103,8 +104,10 @@ class MicroBatch:
         watch.lap("publish")
         crash_point("after_alerts", batch_id)
         self.register(decision.registrations, frame.schema, batch_id)
-        # The Delta commit is done, the checkpoint's is not.
         crash_point("after_register", batch_id)
+        self.log_matches(decision.alerts, batch_id)
+        # The Delta commits are done, the checkpoint's is not.
+        crash_point("after_matches", batch_id)
         self.index_size = (
             self.index.images().count()
             if self.index_size is None
@@ -144,6 +147,16 @@ class MicroBatch:
             with_bands=self.lookup.writes_bands,
             checked_ids=[row["id"] for row in rows],  # by the lookup, against our own rows
         )
+
+    def log_matches(self, alerts: list[dict], batch_id: int) -> None:
+        """Append the alerts to the `matches` table as version `batch_id` of this query's writer
+        (the table is created by its first rows)."""
+        if not alerts or self.dry_run:
+            return
+        rows = [match_row(alert, self.app_id, batch_id) for alert in alerts]
+        frame = self.index.spark.createDataFrame(rows, table_schema("matches"), verifySchema=False)
+        writer = frame.write.format("delta").mode("append").option("txnAppId", self.app_id)
+        writer.option("txnVersion", batch_id).save(self.index.matches_path)
 
 
 class Stopwatch:

@@ -1,5 +1,6 @@
 """The records the job publishes, as dicts of their schemas and as Kafka messages: duplicate alerts
-(schemas/duplicate_alert.schema.json) and dead letters (schemas/dead_letter.schema.json).
+(schemas/duplicate_alert.schema.json) and dead letters (schemas/dead_letter.schema.json); and an
+alert as a row of the `matches` log.
 
 Both are keyed deterministically, so that a consumer drops the repeats that at-least-once delivery
 allows after a crash: an alert by (image, match, hash type), a dead letter by the position of the
@@ -55,6 +56,22 @@ def alert(
         # the producer's own object, kept as JSON text in the rows
         "meta": None if image.get("meta") is None else json.loads(image["meta"]),
         "detected_at": detected_at,
+    }
+
+
+def match_row(alert: Mapping[str, Any], written_by: str, batch_id: int) -> dict[str, Any]:
+    """The `matches` row of an alert (schemas/delta/matches.sql)."""
+    image, match = alert["image_source"], alert["match_source"] or {}
+    return {
+        **{k: alert[k] for k in ("alert_id", "image_id", "match_id", "hash_type", "bank")},
+        **{k: alert[k] for k in ("distance", "threshold", "image_uri", "match_uri")},
+        "distances": as_json(alert["distances"]),
+        "image_meta": None if alert["meta"] is None else as_json(alert["meta"]),
+        **{f"image_{k}": image[k] for k in ("topic", "partition", "offset", "timestamp")},
+        **{f"match_{k}": match.get(k) for k in ("topic", "partition", "offset", "timestamp")},
+        "detected_at": alert["detected_at"],
+        "written_by": written_by,
+        "batch_id": batch_id,
     }
 
 

@@ -4,10 +4,14 @@ the `banks` table read by the stream at the next micro-batch."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import cv2
+import pytest
 from deltalake import DeltaTable
 
 from streaming.config import Config
@@ -15,7 +19,15 @@ from streaming.hashing import HashSpec, hash_images, hex_to_words
 from streaming.index.banks import BankTable
 from streaming.stream.job import StreamOptions, open_index, start_stream
 
-from .corpus import Message, distinct_images, near_duplicate, produce, references
+from .corpus import (
+    Message,
+    distinct_images,
+    expected_alerts,
+    near_duplicate,
+    planted_stream,
+    produce,
+    references,
+)
 from .streams import (
     alert_pairs,
     fresh,
@@ -87,6 +99,9 @@ def test_an_allow_bank_silences_and_a_bank_threshold_tightens(spark, topics, tmp
     by_bank = {a["bank"]: a for a in alerts}
     assert (by_bank["loose"]["distance"], by_bank["loose"]["threshold"]) == (loose_apart, threshold)
     assert tight_apart > 4
+    logged = DeltaTable(f"{config.index.path}/matches").to_pyarrow_table().to_pylist()
+    assert sorted(row["alert_id"] for row in logged) == sorted(a["alert_id"] for a in alerts)
+    assert {row["bank"] for row in logged} == {"loose", None}
     assert sorted(index_ids(config)) == sorted(str(p) for p in [stock, tight, loose, *stream])
 
 
@@ -149,3 +164,46 @@ def test_bank_commands_list_show_and_set(topics, tmp_path):
     assert json.loads(neardup("show", "logos").stdout)["threshold"] == 4
     assert neardup("show", "nothing").returncode == 2
     assert DeltaTable(f"{config.index.path}/banks").version() == 1  # created, then one change
+
+
+@pytest.mark.slow
+def test_the_match_log_holds_each_alert_once_after_kill_9(topics, tmp_path):
+    """The driver killed between the images and matches commits and after both, restarted from
+    its checkpoint each time: `matches` ends with exactly the alerts' rows."""
+    paths = planted_stream(tmp_path / "images", count=16, seed=86, group_every=4)
+    config = fresh(topics, tmp_path)
+    produce(config, config.kafka.images_topic, references(paths))
+    command = neardup_command(
+        config,
+        *("stream", "--available-now", "--checkpoint", config.stream.checkpoint),
+        *("--max-offsets-per-trigger", "4"),
+    )
+    for point in ("after_register:1", "after_matches:2"):
+        with (tmp_path / f"{point}.log").open("wb") as log:
+            crashed = subprocess.run(
+                command, env={**os.environ, "NEARDUP_CRASH_AT": point}, stdout=log, stderr=log
+            )
+        assert crashed.returncode == -signal.SIGKILL, point
+    final = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-3000:]
+
+    alerts = read_topic(config, config.kafka.alerts_topic)
+    assert alert_pairs(alerts) == expected_alerts(paths, config)
+    logged = subprocess.run(
+        neardup_command(config, "matches", "--json"), capture_output=True, text=True, timeout=300
+    )
+    rows = [json.loads(line) for line in logged.stdout.splitlines()]
+    assert Counter(row["alert_id"] for row in rows) == Counter({a["alert_id"] for a in alerts})
+    by_id = {a["alert_id"]: a for a in alerts}
+    for row in rows:
+        alert = by_id[row["alert_id"]]
+        assert (row["image_id"], row["match_id"], row["distance"]) == (
+            alert["image_id"],
+            alert["match_id"],
+            alert["distance"],
+        )
+        assert (row["image_partition"], row["image_offset"]) == (
+            alert["image_source"]["partition"],
+            alert["image_source"]["offset"],
+        )
+        assert row["match_offset"] == alert["match_source"]["offset"]
