@@ -8,15 +8,18 @@ import os
 import signal
 import subprocess
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
+import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 from streaming.config import Config
 from streaming.hashing import HashSpec, hash_images, hex_to_words
 from streaming.index.banks import BankTable
+from streaming.schemas import arrow_schema
 from streaming.stream.job import StreamOptions, open_index, start_stream
 
 from .corpus import (
@@ -207,3 +210,45 @@ def test_the_match_log_holds_each_alert_once_after_kill_9(topics, tmp_path):
             alert["image_source"]["offset"],
         )
         assert row["match_offset"] == alert["match_source"]["offset"]
+
+
+def test_the_matches_command_filters_by_bank_and_time(topics, tmp_path):
+    """`neardup matches` reads the log without a JVM, oldest first, filtered."""
+    config = fresh(topics, tmp_path)
+    start = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+    rows = [
+        {
+            **dict.fromkeys(arrow_schema("matches").names),
+            "alert_id": f"{n:032x}",
+            "image_id": f"image-{n}",
+            "match_id": f"match-{n}",
+            "hash_type": "phash",
+            "bank": "stock" if n % 2 else None,
+            "distance": n,
+            "threshold": 10,
+            "distances": json.dumps({"phash": n}),
+            "detected_at": start + timedelta(minutes=n),
+            "written_by": "neardup-stream-test",
+            "batch_id": n,
+        }
+        for n in reversed(range(4))
+    ]
+    write_deltalake(
+        f"{config.index.path}/matches", pa.Table.from_pylist(rows, schema=arrow_schema("matches"))
+    )
+
+    def matches(*args: str) -> list[str]:
+        done = subprocess.run(
+            neardup_command(config, "matches", *args), capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    assert [json.loads(line)["image_id"] for line in matches("--json")] == [
+        f"image-{n}" for n in range(4)
+    ]
+    assert [line.split()[2] for line in matches("--bank", "stock")] == ["image-1", "image-3"]
+    assert [line.split()[2] for line in matches("--since", "2026-11-30T10:02")] == [
+        "image-2",
+        "image-3",
+    ]
