@@ -260,6 +260,11 @@ class HashingConfig(Section):
             raise RefusedKey.of(self, "grey", why)
         return self
 
+    @property
+    def match_rule(self) -> Rule | None:
+        """hashing.rule parsed (checked when the config was read); None when it is empty."""
+        return Rule.parse(" or ".join(self.rule), self.primary) if self.rule else None
+
     def _check_rule(self) -> None:
         """The rule parses, bounds the primary hash in every alternative, names computed hashes
         only, and the lookup's threshold reaches its largest bound on the primary."""
