@@ -78,11 +78,14 @@ def main() -> None:
         action="store_true",
         help="compare hashing.dihedral off and on (kernel rate, throughput) instead",
     )
+    parser.add_argument(
+        "--port", type=int, default=19392, help="the bench broker's port (the controller's: +1)"
+    )
     parser.add_argument("--json", action="store_true", help="JSON lines only")
     args = parser.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="neardup-bench-"))
-    config = bench_config(state)
+    config = bench_config(state, args.port)
     files = jpeg_corpus(count=args.images, distinct=not args.near_duplicate_corpus)
     started = kafka.start(config)
     if not args.json:
@@ -135,13 +138,13 @@ def dihedral_costs(
     return results
 
 
-def bench_config(state: Path) -> Config:
+def bench_config(state: Path, port: int = 19392) -> Config:
     return load_config(
         overrides={
             "kafka.local.state_dir": str(state / "kafka"),
-            "kafka.local.port": 19392,
-            "kafka.local.controller_port": 19393,
-            "kafka.bootstrap_servers": "127.0.0.1:19392",
+            "kafka.local.port": port,
+            "kafka.local.controller_port": port + 1,
+            "kafka.bootstrap_servers": f"127.0.0.1:{port}",
             "spark.master": f"local[{CORES}]",
             "sources.allowed_roots": ["/"],
         }
