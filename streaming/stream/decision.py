@@ -103,8 +103,7 @@ def decide(
     suppressed: Collection[Pair] = (),
 ) -> Decision:
     """The alerts, registrations and dead letters of a batch, given the index lookup's candidates
-    (`candidates`: within the threshold, never an id with itself) and the indexed rows of
-    wanted_ids.
+    (within the threshold, never an id with itself) and the indexed rows of wanted_ids.
     `register` is all, unique or none (stream.register); `suppressed` holds the pairs reviewers
     judged not duplicates (as pair_of), which never alert."""
     images = [row for row in batch.images if not is_repeat(row, indexed)]
