@@ -216,11 +216,11 @@ def test_a_repeated_id_is_neither_alerted_nor_registered_again():
 def test_a_pair_reviewers_judged_not_a_duplicate_never_alerts_and_still_registers():
     index = Index({"k": bank_member("k", 0b1)})
     batch = Batch.of([image("b", 0b111, 1), image("a", 0, 0), image("c", 0b11, 2)])
-    candidates = index.near(batch.ids, batch.hashes("phash"))
-    indexed = {i: index.rows[i] for i in wanted_ids(batch, candidates) if i in index.rows}
+    found = candidates(batch, HASHING, index.near)
+    indexed = {i: index.rows[i] for i in wanted_ids(batch, found) if i in index.rows}
     # reviewers' pairs are unordered (decisions.pair_of): one within the batch, one with the bank
     suppressed = {("a", "b"), ("c", "k")}
-    decision = decide(batch, candidates, indexed, HASHING, "all", NOW, suppressed=suppressed)
+    decision = decide(batch, found, indexed, HASHING, "all", NOW, suppressed=suppressed)
     pairs = {(a["image_id"], a["match_id"]) for a in decision.alerts}
     assert pairs == {("a", "k"), ("b", "k"), ("c", "a"), ("c", "b")}
     assert [r["id"] for r in decision.registrations] == ["a", "b", "c"]
