@@ -33,7 +33,14 @@ from streaming.index.banks import BankTable
 from streaming.index.decisions import ReviewedPairs
 from streaming.index.lookup import open_lookup
 from streaming.index.table import HashIndex, table_schema
-from streaming.stream.decision import POSITION, Batch, decide, indexed_columns, wanted_ids
+from streaming.stream.decision import (
+    POSITION,
+    Batch,
+    candidates,
+    decide,
+    indexed_columns,
+    wanted_ids,
+)
 from streaming.stream.failpoints import crash_point
 from streaming.stream.policies import Policies
 from streaming.stream.progress import BatchStats
@@ -80,11 +87,11 @@ class MicroBatch:
         if reviewed.bank_members != self.banked and not self.dry_run:
             self.index.join_banks(reviewed.bank_members)
             self.banked = reviewed.bank_members
-        candidates = self.lookup.near(batch.ids, batch.hashes(hashing.primary), hashing.threshold)
-        indexed = self.lookup.rows(wanted_ids(batch, candidates), indexed_columns(hashing))
+        found = candidates(batch, hashing, self.lookup.near)
+        indexed = self.lookup.rows(wanted_ids(batch, found), indexed_columns(hashing))
         decision = decide(
             batch,
-            candidates,
+            found,
             indexed,
             hashing,
             self.register_mode,

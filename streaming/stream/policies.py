@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from streaming.index.banks import BankPolicy
-from streaming.index.lookup import Pairs
+from streaming.index.variants import Found
 
 
 @dataclass(frozen=True)
@@ -51,19 +51,21 @@ class Policies:
 
 @dataclass(frozen=True)
 class Judged:
-    alerts: Pairs  # the pairs that alert
+    alerts: Found  # the pairs that alert
     allowed: frozenset[str]  # the images an allow bank silenced
 
 
-def judge(matches: Pairs, bank_of: Mapping[str, str | None], policies: Policies) -> Judged:
-    """The pairs (image, match) -> distance that alert under the policies, `bank_of` giving each
-    match's bank; and the images within an allow member's threshold, whose pairs all stay silent."""
+def judge(matches: Found, bank_of: Mapping[str, str | None], policies: Policies) -> Judged:
+    """The pairs (image, match) that alert under the policies, `bank_of` giving each match's bank;
+    and the images within an allow member's threshold, whose pairs all stay silent."""
     kept = {
-        pair: apart for pair, apart in matches.items() if policies.matches(bank_of[pair[1]], apart)
+        pair: near
+        for pair, near in matches.items()
+        if policies.matches(bank_of[pair[1]], near.distance)
     }
     allowed = frozenset(image for image, match in kept if policies.allows(bank_of[match]))
     return Judged(
         # an allow member's pair makes its image allowed: it never alerts itself
-        alerts={pair: apart for pair, apart in kept.items() if pair[0] not in allowed},
+        alerts={pair: near for pair, near in kept.items() if pair[0] not in allowed},
         allowed=allowed,
     )

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streaming.config import HashingConfig
-from streaming.imageframe import hash_column
-from streaming.index.distance import distance
+from streaming.index.variants import Near
 
 Row = Mapping[str, Any]  # an ingested row (stream/ingest.py) or an indexed one, by column
 
@@ -34,21 +33,25 @@ def deterministic_id(*parts: object) -> str:
 
 
 def alert(
-    image: Row, match: Row, apart: int, hashing: HashingConfig, detected_at: datetime
+    image: Row,
+    match: Row,
+    near: Near,
+    distances: Mapping[str, int | None],
+    hashing: HashingConfig,
+    detected_at: datetime,
 ) -> dict[str, Any]:
-    """The alert of `image` matching `match` at distance `apart` of the primary hash."""
+    """The alert of `image` matching `match` at `near` (the primary hash's distance and the
+    dihedral transform that turns the match into the image), with every hash's `distances`."""
     return {
         "alert_id": deterministic_id(image["id"], match["id"], hashing.primary),
         "image_id": image["id"],
         "match_id": match["id"],
         "bank": match["bank"],
         "hash_type": hashing.primary,
-        "distance": apart,
+        "distance": near.distance,
+        "transform": near.transform,
         "threshold": hashing.threshold,
-        "distances": {
-            t: distance(t, image[hash_column(t)], match[hash_column(t)], hashing.hash_size)
-            for t in hashing.types
-        },
+        "distances": dict(distances),
         "image_uri": image["uri"],
         "match_uri": match["uri"],
         "image_source": source(image),
