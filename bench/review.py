@@ -72,6 +72,7 @@ def generated(count: int, photos: list[Path], seed: int) -> list[dict]:
             "bank": None if i % 4 else BANKS[i % 3],
             "hash_type": "phash",
             "distance": int(distances[i]),
+            "transform": "identity",
             "threshold": 10,
             "distances": {"phash": int(distances[i]), "dhash": 3},
             "image_uri": str(photos[sides[i, 0]]),

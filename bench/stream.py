@@ -15,6 +15,11 @@ each unlike the others unless --near-duplicate-corpus) and the same cores:
   own phases (the query progress's durationMs) next to the job's steps: what a batch costs
   whatever its size.
 Each result carries the median seconds of the job's steps per micro-batch (the progress line's).
+
+    python -m bench.stream --images 400 --batch 100 --dihedral --json
+
+compares hashing.dihedral off and on instead: the kernel rate and the throughput run of each, and
+the ratios of hashing time (kernels; the job's hash step) and lookup time (the job's match step).
 """
 
 from __future__ import annotations
@@ -92,6 +97,14 @@ def main() -> None:
         default=",".join(MEASURES),
         help=f"comma-separated, among {', '.join(MEASURES)} (throughput needs kernel)",
     )
+    parser.add_argument(
+        "--dihedral",
+        action="store_true",
+        help="compare hashing.dihedral off and on (kernel rate, throughput) instead",
+    )
+    parser.add_argument(
+        "--port", type=int, default=19392, help="the bench broker's port (the controller's: +1)"
+    )
     parser.add_argument("--json", action="store_true", help="JSON lines only")
     args = parser.parse_args()
     measures = args.measures.split(",")
@@ -99,13 +112,17 @@ def main() -> None:
         parser.error(f"--measures takes some of {', '.join(MEASURES)}; throughput needs kernel")
 
     state = Path(tempfile.mkdtemp(prefix="neardup-bench-"))
-    config = bench_config(state)
+    config = bench_config(state, args.port)
     files = jpeg_corpus(count=args.images, distinct=not args.near_duplicate_corpus)
     started = kafka.start(config)
     if not args.json:
         print(started, flush=True)
     try:
         spark = spark_session(config)
+        if args.dihedral:
+            for result in dihedral_costs(spark, config, files, state, args.batch, args.duplicates):
+                print(json.dumps(result), flush=True)
+            return
         runs = {
             "kernel": lambda: kernel_rate(files, config),
             "fixed_cost": lambda: fixed_cost(spark, config, files, state, args.single_batches),
@@ -124,13 +141,42 @@ def main() -> None:
         kafka.stop(config)
 
 
-def bench_config(state: Path) -> Config:
+def dihedral_costs(
+    spark, config: Config, files: list[Path], state: Path, batch: int, duplicates: float
+) -> list[dict]:
+    """The kernel rate and the throughput run with hashing.dihedral off, then on, then the on/off
+    ratios of the hashing time (kernels alone; the job's hash step) and of the lookup time (the
+    job's match step: the variants' lookup, the rows of the matches, the decision)."""
+    results = []
+    for dihedral in (False, True):
+        turned = config.replace(**{"hashing.dihedral": dihedral})
+        name = f"dihedral-{'on' if dihedral else 'off'}"
+        for result in (
+            kernel_rate(files, turned),
+            throughput(spark, turned, files, state, batch, duplicates, name),
+        ):
+            results.append({**result, "dihedral": dihedral})
+    kernel_off, run_off, kernel_on, run_on = results
+    steps_off, steps_on = run_off["step_seconds_median"], run_on["step_seconds_median"]
+    results.append(
+        {
+            "measure": "dihedral_ratio",
+            "kernel_hashing": round(kernel_off["images_per_s"] / kernel_on["images_per_s"], 3),
+            "job_hash_step": round(steps_on["hash"] / steps_off["hash"], 3),
+            "job_match_step": round(steps_on["match"] / steps_off["match"], 3),
+            "goal": "hashing <= 1.3, lookup <= 2",
+        }
+    )
+    return results
+
+
+def bench_config(state: Path, port: int = 19392) -> Config:
     return load_config(
         overrides={
             "kafka.local.state_dir": str(state / "kafka"),
-            "kafka.local.port": 19392,
-            "kafka.local.controller_port": 19393,
-            "kafka.bootstrap_servers": "127.0.0.1:19392",
+            "kafka.local.port": port,
+            "kafka.local.controller_port": port + 1,
+            "kafka.bootstrap_servers": f"127.0.0.1:{port}",
             "spark.master": f"local[{CORES}]",
             "sources.allowed_roots": ["/"],
         }
@@ -202,9 +248,15 @@ def run_config(config: Config, state: Path, name: str) -> Config:
 
 
 def throughput(
-    spark, config: Config, files: list[Path], state: Path, batch: int, duplicates: float
+    spark,
+    config: Config,
+    files: list[Path],
+    state: Path,
+    batch: int,
+    duplicates: float,
+    name: str = "throughput",
 ) -> dict:
-    run = run_config(config, state, "throughput")
+    run = run_config(config, state, name)
     produce(run, run.kafka.images_topic, with_duplicates(files, duplicates))
     query = start_stream(
         spark,

@@ -40,7 +40,7 @@ from pydantic_settings import (
 from streaming.errors import ConfigError
 from streaming.hashing.decode import GREY_STEPS
 from streaming.hashing.types import BANDABLE_TYPES, DIHEDRAL_TYPES, HASH_TYPES
-from streaming.index.lookup import LOOKUPS
+from streaming.index.lookup import LOOKUP_NAMES
 from streaming.index.rule import Rule
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -206,7 +206,7 @@ class ClusterConfig(Section):
 
 class IndexConfig(Section):
     path: Text
-    lookup: Annotated[Text, one_of(LOOKUPS)]
+    lookup: Annotated[Text, one_of(LOOKUP_NAMES)]
     memory_max_images: NonNegative
     shards: NonNegative
 
@@ -259,6 +259,11 @@ class HashingConfig(Section):
             why = "must be luma when hashing.exact is true (imagehash's own grey step)"
             raise RefusedKey.of(self, "grey", why)
         return self
+
+    @property
+    def match_rule(self) -> Rule | None:
+        """hashing.rule parsed (checked when the config was read); None when it is empty."""
+        return Rule.parse(" or ".join(self.rule), self.primary) if self.rule else None
 
     def _check_rule(self) -> None:
         """The rule parses, bounds the primary hash in every alternative, names computed hashes

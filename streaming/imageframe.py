@@ -36,11 +36,23 @@ def hash_column(name: str) -> str:
     return hash_type(name).column
 
 
+def variants_column(name: str) -> str:
+    """The column of a type's 8 dihedral variant hashes (HashSpec.dihedral), in
+    dihedral.TRANSFORMS order, their words end to end: "phash" -> "phash_variants"."""
+    return f"{hash_column(name)}_variants"
+
+
+def variant_types(spec: HashSpec) -> list[str]:
+    """The types of spec whose dihedral variants hash_frame carries: none unless spec.dihedral."""
+    return [t for t in spec.types if hash_type(t).variants] if spec.dihedral else []
+
+
 def hash_fields(spec: HashSpec) -> list[StructField]:
-    """The columns hash_frame adds: one ARRAY<BIGINT> per hash type, every type's extra INT columns
-    (PDQ's quality), the error if any."""
+    """The columns hash_frame adds: one ARRAY<BIGINT> per hash type (and per type's variants with
+    spec.dihedral), every type's extra INT columns (PDQ's quality), the error if any."""
     return [
         *(StructField(hash_column(t), ArrayType(LongType())) for t in spec.types),
+        *(StructField(variants_column(t), ArrayType(LongType())) for t in variant_types(spec)),
         *(StructField(column, IntegerType()) for column in EXTRA_COLUMNS),
         StructField("error_code", StringType()),
         StructField("error_message", StringType()),
@@ -50,17 +62,26 @@ def hash_fields(spec: HashSpec) -> list[StructField]:
 def hash_frame(results: Sequence[ImageHashes], spec: HashSpec) -> pd.DataFrame:
     """Kernel results as pandas columns in the order of hash_fields."""
     columns: dict[str, list] = {hash_column(t): [] for t in spec.types}
+    turned: dict[str, list] = {t: [] for t in variant_types(spec)}
     extras: dict[str, list] = {column: [] for column in EXTRA_COLUMNS}
     codes, messages = [], []
     for result in results:
         for name in spec.types:
             hex_hash = result.hashes.get(name)
             columns[hash_column(name)].append(None if hex_hash is None else hex_to_words(hex_hash))
+        for name, values in turned.items():
+            hexes = result.variants.get(name)
+            values.append(None if hexes is None else [w for h in hexes for w in hex_to_words(h)])
         for column, values in extras.items():
             values.append(result.extras.get(column))
         codes.append(result.error.reason if result.error else None)
         messages.append(result.error.message if result.error else None)
-    frame = pd.DataFrame(columns)
+    frame = pd.DataFrame(
+        {
+            **columns,
+            **{variants_column(n): pd.Series(v, dtype=object) for n, v in turned.items()},
+        }
+    )
     for column, values in extras.items():
         frame[column] = pd.array(values, dtype="Int32")
     frame["error_code"] = codes

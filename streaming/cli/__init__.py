@@ -21,7 +21,7 @@ log = logging.getLogger("neardup")
 
 COMMANDS = (
     *("kafka", "s3", "produce", "stream", "alerts", "review", "hash", "evaluate", "index", "dedup"),
-    "cluster",
+    *("bank", "matches", "cluster"),
 )
 
 DESCRIPTION = """\

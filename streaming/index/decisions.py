@@ -18,9 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import write_deltalake
 
 from streaming.errors import ConfigError
+from streaming.index.followed import FollowedTable
 from streaming.schemas import arrow_schema
 
 VERDICTS = ("duplicate", "not_duplicate")
@@ -82,7 +83,7 @@ def is_local(path: str) -> bool:
     return urlsplit(path).scheme in ("", "file")
 
 
-class DecisionLog:
+class DecisionLog(FollowedTable):
     """The table at `path` (index.path/decisions), on a local file system; created by the first
     decision's writer."""
 
@@ -91,11 +92,7 @@ class DecisionLog:
             raise ConfigError(
                 f"{path}: the decisions table needs index.path on a local file system for now"
             )
-        self.path = path.rstrip("/")
-        self._table: DeltaTable | None = None
-
-    def exists(self) -> bool:
-        return DeltaTable.is_deltatable(self.path)
+        super().__init__(path)
 
     def append(self, decision: Decision) -> dict[str, Any]:
         """Commit one decision (one Delta commit; the table is created if missing); returns its
@@ -104,25 +101,6 @@ class DecisionLog:
         batch = pa.Table.from_pylist([row], schema=arrow_schema("decisions"))
         write_deltalake(self.path, batch, mode="append")
         return row
-
-    def rows(self) -> list[dict[str, Any]]:
-        """Every row at the table's latest version (none when it does not exist yet)."""
-        table = self.latest()
-        return [] if table is None else table.to_pyarrow_table().to_pylist()
-
-    def version(self) -> int | None:
-        table = self.latest()
-        return None if table is None else table.version()
-
-    def latest(self) -> DeltaTable | None:
-        """The table brought to its latest version, reading only the commits since the last call."""
-        if self._table is None:
-            if not self.exists():
-                return None
-            self._table = DeltaTable(self.path)
-        else:
-            self._table.update_incremental()
-        return self._table
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,15 @@ index's size.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
-if TYPE_CHECKING:  # this module is Spark-free, so the configuration can read LOOKUPS
+if TYPE_CHECKING:  # this module is Spark-free, so the configuration can read LOOKUP_NAMES
     from streaming.config import IndexConfig
     from streaming.index.table import HashIndex
 
 Pairs = dict[tuple[str, str], int]  # (query id, indexed id) -> distance
-
-# index.lookup's values.
-LOOKUPS = ("auto", "memory", "sharded", "join")
 
 
 class Lookup(Protocol):
@@ -40,17 +37,38 @@ class Lookup(Protocol):
         ...
 
 
-def open_lookup(index: HashIndex, settings: IndexConfig) -> Lookup:
-    """The lookup that index.lookup names (for "auto": chosen by the index's size); Spark is
-    imported only here."""
-    from streaming.index.join import JoinLookup
+def _resident(index: HashIndex, settings: IndexConfig) -> Lookup:
     from streaming.index.resident import ResidentLookup
+
+    return ResidentLookup(index)
+
+
+def _sharded(index: HashIndex, settings: IndexConfig) -> Lookup:
     from streaming.index.sharded import ShardedLookup
 
+    return ShardedLookup(index, settings.shards)
+
+
+def _join(index: HashIndex, settings: IndexConfig) -> Lookup:
+    from streaming.index.join import JoinLookup
+
+    return JoinLookup(index)
+
+
+# The lookups by name: each opens its lookup, importing Spark only then.
+LOOKUPS: dict[str, Callable[[HashIndex, IndexConfig], Lookup]] = {
+    "memory": _resident,
+    "sharded": _sharded,
+    "join": _join,
+}
+# index.lookup's values: a lookup's name, or "auto" (choose_lookup).
+LOOKUP_NAMES = ("auto", *LOOKUPS)
+
+
+def open_lookup(index: HashIndex, settings: IndexConfig) -> Lookup:
+    """The lookup that index.lookup names (for "auto": chosen by the index's size)."""
     kind, _ = choose_lookup(index, settings)
-    if kind == "sharded":
-        return ShardedLookup(index, settings.shards)
-    return JoinLookup(index) if kind == "join" else ResidentLookup(index)
+    return LOOKUPS[kind](index, settings)
 
 
 def choose_lookup(index: HashIndex, settings: IndexConfig) -> tuple[str, str]:

@@ -54,6 +54,8 @@ LOST_RACES = (
 )
 COMMIT_ATTEMPTS = 20
 TABLES = ("images", "bands")
+# Tables beside these that delta-rs writers may create before the index exists (`neardup bank set`)
+SIDE_TABLES = ("banks", "decisions")
 
 
 class HashIndex:
@@ -78,6 +80,7 @@ class HashIndex:
         )
         self.images_path = f"{self.path}/images"
         self.bands_path = f"{self.path}/bands"
+        self.matches_path = f"{self.path}/matches"  # the match log, written by the stream
 
     def ensure(self) -> None:
         """Check what the folder holds, then create the tables that are missing. An existing
@@ -119,7 +122,8 @@ class HashIndex:
                 self.path, "is itself a Delta table: index.path is the folder of images/ and bands/"
             )
         existing = [table for table in TABLES if table in names]
-        if not existing and [name for name in names if not name.startswith(".")]:
+        others = [name for name in names if not name.startswith(".") and name not in SIDE_TABLES]
+        if not existing and others:
             raise self._foreign(self.path, "holds files but no neardup index (no images/, bands/)")
         for table in existing:
             if not DeltaTable.isDeltaTable(self.spark, self._path(table)):
@@ -266,6 +270,19 @@ class HashIndex:
         merge = target.merge(source.alias("s"), "t.id = s.id")
         merge = merge.whenMatchedUpdate("t.bank IS NULL", {"bank": "s.bank"})
         retried(merge.execute, self.images_path, "putting images into banks")
+
+    def remove_members(self, bank: str, ids: Collection[str] = ()) -> int:
+        """Delete these members of a bank from `images` (all of them when no ids are given), in one
+        DELETE; returns how many rows went. Their bands rows stay: bands only propose candidates,
+        which the images rows verify, so they match nothing from the next lookup."""
+        where = F.col("bank") == bank
+        if ids:
+            where = where & F.col("id").isin(sorted(ids))
+        doomed = self.images().where(where).count()
+        if doomed:
+            table = DeltaTable.forPath(self.spark, self.images_path)
+            retried(lambda: table.delete(where), self.images_path, f"removing members of {bank}")
+        return doomed
 
     def complete_bands(self) -> None:
         """Add the bands of the images that have none (registered by a stream that kept its bands in

@@ -1,4 +1,4 @@
-"""The alerts the review page shows: read from the alerts topic (or the `matches` table), held in
+"""The alerts the review page shows: read from the `matches` table or the alerts topic, held in
 memory as one pandas frame, newest first, and cut into filtered pages.
 
 A page is a boolean mask and a slice of that frame: at 100k alerts a page costs milliseconds
@@ -19,6 +19,7 @@ import pandas as pd
 from streaming.config import Config
 from streaming.errors import ConfigError
 from streaming.index.decisions import Pair, pair_of
+from streaming.index.followed import FollowedTable, read
 
 STATES = ("undecided", "duplicate", "not_duplicate", "any")
 NO_BANK = "-"  # the bank filter's value for alerts against stream images (no bank)
@@ -199,10 +200,48 @@ def banks(frame: pd.DataFrame) -> list[str]:
     return sorted(frame["bank"].dropna().unique().tolist())
 
 
+class MatchLog:
+    """The `matches` table under index.path (schemas/delta/matches.sql), read again when its
+    Delta version moved: every alert once, without the topic's retention limit."""
+
+    def __init__(self, table: FollowedTable) -> None:
+        self.table = table
+        self.description = f"match log {table.path}"
+        self.version: int | None = None
+        self._frame = alert_frame([])
+
+    def frame(self) -> pd.DataFrame:
+        table = self.table.latest()
+        if table is not None and table.version() != self.version:
+            self.version = table.version()
+            rows = read(table).to_pylist()
+            self._frame = alert_frame([logged_row(row) for row in rows])
+        return self._frame
+
+    def close(self) -> None:
+        pass
+
+
+def logged_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The frame's row of a `matches` row: its JSON texts written as alert_row writes them."""
+    meta = row["image_meta"]
+    return {
+        **row,
+        "distances": json.dumps(json.loads(row["distances"]), sort_keys=True),
+        "image_meta": None if meta is None else json.dumps(json.loads(meta)),
+        "match_meta": None,  # members' metadata is not logged yet (docs/banks.md)
+    }
+
+
 def open_source(config: Config, topic: str) -> AlertSource:
-    """The alerts of review.source: the topic (the `matches` table is not written yet)."""
-    if config.review.source == "matches":
-        raise ConfigError(
-            "review.source = matches: no matches table is written yet; use auto or topic"
-        )
+    """The alerts of review.source: the match log (auto: when the stream has written one), else
+    the topic."""
+    from streaming.storage import delta_storage_options
+
+    path = f"{config.index.path.rstrip('/')}/matches"
+    log = FollowedTable(path, delta_storage_options(config, path))
+    if config.review.source == "matches" and not log.exists():
+        raise ConfigError(f"review.source = matches: {path} is not written yet; use auto or topic")
+    if config.review.source != "topic" and log.exists():
+        return MatchLog(log)
     return TopicAlerts(config, topic)

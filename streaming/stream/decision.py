@@ -11,22 +11,30 @@ how the stream is cut into micro-batches):
   never its own id; a pair reviewers judged not a duplicate (`neardup review`) never alerts;
 - a batch run again (after a crash, or replayed against a built index) finds its own rows in the
   index: keyed by (image, match) they count once with the in-batch pairs, and are not registered
-  again.
+  again;
+- with hashing.dihedral an image also matches through its 7 other dihedral variants (the index
+  holds each image's own hash), and the alert names the transform; with hashing.rule a pair within
+  the threshold alerts only if the rule holds on the distances under that transform;
+- the banks' policies (policies.py) then filter the matches: per-bank thresholds, disabled banks,
+  allow banks that silence an image.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from streaming.config import HashingConfig
 from streaming.hashing import hash_type
-from streaming.imageframe import hash_column
+from streaming.hashing.dihedral import TRANSFORM_NAMES, inverse
+from streaming.imageframe import hash_column, variants_column
 from streaming.index.decisions import Pair, pair_of
-from streaming.index.lookup import Pairs
+from streaming.index.distance import distance
 from streaming.index.pairs import as_words, near_pairs
+from streaming.index.variants import Found, Lookup, Near, near_pairs_variants, near_variants
+from streaming.stream.policies import Policies, judge
 from streaming.stream.records import Row, alert, dead_letter
 
 POSITION = ("source_timestamp", "source_partition", "source_offset")
@@ -55,15 +63,30 @@ class Batch:
     def hashes(self, hash_type: str) -> list[list[int]]:
         return [row[hash_column(hash_type)] for row in self.images]
 
+    def variants(self, hash_type: str) -> list[list[int]]:
+        """Each image's 8 dihedral variant hashes, words end to end (ingested with dihedral on)."""
+        return [row[variants_column(hash_type)] for row in self.images]
+
 
 @dataclass(frozen=True)
 class Decision:
     alerts: list[dict[str, Any]]  # of schemas/duplicate_alert.schema.json
     registrations: list[Row]  # the batch's rows to add to the index
     dead_letters: list[dict[str, Any]]  # of schemas/dead_letter.schema.json
+    allowed: list[str] = field(default_factory=list)  # images an allow bank silenced
 
 
-def wanted_ids(batch: Batch, candidates: Pairs) -> set[str]:
+def candidates(batch: Batch, hashing: HashingConfig, near: Lookup) -> Found:
+    """The indexed images within the threshold of each image of the batch, by `near` (a
+    Lookup.near): of its hash, or with hashing.dihedral of one of its 8 variants."""
+    if hashing.dihedral:
+        variants = batch.variants(hashing.primary)
+        return near_variants(batch.ids, variants, hashing.threshold, near)
+    found = near(batch.ids, batch.hashes(hashing.primary), hashing.threshold)
+    return {pair: Near(apart, "identity") for pair, apart in found.items()}
+
+
+def wanted_ids(batch: Batch, candidates: Found) -> set[str]:
     """The ids whose indexed rows the decision needs: the batch's own (already indexed: a replay,
     a repeat, or this batch run again) and the matched ones (their fields and positions)."""
     return {*batch.ids, *(match_id for _, match_id in candidates)}
@@ -76,25 +99,33 @@ def indexed_columns(hashing: HashingConfig) -> list[str]:
 
 def decide(
     batch: Batch,
-    candidates: Pairs,
+    candidates: Found,
     indexed: Mapping[str, Row],
     hashing: HashingConfig,
     register: str,
     now: datetime,
     suppressed: Collection[Pair] = (),
+    policies: Policies | None = None,
 ) -> Decision:
     """The alerts, registrations and dead letters of a batch, given the index lookup's candidates
     (within the threshold, never an id with itself) and the indexed rows of wanted_ids.
     `register` is all, unique or none (stream.register); `suppressed` holds the pairs reviewers
-    judged not duplicates (as pair_of), which never alert."""
+    judged not duplicates (as pair_of), which never alert; `policies` the banks' (none: every
+    bank alerts at hashing.threshold)."""
+    policies = policies or Policies(hashing.threshold)
     images = [row for row in batch.images if not is_repeat(row, indexed)]
     found = {**earlier_matches(images, candidates, indexed), **in_batch_matches(images, hashing)}
-    matches = {pair: apart for pair, apart in found.items() if pair_of(*pair) not in suppressed}
-    alerts = alert_list(images, matches, indexed, hashing, now)
+    matches = {pair: near for pair, near in found.items() if pair_of(*pair) not in suppressed}
+    judged = judge(matches, match_banks(images, matches, indexed), policies)
+    alerts = [
+        {**alert, "threshold": policies.threshold_of(alert["bank"])}
+        for alert in alert_list(images, judged.alerts, indexed, hashing, now)
+    ]
     return Decision(
         alerts=alerts,
         registrations=registrations(images, {a["image_id"] for a in alerts}, indexed, register),
         dead_letters=[dead_letter(row, now) for row in batch.failed],
+        allowed=sorted(judged.allowed),
     )
 
 
@@ -117,12 +148,12 @@ def is_repeat(row: Row, indexed: Mapping[str, Row]) -> bool:
     return known is not None and (known["source_offset"] is None or position(known) < position(row))
 
 
-def earlier_matches(images: Sequence[Row], candidates: Pairs, indexed: Mapping[str, Row]) -> Pairs:
+def earlier_matches(images: Sequence[Row], candidates: Found, indexed: Mapping[str, Row]) -> Found:
     """The index's candidates that came before their image in the stream, or from a bank."""
     by_id = {row["id"]: row for row in images}
     return {
-        (image_id, match_id): apart
-        for (image_id, match_id), apart in candidates.items()
+        (image_id, match_id): near
+        for (image_id, match_id), near in candidates.items()
         if image_id in by_id
         # gone from the table since the lookup's snapshot, or its row not committed yet (a writer
         # stopped between the bands and images commits): reported once that row is there
@@ -134,31 +165,75 @@ def earlier_matches(images: Sequence[Row], candidates: Pairs, indexed: Mapping[s
     }
 
 
-def in_batch_matches(images: Sequence[Row], hashing: HashingConfig) -> Pairs:
-    """The pairs within the batch, the later image of each matching the earlier."""
+def in_batch_matches(images: Sequence[Row], hashing: HashingConfig) -> Found:
+    """The pairs within the batch, the later image of each matching the earlier (through one of
+    its variants with hashing.dihedral)."""
     words = hash_type(hashing.primary).width(hashing.hash_size) // 64
+    ids = [row["id"] for row in images]
+    if hashing.dihedral:
+        variants = [row[variants_column(hashing.primary)] for row in images]
+        count = len(TRANSFORM_NAMES)
+        turned = as_words(variants, count * words).reshape(len(images), count, words)
+        return {
+            (ids[later], ids[earlier]): near
+            for earlier, later, near in near_pairs_variants(turned, hashing.threshold)
+        }
     hashes = as_words([row[hash_column(hashing.primary)] for row in images], words)
     return {
-        (images[later]["id"], images[earlier]["id"]): apart
+        (ids[later], ids[earlier]): Near(apart, "identity")
         for earlier, later, apart in near_pairs(hashes, hashing.threshold)
     }
 
 
 def alert_list(
     images: Sequence[Row],
-    matches: Pairs,
+    matches: Found,
     indexed: Mapping[str, Row],
     hashing: HashingConfig,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """The alerts of the matches, in (image, match) order. The match's fields come from the index
-    when it holds it (a bank member sent again in the stream is still a bank member), else from the
-    batch."""
+    """The alerts of the matches the rule accepts (hashing.rule; all without one), in (image,
+    match) order. The match's fields come from the index when it holds it (a bank member sent
+    again in the stream is still a bank member), else from the batch."""
     by_id = {row["id"]: row for row in images}
-    return [
-        alert(by_id[image_id], indexed.get(match_id) or by_id[match_id], apart, hashing, now)
-        for (image_id, match_id), apart in sorted(matches.items())
-    ]
+    rule = hashing.match_rule
+    alerts = []
+    for (image_id, match_id), near in sorted(matches.items()):
+        image, match = by_id[image_id], indexed.get(match_id) or by_id[match_id]
+        distances = pair_distances(image, match, near.transform, hashing)
+        if rule is None or rule.accepts(distances):
+            alerts.append(alert(image, match, near, distances, hashing, now))
+    return alerts
+
+
+def pair_distances(
+    image: Row, match: Row, transform: str, hashing: HashingConfig
+) -> dict[str, int | None]:
+    """Every configured hash's distance between the match and the image turned back by
+    `transform` (the image's variant that matched): a type without variants compares as it is."""
+    return {
+        t: distance(t, turned(image, t, transform), match[hash_column(t)], hashing.hash_size)
+        for t in hashing.types
+    }
+
+
+def turned(row: Row, hash_type: str, transform: str) -> list[int] | None:
+    """The row's `hash_type` hash of its image turned by the inverse of `transform`: the variant
+    that lines it up with the match."""
+    variants = row.get(variants_column(hash_type))
+    if transform == "identity" or variants is None:
+        return row[hash_column(hash_type)]
+    width = len(variants) // len(TRANSFORM_NAMES)
+    k = TRANSFORM_NAMES.index(inverse(transform))
+    return variants[k * width : (k + 1) * width]
+
+
+def match_banks(
+    images: Sequence[Row], matches: Found, indexed: Mapping[str, Row]
+) -> dict[str, str | None]:
+    """Each match's bank, from the row its alert would carry (alert_list)."""
+    by_id = {row["id"]: row for row in images}
+    return {match: (indexed.get(match) or by_id[match])["bank"] for _, match in matches}
 
 
 def registrations(

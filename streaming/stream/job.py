@@ -20,7 +20,6 @@ from pyspark.sql.streaming import StreamingQuery
 
 from streaming import kafka_io
 from streaming.config import Config
-from streaming.errors import ConfigError
 from streaming.hashing import HashSpec
 from streaming.index.table import HashIndex
 from streaming.storage import delta_storage_options, on_object_store
@@ -71,6 +70,7 @@ def hash_spec(config: Config) -> HashSpec:
         hash_size=hashing.hash_size,
         exact=hashing.exact,
         max_pixels=config.sources.max_pixels,
+        dihedral=hashing.dihedral,
         unletterbox=hashing.unletterbox,
         grey=hashing.grey,
     )
@@ -93,13 +93,6 @@ def open_index(spark: SparkSession, config: Config) -> HashIndex:
 
 def start_stream(spark: SparkSession, config: Config, options: StreamOptions) -> StreamingQuery:
     """Start the query (topics and index created if missing); the caller awaits or stops it."""
-    if config.hashing.dihedral or config.hashing.rule:
-        # streaming/index/variants.py and rule.py hold the matching; the micro-batch does not call
-        # them yet (issue 17).
-        raise ConfigError(
-            "hashing.dihedral and hashing.rule are not applied by the stream yet: `neardup "
-            "evaluate` and bench.robustness apply them"
-        )
     kafka = config.kafka
     # Both checks come before the first write: a foreign checkpoint or index leaves no trace.
     check_checkpoint(spark, options.checkpoint, kafka.images_topic)

@@ -2,15 +2,16 @@
 leaves every decision to decision.py.
 
 A micro-batch is small (maxOffsetsPerTrigger bounds it), so once hashed its rows are collected to
-the driver, and Spark runs only what touches the index (the lookup, the registration). Each Spark
-action costs a fixed fraction of a second on any cluster: a micro-batch takes one collect and one
-Delta commit, skipped when there is nothing to register; alerts and dead letters go to Kafka from
-the driver (sinks.py). Steps, in the order that makes a batch run again after a crash give the
-same result and write nothing twice (docs/streaming.md):
+the driver, and Spark runs only what touches the index (the lookup, the registration, the match
+log). Each Spark action costs a fixed fraction of a second on any cluster: a micro-batch takes one
+collect and two Delta commits (images, matches), each skipped when there is nothing to write;
+alerts and dead letters go to Kafka from the driver (sinks.py). Steps, in the order that makes a
+batch run again after a crash give the same result and write nothing twice (docs/streaming.md):
 1. collect: the batch DataFrame is read once, so hashing runs once;
 2. look up the batch's hashes and ids in the index, decide;
 3. publish the alerts and dead letters (at-least-once, deterministic keys);
-4. register the new images in Delta, idempotently per (app id, batch id).
+4. register the new images in Delta, idempotently per (app id, batch id);
+5. append the alerts to the `matches` log, idempotently per (app id, batch id) likewise.
 """
 
 from __future__ import annotations
@@ -27,13 +28,22 @@ from pyspark.sql.types import StructType
 from streaming.config import Config
 from streaming.hashing.types import EXTRA_COLUMNS
 from streaming.imageframe import hash_column
+from streaming.index.banks import BankTable
 from streaming.index.decisions import ReviewedPairs
 from streaming.index.lookup import open_lookup
-from streaming.index.table import HashIndex
-from streaming.stream.decision import POSITION, Batch, decide, indexed_columns, wanted_ids
+from streaming.index.table import HashIndex, table_schema
+from streaming.stream.decision import (
+    POSITION,
+    Batch,
+    candidates,
+    decide,
+    indexed_columns,
+    wanted_ids,
+)
 from streaming.stream.failpoints import crash_point
+from streaming.stream.policies import Policies
 from streaming.stream.progress import BatchStats
-from streaming.stream.records import Row, as_json
+from streaming.stream.records import Row, as_json, match_row
 from streaming.stream.sinks import KafkaSink
 
 if TYPE_CHECKING:
@@ -64,6 +74,8 @@ class MicroBatch:
         # what reviewers decided (neardup review), read again when the table's version moves
         self.reviewed = ReviewedPairs(f"{config.index.path.rstrip('/')}/decisions")
         self.banked: Mapping[str, str] = {}  # the bank memberships already applied
+        # the banks' policies (neardup bank), read again when the table's version moves
+        self.banks = BankTable(config.index.path, index.storage_options)
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         hashing = self.config.hashing
@@ -74,16 +86,17 @@ class MicroBatch:
         if reviewed.bank_members != self.banked and not self.dry_run:
             self.index.join_banks(reviewed.bank_members)
             self.banked = reviewed.bank_members
-        candidates = self.lookup.near(batch.ids, batch.hashes(hashing.primary), hashing.threshold)
-        indexed = self.lookup.rows(wanted_ids(batch, candidates), indexed_columns(hashing))
+        found = candidates(batch, hashing, self.lookup.near)
+        indexed = self.lookup.rows(wanted_ids(batch, found), indexed_columns(hashing))
         decision = decide(
             batch,
-            candidates,
+            found,
             indexed,
             hashing,
             self.register_mode,
             datetime.now(UTC),
             suppressed=reviewed.suppressed,
+            policies=Policies(hashing.threshold, self.banks.policies()),
         )
         watch.lap("match")
         self.kafka.send(
@@ -96,8 +109,10 @@ class MicroBatch:
         watch.lap("publish")
         crash_point("after_alerts", batch_id)
         self.register(decision.registrations, frame.schema, batch_id)
-        # The Delta commit is done, the checkpoint's is not.
         crash_point("after_register", batch_id)
+        self.log_matches(decision.alerts, batch_id)
+        # The Delta commits are done, the checkpoint's is not.
+        crash_point("after_matches", batch_id)
         self.index_size = (
             self.index.size()
             if self.index_size is None
@@ -106,6 +121,7 @@ class MicroBatch:
         watch.lap("register")
         self.stats[batch_id] = BatchStats(
             alerts=len(decision.alerts),
+            allowed=len(decision.allowed),
             dead_letters=len(decision.dead_letters),
             registered=len(decision.registrations),
             index_size=self.index_size,
@@ -133,6 +149,16 @@ class MicroBatch:
             with_bands=self.lookup.writes_bands,
             checked_ids=[row["id"] for row in rows],  # by the lookup, against our own rows
         )
+
+    def log_matches(self, alerts: list[dict], batch_id: int) -> None:
+        """Append the alerts to the `matches` table as version `batch_id` of this query's writer
+        (the table is created by its first rows)."""
+        if not alerts or self.dry_run:
+            return
+        rows = [match_row(alert, self.app_id, batch_id) for alert in alerts]
+        frame = self.index.spark.createDataFrame(rows, table_schema("matches"), verifySchema=False)
+        writer = frame.write.format("delta").mode("append").option("txnAppId", self.app_id)
+        writer.option("txnVersion", batch_id).save(self.index.matches_path)
 
 
 class Stopwatch:

@@ -1,5 +1,6 @@
-"""One log line per micro-batch: input rows, rate, duration, alerts, dead letters, images
-registered, the index's size, and the seconds of each step of the job's foreachBatch."""
+"""One log line per micro-batch: input rows, rate, duration, alerts, images an allow bank silenced,
+dead letters, images registered, the index's size, and the seconds of each step of the job's
+foreachBatch."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class BatchStats:
     know."""
 
     alerts: int
+    allowed: int  # images an allow bank silenced
     dead_letters: int
     registered: int  # images added to the index
     index_size: int
@@ -67,7 +69,8 @@ class ProgressListener(StreamingQueryListener):
         if stats is not None:
             steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in stats.seconds.items())
             line += (
-                f", {stats.alerts} alerts, {stats.dead_letters} dead letters, "
+                f", {stats.alerts} alerts, {stats.allowed} allowed, "
+                f"{stats.dead_letters} dead letters, "
                 f"{stats.registered} registered, index {stats.index_size} images ({steps})"
             )
         log.info(line)

@@ -1,5 +1,6 @@
 """The records the job publishes, as dicts of their schemas and as Kafka messages: duplicate alerts
-(schemas/duplicate_alert.schema.json) and dead letters (schemas/dead_letter.schema.json).
+(schemas/duplicate_alert.schema.json) and dead letters (schemas/dead_letter.schema.json); and an
+alert as a row of the `matches` log.
 
 Both are keyed deterministically, so that a consumer drops the repeats that at-least-once delivery
 allows after a crash: an alert by (image, match, hash type), a dead letter by the position of the
@@ -15,8 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streaming.config import HashingConfig
-from streaming.imageframe import hash_column
-from streaming.index.distance import distance
+from streaming.index.variants import Near
 
 Row = Mapping[str, Any]  # an ingested row (stream/ingest.py) or an indexed one, by column
 
@@ -33,21 +33,25 @@ def deterministic_id(*parts: object) -> str:
 
 
 def alert(
-    image: Row, match: Row, apart: int, hashing: HashingConfig, detected_at: datetime
+    image: Row,
+    match: Row,
+    near: Near,
+    distances: Mapping[str, int | None],
+    hashing: HashingConfig,
+    detected_at: datetime,
 ) -> dict[str, Any]:
-    """The alert of `image` matching `match` at distance `apart` of the primary hash."""
+    """The alert of `image` matching `match` at `near` (the primary hash's distance and the
+    dihedral transform that turns the match into the image), with every hash's `distances`."""
     return {
         "alert_id": deterministic_id(image["id"], match["id"], hashing.primary),
         "image_id": image["id"],
         "match_id": match["id"],
         "bank": match["bank"],
         "hash_type": hashing.primary,
-        "distance": apart,
+        "distance": near.distance,
+        "transform": near.transform,
         "threshold": hashing.threshold,
-        "distances": {
-            t: distance(t, image[hash_column(t)], match[hash_column(t)], hashing.hash_size)
-            for t in hashing.types
-        },
+        "distances": dict(distances),
         "image_uri": image["uri"],
         "match_uri": match["uri"],
         "image_source": source(image),
@@ -55,6 +59,22 @@ def alert(
         # the producer's own object, kept as JSON text in the rows
         "meta": None if image.get("meta") is None else json.loads(image["meta"]),
         "detected_at": detected_at,
+    }
+
+
+def match_row(alert: Mapping[str, Any], written_by: str, batch_id: int) -> dict[str, Any]:
+    """The `matches` row of an alert (schemas/delta/matches.sql)."""
+    image, match = alert["image_source"], alert["match_source"] or {}
+    return {
+        **{k: alert[k] for k in ("alert_id", "image_id", "match_id", "hash_type", "bank")},
+        **{k: alert[k] for k in ("distance", "threshold", "image_uri", "match_uri")},
+        "distances": as_json(alert["distances"]),
+        "image_meta": None if alert["meta"] is None else as_json(alert["meta"]),
+        **{f"image_{k}": image[k] for k in ("topic", "partition", "offset", "timestamp")},
+        **{f"match_{k}": match.get(k) for k in ("topic", "partition", "offset", "timestamp")},
+        "detected_at": alert["detected_at"],
+        "written_by": written_by,
+        "batch_id": batch_id,
     }
 
 

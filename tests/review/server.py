@@ -66,6 +66,7 @@ def sample_alert(
         "bank": None,
         "hash_type": "phash",
         "distance": number % 11,
+        "transform": "identity",
         "threshold": 10,
         "distances": {"phash": number % 11, "dhash": None},
         "image_uri": image_uri,

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pandas as pd
+import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 
-from streaming.review.alerts import NO_BANK, Filters, alert_frame, alert_row, select, states
+from streaming.index.followed import FollowedTable
+from streaming.review.alerts import (
+    NO_BANK,
+    Filters,
+    MatchLog,
+    alert_frame,
+    alert_row,
+    select,
+    states,
+)
+from streaming.schemas import arrow_schema
+from streaming.stream.records import match_row
 
 from .server import sample_alert
 
@@ -51,3 +65,30 @@ def test_a_query_string_parses_or_is_refused():
     for bad in ({"state": "maybe"}, {"page": "0"}, {"min_distance": "near"}, {"since": "today"}):
         with pytest.raises(ValueError):
             Filters.parse(bad)
+
+
+def test_the_match_log_gives_the_frame_the_topic_gives(tmp_path):
+    """review.source = matches: the stream's `matches` rows make the same frame as its alerts."""
+    alerts = [sample_alert(n, None, None, bank="stock" if n % 3 == 0 else None) for n in range(6)]
+    alerts[5]["match_source"] = None  # a bank member: no position
+    alerts[4]["meta"] = {"camera": "x"}
+    rows = [match_row(with_datetimes(alert), "neardup-stream-test", 0) for alert in alerts]
+    path = str(tmp_path / "matches")
+    write_deltalake(path, pa.Table.from_pylist(rows, schema=arrow_schema("matches")))
+    logged = MatchLog(FollowedTable(path)).frame()
+    pd.testing.assert_frame_equal(logged, alert_frame([alert_row(a) for a in alerts]))
+
+
+def with_datetimes(alert: dict) -> dict:
+    """The alert as the stream holds it before JSON: timestamps as datetimes."""
+
+    def parsed(text: str) -> datetime:
+        return datetime.fromisoformat(text)
+
+    sides = {
+        side: None
+        if alert[side] is None
+        else {**alert[side], "timestamp": parsed(alert[side]["timestamp"])}
+        for side in ("image_source", "match_source")
+    }
+    return {**alert, **sides, "detected_at": parsed(alert["detected_at"])}

@@ -55,3 +55,38 @@ def test_every_record_is_one_row_and_a_hostile_one_a_reason(tmp_path):
     assert rows["value"].tolist()[0] is None  # kept for dead letters only
     values = [value.decode("utf-8", "replace") for _, value in list(records.values())[1:]]
     assert rows["value"].tolist()[1:] == values
+
+
+def test_with_dihedral_matching_a_row_carries_the_8_variants_of_each_type_that_has_them(tmp_path):
+    photo = tmp_path / "photo.png"
+    pixels = cv2.resize(np.random.default_rng(2).integers(0, 256, (6, 8, 3), np.uint8), (320, 240))
+    cv2.imwrite(str(photo), pixels)
+    cv2.imwrite(str(tmp_path / "flipped.png"), cv2.flip(pixels, 1))
+    config = load_config(environ={}, overrides={"sources.allowed_roots": [str(tmp_path)]})
+    kafka = pd.DataFrame(
+        {
+            "key": [b"a", b"b", b"c"],
+            "value": [
+                ref(id="a", uri=str(photo)),
+                ref(id="b", uri=str(tmp_path / "flipped.png")),
+                b"{",
+            ],
+            "topic": "images",
+            "partition": 0,
+            "offset": range(3),
+            "timestamp": pd.Timestamp("2026-12-01"),
+        }
+    )
+    spec = HashSpec(types=("phash", "dhash", "colorhash"), dihedral=True)
+    (rows,) = ingest(config, spec)(iter([kafka]))
+    assert [c for c in rows.columns if c.endswith("_variants")] == [
+        "phash_variants",
+        "dhash_variants",
+    ]
+    for column in ("phash", "dhash"):
+        original, _, bad = rows[f"{column}_variants"].tolist()
+        own, flipped, _ = rows[column].tolist()
+        assert len(original) == 8 and bad is None
+        assert original[:1] == own  # the identity first (one word a hash)
+        # the flipped photo's own hash is the original's flip_h variant, or nearly
+        assert bin((original[1] ^ flipped[0]) % 2**64).count("1") <= 4

@@ -1,0 +1,47 @@
+"""A small Delta table beside the index, read with delta-rs (no JVM) and followed to its latest
+version for the cost of the commits added since the last read: the reviewers' decisions and the
+banks' policies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+
+class FollowedTable:
+    def __init__(self, path: str, storage_options: Mapping[str, str] | None = None) -> None:
+        self.path = path.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self._table: DeltaTable | None = None
+
+    def exists(self) -> bool:
+        return DeltaTable.is_deltatable(self.path, storage_options=self.storage_options)
+
+    def latest(self) -> DeltaTable | None:
+        """The table brought to its latest version, reading only the commits since the last call
+        (None while it does not exist)."""
+        if self._table is None:
+            if not self.exists():
+                return None
+            self._table = DeltaTable(self.path, storage_options=self.storage_options)
+        else:
+            self._table.update_incremental()
+        return self._table
+
+    def version(self) -> int | None:
+        table = self.latest()
+        return None if table is None else table.version()
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row at the table's latest version (none when it does not exist yet)."""
+        table = self.latest()
+        return [] if table is None else read(table).to_pylist()
+
+
+def read(table: DeltaTable, columns: list[str] | None = None) -> pa.Table:
+    """The table's rows, read on this thread: Arrow's reader threads, left alive at interpreter
+    exit, abort a short command now and then ("terminate called without an active exception")."""
+    return table.to_pyarrow_dataset().to_table(columns=columns, use_threads=False)
