@@ -7,6 +7,7 @@ them at the same store. Users write s3:// everywhere; Spark maps that scheme to 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,12 @@ def scheme(uri: str) -> str:
 
 def on_object_store(uri: str) -> bool:
     return scheme(uri) in OBJECT_SCHEMES
+
+
+def absolute(path: str) -> str:
+    """A plain path made absolute, a URI as it is: Delta's table builder reads a relative
+    location as a table name."""
+    return str(Path(path).resolve()) if scheme(path) == "" else path
 
 
 def s3_region(s3: S3Config) -> str | None:

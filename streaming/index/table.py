@@ -40,6 +40,7 @@ from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
 from streaming.index.bands import BandPlan, plan_bands
 from streaming.schemas import delta_columns, delta_partition_columns
+from streaming.storage import absolute
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class HashIndex:
         storage_options: Mapping[str, str] | None = None,
     ) -> None:
         self.spark = spark
-        self.path = path.rstrip("/")
+        self.path = absolute(path.rstrip("/"))
         # delta-rs's settings for the store under `path` (storage.delta_storage_options)
         self.storage_options = dict(storage_options or {})
         self.primary = primary

@@ -57,6 +57,14 @@ def index(spark, tmp_path) -> HashIndex:
     return index
 
 
+def test_an_index_at_a_relative_path_is_created_where_the_path_points(spark, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default index.path, .state/index, is relative
+    index = HashIndex(spark, ".state/index", "phash", 8, THRESHOLD, expected_size=1000)
+    index.ensure()
+    assert index.path == str(tmp_path / ".state" / "index")
+    assert DeltaTable(str(tmp_path / ".state" / "index" / "images")).version() == 0
+
+
 def test_match_index_finds_exactly_the_pairs_brute_force_finds(spark, index):
     stored = planted_hashes(600, seed=1)
     queries = [h ^ (1 << 3) for h in stored[::7]] + planted_hashes(40, seed=2)
