@@ -37,6 +37,7 @@ from streaming.config import Config, load_config
 from streaming.local import s3
 from streaming.stream.ingest import ingest
 from streaming.stream.job import hash_spec
+from tests.integration.corpus import kafka_records
 
 BUCKET = "bench"
 CLIENT_CONCURRENCY = 32
@@ -109,16 +110,7 @@ def _row(source: str, latency: int, flight: int, rate: float, file_rate: float) 
 
 def _images_per_s(config: Config, uris: list[str]) -> float:
     """The ingest function of one task over one Arrow batch of these references."""
-    records = pd.DataFrame(
-        {
-            "key": [uri.encode() for uri in uris],
-            "value": [json.dumps({"id": uri, "uri": uri}).encode() for uri in uris],
-            "topic": "images",
-            "partition": 0,
-            "offset": range(len(uris)),
-            "timestamp": pd.Timestamp("2026-11-30"),
-        }
-    )
+    records = kafka_records(uris)
     start = time.perf_counter()
     frame = pd.concat(ingest(config, hash_spec(config))(iter([records])))
     seconds = time.perf_counter() - start

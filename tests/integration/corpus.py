@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from streaming import kafka_io
 from streaming.config import Config
@@ -70,6 +71,20 @@ def planted_stream(folder: Path, count: int, seed: int, group_every: int = 10) -
 
 def references(paths: list[Path]) -> list[Message]:
     return [Message(str(p), json.dumps({"id": str(p), "uri": str(p)}).encode()) for p in paths]
+
+
+def kafka_records(uris: list[str]) -> pd.DataFrame:
+    """References to these URIs as the stream's mapInPandas receives Kafka records (one batch)."""
+    return pd.DataFrame(
+        {
+            "key": [uri.encode() for uri in uris],
+            "value": [json.dumps({"id": uri, "uri": uri}).encode() for uri in uris],
+            "topic": "images",
+            "partition": 0,
+            "offset": range(len(uris)),
+            "timestamp": pd.Timestamp("2026-11-30"),
+        }
+    )
 
 
 def produce(config: Config, topic: str, messages: list[Message], partitions: int = 1) -> None:

@@ -4,7 +4,6 @@ every reference ends as hashes or as the right dead-letter reason."""
 
 from __future__ import annotations
 
-import json
 import socket
 import struct
 import threading
@@ -25,6 +24,8 @@ from streaming.errors import ExitCode, NeardupError
 from streaming.hashing import HashSpec
 from streaming.storage import check_reachable, open_store
 from streaming.stream.ingest import ingest
+
+from .corpus import kafka_records
 
 HOST = "127.0.0.2"  # the server's own loopback address, the one network the tests allow
 MAX_BYTES = 100_000
@@ -143,16 +144,7 @@ def server() -> Iterator[str]:
 
 def run_ingest(config: Config, uris: list[str]) -> pd.DataFrame:
     """The stream's mapInPandas function over Kafka-like records of these references."""
-    records = pd.DataFrame(
-        {
-            "key": [uri.encode() for uri in uris],
-            "value": [json.dumps({"id": uri, "uri": uri}).encode() for uri in uris],
-            "topic": "images",
-            "partition": 0,
-            "offset": range(len(uris)),
-            "timestamp": pd.Timestamp("2026-11-30"),
-        }
-    )
+    records = kafka_records(uris)
     spec = HashSpec(types=("phash",))
     return pd.concat(ingest(config, spec)(iter([records])), ignore_index=True)
 
