@@ -7,6 +7,7 @@ them at the same store. Users write s3:// everywhere; Spark maps that scheme to 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -42,6 +43,11 @@ def s3_region(s3: S3Config) -> str | None:
     return s3.region or (FALLBACK_REGION if s3.endpoint_url else None)
 
 
+def given(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that are set: an unset one (None) leaves the client's own default chain."""
+    return {key: value for key, value in settings.items() if value is not None}
+
+
 def obstore_s3(s3: S3Config) -> dict[str, Any]:
     """S3Store keyword arguments (besides the bucket); unset keys keep obstore's AWS_* chain."""
     config: dict[str, Any] = {"virtual_hosted_style_request": not s3.path_style}
@@ -51,8 +57,7 @@ def obstore_s3(s3: S3Config) -> dict[str, Any]:
         "access_key_id": s3.access_key_id,
         "secret_access_key": s3.secret_access_key,
     }
-    config.update({key: value for key, value in optional.items() if value is not None})
-    return config
+    return config | given(optional)
 
 
 def allows_http(s3: S3Config) -> bool:
@@ -67,7 +72,7 @@ def obstore_gcs(config: Config) -> dict[str, Any]:
 def obstore_azure(config: Config) -> dict[str, Any]:
     azure = config.azure
     optional = {"account_name": azure.account_name, "account_key": azure.account_key}
-    return {key: value for key, value in optional.items() if value is not None}
+    return given(optional)
 
 
 def open_store(
@@ -158,7 +163,7 @@ def delta_storage_options(config: Config, uri: str) -> dict[str, str]:
         }
     else:
         options = {}
-    return {key: value for key, value in options.items() if value is not None}
+    return given(options)
 
 
 def spark_hadoop_conf(s3: S3Config) -> dict[str, str]:
@@ -176,5 +181,4 @@ def spark_hadoop_conf(s3: S3Config) -> dict[str, str]:
         "spark.hadoop.fs.s3a.access.key": s3.access_key_id,
         "spark.hadoop.fs.s3a.secret.key": s3.secret_access_key,
     }
-    conf.update({key: value for key, value in optional.items() if value is not None})
-    return conf
+    return conf | given(optional)

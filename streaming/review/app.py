@@ -124,11 +124,7 @@ class AlertReview:
         uri = alert[f"{side}_uri"]
         if not isinstance(uri, str):
             return PlainTextResponse("the image was sent inline: no URI to show", status_code=404)
-        try:
-            jpeg = self.thumbnails.jpeg(uri)
-        except Rejected as e:
-            return PlainTextResponse(f"{e.reason}: {e.message}", status_code=404)
-        return Response(jpeg, media_type="image/jpeg", headers=THUMBNAIL_CACHING)
+        return thumbnail_response(self.thumbnails, uri)
 
     async def decide(self, request: Request) -> Response:
         body = await json_body(request)
@@ -166,6 +162,15 @@ class AlertReview:
         )
         row = await run_in_threadpool(self.decisions.append, undo)
         return JSONResponse({"decision_id": row["decision_id"], "undoes": wanted})
+
+
+def thumbnail_response(thumbnails: Thumbnails, uri: str) -> Response:
+    """The image's thumbnail as a cached JPEG, or 404 with the reason it cannot be read."""
+    try:
+        jpeg = thumbnails.jpeg(uri)
+    except Rejected as e:
+        return PlainTextResponse(f"{e.reason}: {e.message}", status_code=404)
+    return Response(jpeg, media_type="image/jpeg", headers=THUMBNAIL_CACHING)
 
 
 def card(row: Mapping[Hashable, Any]) -> dict[str, Any]:
@@ -216,11 +221,7 @@ class ClusterReview:
         member = self.member(request.path_params["cluster"], request.path_params["member"])
         if member is None:
             return PlainTextResponse("no such image", status_code=404)
-        try:
-            jpeg = self.thumbnails.jpeg(member)
-        except Rejected as e:
-            return PlainTextResponse(f"{e.reason}: {e.message}", status_code=404)
-        return Response(jpeg, media_type="image/jpeg", headers=THUMBNAIL_CACHING)
+        return thumbnail_response(self.thumbnails, member)
 
     def member(self, cluster: int, member: int) -> str | None:
         if 0 <= cluster < len(self.clusters) and 0 <= member < len(self.clusters[cluster].members):
