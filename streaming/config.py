@@ -42,6 +42,7 @@ from streaming.hashing.decode import GREY_STEPS
 from streaming.hashing.types import BANDABLE_TYPES, DIHEDRAL_TYPES, HASH_TYPES
 from streaming.index.lookup import LOOKUP_NAMES
 from streaming.index.rule import Rule
+from streaming.stream.flood import FloodLimit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "conf" / "local.toml"
@@ -284,6 +285,23 @@ class HashingConfig(Section):
             )
 
 
+def _flood_limit(value: str | None) -> str | None:
+    if value is not None:
+        FloodLimit.parse(value)
+    return value
+
+
+class AlertsConfig(Section):
+    """What reaches the alerts topic (docs/banks.md)."""
+
+    max_per_match: Annotated[Unset, AfterValidator(_flood_limit)]  # none set: no flood control
+
+    @property
+    def flood_limit(self) -> FloodLimit | None:
+        """max_per_match parsed (checked when the config was read); None when it is empty."""
+        return None if self.max_per_match is None else FloodLimit.parse(self.max_per_match)
+
+
 class SourcesConfig(Section):
     allowed_roots: StringList
     http_allowlist: StringList
@@ -359,6 +377,7 @@ class Config(BaseSettings):
     index: IndexConfig
     stream: StreamConfig
     hashing: HashingConfig
+    alerts: AlertsConfig
     sources: SourcesConfig
     review: ReviewConfig
     s3: S3Config

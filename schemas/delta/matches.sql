@@ -1,7 +1,8 @@
--- The match log: one row per alert the stream published, (image, match, hash type) once, appended in
--- the micro-batch's own Delta transaction (txnAppId = the stream's app id, txnVersion = the batch id),
--- so a batch run again after a crash writes its rows once. Each row stands alone: both images, both
--- Kafka positions, the distance and the bank, readable with any Delta reader (docs/banks.md).
+-- The match log: one row per alert the stream decided (published, or held back by flood control),
+-- (image, match, hash type) once, appended in the micro-batch's own Delta transaction (txnAppId =
+-- the stream's app id, txnVersion = the batch id), so a batch run again after a crash writes its
+-- rows once. Each row stands alone: both images, both Kafka positions, the distance and the bank,
+-- readable with any Delta reader (docs/banks.md).
 CREATE TABLE IF NOT EXISTS matches (
   alert_id         STRING NOT NULL,   -- the alert's key on the alerts topic
   image_id         STRING NOT NULL,
@@ -22,6 +23,8 @@ CREATE TABLE IF NOT EXISTS matches (
   match_partition  INT,
   match_offset     BIGINT,
   match_timestamp  TIMESTAMP,
+  sent             BOOLEAN,           -- published as an alert; false: held back by flood control
+  suppressed       INT,               -- of a sent alert: the match's alerts held back just before it
   detected_at      TIMESTAMP NOT NULL,
   written_by       STRING NOT NULL,   -- the stream's app id
   batch_id         BIGINT NOT NULL    -- the micro-batch that wrote the row

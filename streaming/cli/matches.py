@@ -1,4 +1,5 @@
-"""`neardup matches`: the match log (index.path/matches), one row per alert the stream published."""
+"""`neardup matches`: the match log (index.path/matches), one row per alert the stream published
+or held back (flood control)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from streaming.errors import ExitCode, NeardupError
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "matches",
-        help="print the match log: every alert the stream published, from the Delta table",
+        help="print the match log: every alert the stream published or held back, from the Delta "
+        "table",
         description="The Delta table index.path/matches (schemas/delta/matches.sql), read without "
         "a JVM, oldest detection first. Any Delta reader can query it too.",
     )
@@ -55,5 +57,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
             print(
                 f"{row['detected_at']:%Y-%m-%d %H:%M:%S} {row['image_id']} ~ {row['match_id']} "
                 f"({row['hash_type']} {row['distance']}, bank {row['bank'] or '-'})"
+                + (" held back" if row.get("sent") is False else "")
             )
     return 0

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 
@@ -41,7 +42,11 @@ class FollowedTable:
         return [] if table is None else read(table).to_pylist()
 
 
-def read(table: DeltaTable, columns: list[str] | None = None) -> pa.Table:
-    """The table's rows, read on this thread: Arrow's reader threads, left alive at interpreter
-    exit, abort a short command now and then ("terminate called without an active exception")."""
-    return table.to_pyarrow_dataset().to_table(columns=columns, use_threads=False)
+def read(
+    table: DeltaTable, columns: list[str] | None = None, where: pc.Expression | None = None
+) -> pa.Table:
+    """The table's rows (those `where` holds), read on this thread: Arrow's reader threads, left
+    alive at interpreter exit, abort a short command now and then ("terminate called without an
+    active exception")."""
+    dataset = table.to_pyarrow_dataset()
+    return dataset.to_table(columns=columns, filter=where, use_threads=False)

@@ -9,9 +9,11 @@ alerts and dead letters go to Kafka from the driver (sinks.py). Steps, in the or
 batch run again after a crash give the same result and write nothing twice (docs/streaming.md):
 1. collect: the batch DataFrame is read once, so hashing runs once;
 2. look up the batch's hashes and ids in the index, decide;
-3. publish the alerts and dead letters (at-least-once, deterministic keys);
+3. publish the alerts (those flood control lets through) and dead letters (at-least-once,
+   deterministic keys);
 4. register the new images in Delta, idempotently per (app id, batch id);
-5. append the alerts to the `matches` log, idempotently per (app id, batch id) likewise.
+5. append the alerts, sent or held back, to the `matches` log, idempotently per (app id, batch
+   id) likewise.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
@@ -30,6 +33,7 @@ from streaming.hashing.types import EXTRA_COLUMNS
 from streaming.imageframe import hash_column
 from streaming.index.banks import BankTable
 from streaming.index.decisions import ReviewedPairs
+from streaming.index.followed import FollowedTable, read
 from streaming.index.lookup import open_lookup
 from streaming.index.table import HashIndex, table_schema
 from streaming.stream.decision import (
@@ -41,6 +45,7 @@ from streaming.stream.decision import (
     wanted_ids,
 )
 from streaming.stream.failpoints import crash_point
+from streaming.stream.flood import LOGGED_COLUMNS, FloodGate, Throttled
 from streaming.stream.policies import Policies
 from streaming.stream.progress import BatchStats
 from streaming.stream.records import Row, as_json, match_row
@@ -76,6 +81,8 @@ class MicroBatch:
         self.banked: Mapping[str, str] = {}  # the bank memberships already applied
         # the banks' policies (neardup bank), read again when the table's version moves
         self.banks = BankTable(config.index.path, index.storage_options)
+        limit = config.alerts.flood_limit
+        self.flood = None if limit is None else FloodGate(limit, self.logged_matches)
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         hashing = self.config.hashing
@@ -98,9 +105,14 @@ class MicroBatch:
             suppressed=reviewed.suppressed,
             policies=Policies(hashing.threshold, self.banks.policies()),
         )
+        alerts = (
+            Throttled(decision.alerts, [], {})
+            if self.flood is None
+            else self.flood(decision.alerts, batch_id)
+        )
         watch.lap("match")
         self.kafka.send(
-            [(self.alerts_topic, a["alert_id"], as_json(a)) for a in decision.alerts]
+            [(self.alerts_topic, a["alert_id"], as_json(a)) for a in alerts.sent]
             + [
                 (self.config.kafka.dlq_topic, d["dead_letter_id"], as_json(d))
                 for d in decision.dead_letters
@@ -110,7 +122,7 @@ class MicroBatch:
         crash_point("after_alerts", batch_id)
         self.register(decision.registrations, frame.schema, batch_id)
         crash_point("after_register", batch_id)
-        self.log_matches(decision.alerts, batch_id)
+        self.log_matches(alerts.sent + alerts.held, batch_id)
         # The Delta commits are done, the checkpoint's is not.
         crash_point("after_matches", batch_id)
         self.index_size = (
@@ -120,7 +132,8 @@ class MicroBatch:
         )
         watch.lap("register")
         self.stats[batch_id] = BatchStats(
-            alerts=len(decision.alerts),
+            alerts=len(alerts.sent),
+            held=len(alerts.held),
             allowed=len(decision.allowed),
             dead_letters=len(decision.dead_letters),
             registered=len(decision.registrations),
@@ -149,6 +162,15 @@ class MicroBatch:
             with_bands=self.lookup.writes_bands,
             checked_ids=[row["id"] for row in rows],  # by the lookup, against our own rows
         )
+
+    def logged_matches(self, before_batch: int) -> list[dict]:
+        """This writer's `matches` rows of the batches before `before_batch` (flood control's
+        history: stream/flood.py)."""
+        table = FollowedTable(self.index.matches_path, self.index.storage_options).latest()
+        if table is None:
+            return []
+        mine = (pc.field("written_by") == self.app_id) & (pc.field("batch_id") < before_batch)
+        return read(table, [*LOGGED_COLUMNS, "batch_id"], mine).to_pylist()
 
     def log_matches(self, alerts: list[dict], batch_id: int) -> None:
         """Append the alerts to the `matches` table as version `batch_id` of this query's writer

@@ -1,6 +1,6 @@
-"""One log line per micro-batch: input rows, rate, duration, alerts, images an allow bank silenced,
-dead letters, images registered, the index's size, and the seconds of each step of the job's
-foreachBatch."""
+"""One log line per micro-batch: input rows, rate, duration, alerts sent and held back (flood
+control), images an allow bank silenced, dead letters, images registered, the index's size, and
+the seconds of each step of the job's foreachBatch."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ class BatchStats:
     """What the job's foreachBatch learnt about a micro-batch, which Spark's own progress does not
     know."""
 
-    alerts: int
+    alerts: int  # sent
+    held: int  # held back by flood control
     allowed: int  # images an allow bank silenced
     dead_letters: int
     registered: int  # images added to the index
@@ -69,7 +70,7 @@ class ProgressListener(StreamingQueryListener):
         if stats is not None:
             steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in stats.seconds.items())
             line += (
-                f", {stats.alerts} alerts, {stats.allowed} allowed, "
+                f", {stats.alerts} alerts, {stats.held} held back, {stats.allowed} allowed, "
                 f"{stats.dead_letters} dead letters, "
                 f"{stats.registered} registered, index {stats.index_size} images ({steps})"
             )

@@ -1,6 +1,6 @@
 """The records the job publishes, as dicts of their schemas and as Kafka messages: duplicate alerts
 (schemas/duplicate_alert.schema.json) and dead letters (schemas/dead_letter.schema.json); and an
-alert as a row of the `matches` log.
+alert, sent or held back, as a row of the `matches` log.
 
 Both are keyed deterministically, so that a consumer drops the repeats that at-least-once delivery
 allows after a crash: an alert by (image, match, hash type), a dead letter by the position of the
@@ -63,7 +63,7 @@ def alert(
 
 
 def match_row(alert: Mapping[str, Any], written_by: str, batch_id: int) -> dict[str, Any]:
-    """The `matches` row of an alert (schemas/delta/matches.sql)."""
+    """The `matches` row of an alert, sent or held back (schemas/delta/matches.sql)."""
     image, match = alert["image_source"], alert["match_source"] or {}
     return {
         **{k: alert[k] for k in ("alert_id", "image_id", "match_id", "hash_type", "bank")},
@@ -72,6 +72,9 @@ def match_row(alert: Mapping[str, Any], written_by: str, batch_id: int) -> dict[
         "image_meta": None if alert["meta"] is None else as_json(alert["meta"]),
         **{f"image_{k}": image[k] for k in ("topic", "partition", "offset", "timestamp")},
         **{f"match_{k}": match.get(k) for k in ("topic", "partition", "offset", "timestamp")},
+        # held back by flood control (stream/flood.py): logged, not published
+        "sent": alert.get("sent", True),
+        "suppressed": alert.get("suppressed", 0),
         "detected_at": alert["detected_at"],
         "written_by": written_by,
         "batch_id": batch_id,

@@ -87,8 +87,15 @@ def kafka_records(uris: list[str]) -> pd.DataFrame:
     )
 
 
-def produce(config: Config, topic: str, messages: list[Message], partitions: int = 1) -> None:
-    """Send raw messages with strictly increasing timestamps, round-robin over partitions."""
+def produce(
+    config: Config,
+    topic: str,
+    messages: list[Message],
+    partitions: int = 1,
+    timestamps_ms: list[int] | None = None,
+) -> None:
+    """Send raw messages with strictly increasing timestamps (or these), round-robin over
+    partitions."""
     from kafka import KafkaProducer
 
     kafka_io.ensure_topics(config.replace(**{"kafka.partitions": partitions}), [topic])
@@ -100,7 +107,7 @@ def produce(config: Config, topic: str, messages: list[Message], partitions: int
             key=message.key.encode() if isinstance(message.key, str) else message.key,
             value=message.value,
             partition=n % partitions,
-            timestamp_ms=start + n,
+            timestamp_ms=start + n if timestamps_ms is None else timestamps_ms[n],
         )
     producer.flush()
     producer.close()
