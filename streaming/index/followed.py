@@ -5,6 +5,7 @@ banks' policies."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -40,6 +41,12 @@ class FollowedTable:
         """Every row at the table's latest version (none when it does not exist yet)."""
         table = self.latest()
         return [] if table is None else read(table).to_pylist()
+
+
+def committed_at(table: DeltaTable) -> datetime:
+    """When the table's loaded version was committed (the timestamp of its commitInfo)."""
+    (commit,) = table.history(1)
+    return datetime.fromtimestamp(commit["timestamp"] / 1000, UTC)
 
 
 def read(

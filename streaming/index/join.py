@@ -6,7 +6,11 @@ lookup needs the bands table, so a stream that looks up in memory does not write
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 
+from deltalake import DeltaTable
+
+from streaming.index.followed import committed_at
 from streaming.index.lookup import Pairs
 from streaming.index.match import match_index
 from streaming.index.table import HashIndex
@@ -19,10 +23,15 @@ class JoinLookup:
         self.index = index
         # once per query: after a run with index.lookup = memory, some have none
         index.complete_bands()
+        # the log, followed before each Spark read: that read sees this version or a later one
+        self.log = DeltaTable(index.images_path, storage_options=index.storage_options)
+        self._looked_up = False
 
     def near(self, ids: Sequence[str], hashes: Sequence[Sequence[int]], threshold: int) -> Pairs:
         if not ids:
             return {}
+        self.log.update_incremental()
+        self._looked_up = True
         queries = self.index.spark.createDataFrame(
             list(zip(ids, hashes, strict=True)), "id STRING, hash ARRAY<BIGINT>"
         )
@@ -32,6 +41,9 @@ class JoinLookup:
             .collect()
         )
         return {(row["query_id"], row["match_id"]): row["distance"] for row in found}
+
+    def committed_at(self) -> datetime | None:
+        return committed_at(self.log) if self._looked_up else None
 
     def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict]:
         """The `images` rows of these ids, by a scan of the table filtered on them."""

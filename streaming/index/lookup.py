@@ -11,6 +11,7 @@ index's size.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
@@ -34,6 +35,11 @@ class Lookup(Protocol):
 
     def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The `images` rows of these ids in the snapshot of the last lookup, by id."""
+        ...
+
+    def committed_at(self) -> datetime | None:
+        """When the newest `images` commit the last lookup read was made (None before one): the
+        index's freshness, index_lag_s."""
         ...
 
 

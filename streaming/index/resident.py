@@ -12,6 +12,7 @@ enables either.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +25,7 @@ from pyspark.sql.types import TimestampType
 
 from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
+from streaming.index.followed import committed_at
 from streaming.index.lookup import Pairs
 from streaming.index.pairs import as_words
 from streaming.index.sorted_bands import SortedBands
@@ -91,6 +93,9 @@ class ResidentLookup:
             return {}
         found = self.bands.search(as_words(hashes, self.words), threshold)
         return {(ids[row], match): apart for row, match, apart in found if match != ids[row]}
+
+    def committed_at(self) -> datetime | None:
+        return None if self.version is None else committed_at(self.table)
 
     def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict]:
         """The `images` rows of these ids in the snapshot of the last lookup, as Spark would collect

@@ -12,6 +12,7 @@ read there from the table, with the same answer.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
 
 import pyarrow as pa
 from deltalake import DeltaTable
@@ -19,6 +20,7 @@ from pyspark.sql import functions as F
 
 from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
+from streaming.index.followed import committed_at
 from streaming.index.lookup import Pairs, on_file_system
 from streaming.index.pairs import as_words
 from streaming.index.shards import ShardAnswer, ShardSpec, fingerprints, search_shard
@@ -59,6 +61,7 @@ class ShardedLookup:
                 'cannot read: use index.lookup = "join"'
             )
         self.answers: list[ShardAnswer] = []
+        self._looked_up = False  # whether a lookup read the log yet
         self._files: dict[str, str] = {}  # id -> file holding its row, of the last lookup's pairs
         self._unconfirmed: set[str] = set()  # ids whose fingerprint a shard knows, unmatched
 
@@ -67,6 +70,7 @@ class ShardedLookup:
             self.answers, self._files, self._unconfirmed = [], {}, set()
             return {}
         self.log.update_incremental()
+        self._looked_up = True
         version, files = self.log.version(), self.log.file_uris()
         spec, marks = self.spec, fingerprints(ids)
         queries = as_words(hashes, spec.words)
@@ -89,6 +93,9 @@ class ShardedLookup:
         known = {ids[row] for answer in self.answers for row in answer.known}
         self._unconfirmed = known - matched_self
         return found
+
+    def committed_at(self) -> datetime | None:
+        return committed_at(self.log) if self._looked_up else None
 
     def rows(self, ids: Collection[str], columns: Sequence[str]) -> dict[str, dict]:
         """The `images` rows of these ids: read from the files the last lookup found them in; ids it

@@ -322,17 +322,19 @@ class HashIndex:
             .collect()[0]
             for name, path in (("images", self.images_path), ("bands", self.bands_path))
         }
-        version = (
+        latest = (
             DeltaTable.forPath(self.spark, self.images_path)
             .history(1)
-            .select("version")
-            .collect()[0]["version"]
+            .select("version", "timestamp")
+            .collect()[0]
         )
         return {
             "path": self.images_path,
             "images": images.count(),
             "banks": banks,
-            "version": version,
+            "version": latest["version"],
+            # the age of the newest commit (collected as naive local time, as Spark does)
+            "index_lag_s": round(time.time() - latest["timestamp"].timestamp(), 3),
             "files": detail["images"]["numFiles"],
             "bytes": detail["images"]["sizeInBytes"],
             "bands_path": self.bands_path,

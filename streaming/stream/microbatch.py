@@ -95,6 +95,7 @@ class MicroBatch:
             self.banked = reviewed.bank_members
         found = candidates(batch, hashing, self.lookup.near)
         indexed = self.lookup.rows(wanted_ids(batch, found), indexed_columns(hashing))
+        seen = self.lookup.committed_at()
         decision = decide(
             batch,
             found,
@@ -138,6 +139,7 @@ class MicroBatch:
             dead_letters=len(decision.dead_letters),
             registered=len(decision.registrations),
             index_size=self.index_size,
+            index_lag_s=None if seen is None else (datetime.now(UTC) - seen).total_seconds(),
             seconds=watch.laps,
         )
 

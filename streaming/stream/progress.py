@@ -1,6 +1,7 @@
 """One log line per micro-batch: input rows, rate, duration, alerts sent and held back (flood
-control), images an allow bank silenced, dead letters, images registered, the index's size, and
-the seconds of each step of the job's foreachBatch."""
+control), images an allow bank silenced, dead letters, images registered, the index's size and
+freshness (index_lag_s: the age of the newest commit the lookup read), and the seconds of each
+step of the job's foreachBatch."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ class BatchStats:
     dead_letters: int
     registered: int  # images added to the index
     index_size: int
+    # the age of the newest index commit this batch's lookup read (None: it read none)
+    index_lag_s: float | None
     # per step of the micro-batch (hash, match, publish, register), in order
     seconds: Mapping[str, float]
 
@@ -72,8 +75,11 @@ class ProgressListener(StreamingQueryListener):
             line += (
                 f", {stats.alerts} alerts, {stats.held} held back, {stats.allowed} allowed, "
                 f"{stats.dead_letters} dead letters, "
-                f"{stats.registered} registered, index {stats.index_size} images ({steps})"
+                f"{stats.registered} registered, index {stats.index_size} images"
             )
+            if stats.index_lag_s is not None:
+                line += f", index_lag_s {stats.index_lag_s:.1f}"
+            line += f" ({steps})"
         log.info(line)
 
     def onQueryIdle(self, event: QueryIdleEvent) -> None:
