@@ -4,13 +4,16 @@ banks' policies."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pa_fs
 from deltalake import DeltaTable
+from deltalake.fs import DeltaStorageHandler
 
 
 class FollowedTable:
@@ -43,10 +46,17 @@ class FollowedTable:
         return [] if table is None else read(table).to_pylist()
 
 
-def committed_at(table: DeltaTable) -> datetime:
-    """When the table's loaded version was committed (the timestamp of its commitInfo)."""
-    (commit,) = table.history(1)
-    return datetime.fromtimestamp(commit["timestamp"] / 1000, UTC)
+def committed_at(table: DeltaTable) -> datetime | None:
+    """When the table's loaded version was committed: the commitInfo timestamp of that version's
+    log entry (None without one). Not history(): it lists the newest commits in storage, labelled
+    from the loaded version."""
+    store = pa_fs.PyFileSystem(DeltaStorageHandler.from_table(table._table))
+    with store.open_input_stream(f"_delta_log/{table.version():020d}.json") as entry:
+        for line in entry.read().splitlines():
+            action = json.loads(line)
+            if "commitInfo" in action:
+                return datetime.fromtimestamp(action["commitInfo"]["timestamp"] / 1000, UTC)
+    return None
 
 
 def read(
