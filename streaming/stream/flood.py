@@ -83,8 +83,7 @@ def throttle(
     for alert in sorted(alerts, key=stream_order):
         match = alert["match_id"]
         window = limit.window(alert["image_source"]["timestamp"])
-        before = after.get(match) or states.get(match)
-        state = MatchState(window) if before is None else before.at(window)
+        state = met(after if match in after else states, match, window)
         if state.sent < limit.count:
             sent.append({**alert, "suppressed": state.held} if state.held else alert)
         else:
@@ -98,10 +97,16 @@ def replay(rows: Iterable[Mapping[str, Any]], limit: FloodLimit) -> dict[str, Ma
     throttle left them batch after batch."""
     states: dict[str, MatchState] = {}
     for row in sorted(rows, key=logged_order):
-        match, window = row["match_id"], limit.window(row["image_timestamp"])
-        state = states[match].at(window) if match in states else MatchState(window)
-        states[match] = state.after(row["sent"] is not False)  # NULL: logged before flood control
+        state = met(states, row["match_id"], limit.window(row["image_timestamp"]))
+        # NULL: logged before flood control, when every alert was sent
+        states[row["match_id"]] = state.after(row["sent"] is not False)
     return states
+
+
+def met(states: Mapping[str, MatchState], match: str, window: int) -> MatchState:
+    """The state an alert of `match` in `window` meets."""
+    before = states.get(match)
+    return MatchState(window) if before is None else before.at(window)
 
 
 def stream_order(alert: Alert) -> tuple[Any, ...]:
