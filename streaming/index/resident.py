@@ -134,7 +134,9 @@ def _ids_per_file(files: list[str], table: pa.Table) -> dict[str, pa.Array]:
     """The ids of the rows read from each file (none for a file without rows)."""
     names = table["file"].combine_chunks().dictionary_encode()
     codes = names.indices.to_numpy()
-    ids = table["id"].combine_chunks().take(pa.array(np.argsort(codes, kind="stable")))
+    # files delta-rs's MERGE wrote hold string_view ids, which `take` refuses
+    ids = table["id"].combine_chunks().cast(pa.string())
+    ids = ids.take(pa.array(np.argsort(codes, kind="stable")))
     counts = np.bincount(codes, minlength=len(names.dictionary))
     starts = np.cumsum(counts) - counts
     per_key = {
