@@ -85,10 +85,8 @@ def demo(config: Config, samples: SampleSet) -> int:
         log.error("the query failed: %s", query.exception())
         return 1
 
-    alerts = [
-        a for _, a in kafka_io.consume_json(config, config.kafka.alerts_topic, True, timeout_s=5)
-    ]
-    dead = [d for _, d in kafka_io.consume_json(config, config.kafka.dlq_topic, True, timeout_s=3)]
+    alerts = [a for _, a in kafka_io.read_json(config, config.kafka.alerts_topic)]
+    dead = [d for _, d in kafka_io.read_json(config, config.kafka.dlq_topic)]
     print()
     for alert in sorted(alerts, key=lambda a: (a["image_id"], a["match_id"])):
         print(

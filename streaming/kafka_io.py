@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,7 +28,8 @@ Client = TypeVar("Client")
 TOPIC_KEYS = ("images_topic", "alerts_topic", "dlq_topic", "dry_run_alerts_topic")
 
 if TYPE_CHECKING:
-    from kafka import KafkaProducer
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.consumer.fetcher import ConsumerRecord
     from kafka.serializer import Serializer
 
 
@@ -89,6 +91,11 @@ def ensure_topics(config: Config, topics: Iterable[str]) -> list[str]:
                 PolicyViolationError,
             ) as e:
                 raise _not_created(config, topic, e) from e
+        # The broker answers a creation before its metadata lists the topic: wait for that, so a
+        # client that looks next finds it.
+        deadline = time.monotonic() + config.kafka.connect_timeout_s
+        while set(created) - set(admin.list_topics()) and time.monotonic() < deadline:
+            time.sleep(0.1)
         return created
     finally:
         admin.close()
@@ -151,6 +158,38 @@ def consume_json(
             yield (record.key.decode() if record.key else None), json.loads(record.value)
     finally:
         consumer.close()
+
+
+def read_json(config: Config, topic: str) -> list[tuple[str | None, Any]]:
+    """(key, JSON value) of every message the topic holds now: from its first offsets to the end
+    offsets it has when called, with no wait for more (a topic that does not exist holds none)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = connect(
+        config, lambda: KafkaConsumer(enable_auto_commit=False, **client_options(config))
+    )
+    try:
+        numbers = consumer.partitions_for_topic(topic) or set()
+        partitions = [TopicPartition(topic, p) for p in sorted(numbers)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        return [
+            (record.key.decode() if record.key else None, json.loads(record.value))
+            for record in records_to_end(consumer, partitions)
+        ]
+    finally:
+        consumer.close()
+
+
+def records_to_end(
+    consumer: KafkaConsumer, partitions: list[TopicPartition]
+) -> Iterator[ConsumerRecord]:
+    """The records of assigned partitions from the consumer's positions to the partitions' end
+    offsets as they are now."""
+    ends = consumer.end_offsets(partitions)
+    while any(consumer.position(p) < ends[p] for p in partitions):
+        for records in consumer.poll(timeout_ms=500).values():
+            yield from records
 
 
 def connect(config: Config, make: Callable[[], Client]) -> Client:

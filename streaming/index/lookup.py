@@ -75,7 +75,7 @@ def choose_lookup(index: HashIndex, settings: IndexConfig) -> tuple[str, str]:
     """(the lookup a stream would open now, why)."""
     if settings.lookup != "auto":
         return settings.lookup, f"index.lookup = {settings.lookup}"
-    images, limit = index.images().count(), settings.memory_max_images
+    images, limit = index.size(), settings.memory_max_images
     if images <= limit:
         return "memory", f"auto: {images} images <= index.memory_max_images ({limit})"
     if not on_file_system(index.images_path):

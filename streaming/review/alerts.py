@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from streaming import kafka_io
 from streaming.config import Config
 from streaming.errors import ConfigError
 from streaming.index.decisions import Pair, pair_of
@@ -95,8 +96,6 @@ class TopicAlerts:
     def __init__(self, config: Config, topic: str) -> None:
         from kafka import KafkaConsumer, TopicPartition
 
-        from streaming import kafka_io
-
         kafka_io.ensure_topics(config, [topic])
         self.description = f"topic {topic} at {config.kafka.bootstrap_servers}"
         self.consumer = KafkaConsumer(enable_auto_commit=False, **kafka_io.client_options(config))
@@ -107,11 +106,8 @@ class TopicAlerts:
         self._frame = alert_frame([])
 
     def frame(self) -> pd.DataFrame:
-        ends = self.consumer.end_offsets(self.partitions)
-        fresh = []
-        while any(self.consumer.position(p) < ends[p] for p in self.partitions):
-            for records in self.consumer.poll(timeout_ms=500).values():
-                fresh += [alert_row(json.loads(record.value)) for record in records]
+        records = kafka_io.records_to_end(self.consumer, self.partitions)
+        fresh = [alert_row(json.loads(record.value)) for record in records]
         if fresh:
             self._frame = alert_frame(fresh, self._frame)
         return self._frame

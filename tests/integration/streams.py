@@ -33,9 +33,7 @@ def run_available_now(spark: SparkSession, config: Config, **options: object) ->
 
 
 def read_topic(config: Config, topic: str) -> list[dict]:
-    return [
-        value for _, value in kafka_io.consume_json(config, topic, from_beginning=True, timeout_s=4)
-    ]
+    return [value for _, value in kafka_io.read_json(config, topic)]
 
 
 def alert_pairs(alerts: list[dict]) -> set[tuple[str, str]]:

@@ -65,7 +65,7 @@ def test_messages_round_trip_between_kafka_python_and_kcat(topics):
         check=True,
         timeout=30,
     )
-    read = list(kafka_io.consume_json(topics, topic, from_beginning=True, timeout_s=5))
+    read = kafka_io.read_json(topics, topic)
     assert read == [("a", {"id": "a", "uri": "/x.jpg"}), ("b", {"id": "b", "uri": "/y.jpg"})]
 
 
@@ -78,9 +78,7 @@ def test_stop_then_start_keeps_the_data(topics):
     assert "stopped" in kafka.stop(topics)
     assert kafka.running_pid(topics) is None
     assert "started" in kafka.start(topics)
-    assert list(kafka_io.consume_json(topics, topic, from_beginning=True, timeout_s=5)) == [
-        ("k", {"n": 1})
-    ]
+    assert kafka_io.read_json(topics, topic) == [("k", {"n": 1})]
 
 
 def test_the_stream_sink_sends_to_each_topic_and_raises_what_fails(topics):
@@ -95,8 +93,6 @@ def test_the_stream_sink_sends_to_each_topic_and_raises_what_fails(topics):
             sink.send([(alerts, "big", "x" * 2_000_000)])
     finally:
         sink.close()
-    read = dict(kafka_io.consume_json(topics, alerts, from_beginning=True, timeout_s=5))
+    read = dict(kafka_io.read_json(topics, alerts))
     assert read == {"a1": {"n": 1}, "a2": {"n": 3}}
-    assert list(kafka_io.consume_json(topics, dead_letters, True, timeout_s=5)) == [
-        ("d1", {"n": 2})
-    ]
+    assert kafka_io.read_json(topics, dead_letters) == [("d1", {"n": 2})]

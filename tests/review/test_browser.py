@@ -23,12 +23,12 @@ pytestmark = pytest.mark.slow
 
 
 def end_offset(config, topic: str) -> int:
-    return len(list(kafka_io.consume_json(config, topic, from_beginning=True, timeout_s=3)))
+    return len(kafka_io.read_json(config, topic))
 
 
 def new_alerts(config, skip: int) -> list[dict]:
     topic = config.kafka.alerts_topic
-    return [a for _, a in kafka_io.consume_json(config, topic, True, 4)][skip:]
+    return [a for _, a in kafka_io.read_json(config, topic)][skip:]
 
 
 def test_three_pairs_reviewed_by_keyboard_and_the_rejected_pair_alerts_no_more(
@@ -75,10 +75,7 @@ def test_three_pairs_reviewed_by_keyboard_and_the_rejected_pair_alerts_no_more(
         page.goto(f"{url}/?state=undecided")
         expect(page.locator("article.pair")).to_have_count(published - 3)
 
-    by_id = {
-        a["alert_id"]: a
-        for _, a in kafka_io.consume_json(config, config.kafka.alerts_topic, True, 3)
-    }
+    by_id = {a["alert_id"]: a for _, a in kafka_io.read_json(config, config.kafka.alerts_topic)}
     first, second, third = (by_id[alert_id] for alert_id in alert_ids)
     rows = sorted(
         DeltaTable(decisions.path).to_pyarrow_table().to_pylist(), key=lambda r: r["decided_at"]
