@@ -26,7 +26,7 @@ from delta.exceptions import (
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
-from streaming.index.followed import FollowedTable
+from streaming.index.followed import FollowedTable, plain_schema
 
 # What Spark's Delta raises when another writer committed first and this commit's read is stale:
 # an append to a table it read, files it read that OPTIMIZE removed, a schema or protocol change.
@@ -83,9 +83,8 @@ class DriverWriter:
                 if new is None:
                     raise FileNotFoundError(f"{self.path}: no Delta table")
                 return new
-            logged = pa.schema(table.schema().to_arrow())
             # delta-rs gives view types, which the files would record and readers get back
-            self._schema = pa.schema([f.with_type(plain(f.type)) for f in logged])
+            self._schema = plain_schema(table)
         return self._schema
 
     def append(self, rows: pa.Table, version: int) -> None:
@@ -129,15 +128,6 @@ class DriverWriter:
 
     def _transaction(self, version: int) -> CommitProperties:
         return CommitProperties(app_transactions=[Transaction(app_id=self.app_id, version=version)])
-
-
-def plain(kind: pa.DataType) -> pa.DataType:
-    """An Arrow type with its string and list views made plain strings and lists."""
-    if pa.types.is_string_view(kind) or pa.types.is_large_string(kind):
-        return pa.string()
-    if pa.types.is_list_view(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        return pa.list_(plain(kind.value_type))
-    return kind
 
 
 def arrow_rows(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:

@@ -4,7 +4,7 @@ banks' policies."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -45,3 +45,26 @@ def read(table: DeltaTable, columns: list[str] | None = None) -> pa.Table:
     """The table's rows, read on this thread: Arrow's reader threads, left alive at interpreter
     exit, abort a short command now and then ("terminate called without an active exception")."""
     return table.to_pyarrow_dataset().to_table(columns=columns, use_threads=False)
+
+
+def plain(kind: pa.DataType) -> pa.DataType:
+    """An Arrow type with its string and list views made plain strings and lists."""
+    if pa.types.is_string_view(kind) or pa.types.is_large_string(kind):
+        return pa.string()
+    if pa.types.is_list_view(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return pa.list_(plain(kind.value_type))
+    return kind
+
+
+def plain_schema(table: DeltaTable, columns: Sequence[str] | None = None) -> pa.Schema:
+    """These columns (all by default) of a table's schema in plain Arrow types: the files of
+    delta-rs's MERGE record string and list views, which pyarrow's kernels (take, filters against
+    plain strings) refuse, and a table's files mix both."""
+    logged = pa.schema(table.schema().to_arrow())
+    fields = [logged.field(name) for name in columns or logged.names]
+    return pa.schema([field.with_type(plain(field.type)) for field in fields])
+
+
+def plain_table(table: pa.Table) -> pa.Table:
+    """The table with plain Arrow types where it has string or list views (see plain_schema)."""
+    return table.cast(pa.schema([field.with_type(plain(field.type)) for field in table.schema]))

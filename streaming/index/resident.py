@@ -24,6 +24,7 @@ from pyspark.sql.types import TimestampType
 
 from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
+from streaming.index.followed import plain_schema
 from streaming.index.lookup import Pairs
 from streaming.index.pairs import as_words
 from streaming.index.sorted_bands import SortedBands
@@ -123,8 +124,14 @@ class ResidentLookup:
         store = DeltaStorageHandler(
             self.table.table_uri, self.index.storage_options, known_sizes=known or None
         )
-        dataset = ds.dataset(list(files), format="parquet", filesystem=pa_fs.PyFileSystem(store))
-        where = None if ids is None else pc.field("id").isin(ids)
+        dataset = ds.dataset(
+            list(files),
+            schema=plain_schema(self.table, columns),
+            format="parquet",
+            filesystem=pa_fs.PyFileSystem(store),
+        )
+        # a file of delta-rs's MERGE holds string views: compared as plain strings
+        where = None if ids is None else pc.field("id").cast(pa.string()).isin(ids)
         return dataset.to_table(columns=[*columns, "__filename"], filter=where).rename_columns(
             [*columns, "file"]
         )
@@ -134,9 +141,7 @@ def _ids_per_file(files: list[str], table: pa.Table) -> dict[str, pa.Array]:
     """The ids of the rows read from each file (none for a file without rows)."""
     names = table["file"].combine_chunks().dictionary_encode()
     codes = names.indices.to_numpy()
-    # files delta-rs's MERGE wrote hold string_view ids, which `take` refuses
-    ids = table["id"].combine_chunks().cast(pa.string())
-    ids = ids.take(pa.array(np.argsort(codes, kind="stable")))
+    ids = table["id"].combine_chunks().take(pa.array(np.argsort(codes, kind="stable")))
     counts = np.bincount(codes, minlength=len(names.dictionary))
     starts = np.cumsum(counts) - counts
     per_key = {
