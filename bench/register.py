@@ -1,11 +1,13 @@
-"""What registering one row in the index costs: the stream's Spark Delta write (HashIndex.append:
-the anti-join in the commit, txnAppId/txnVersion) next to a plain delta-rs append from the driver
-with the same application transaction, on one index, alternately.
+"""What registering one row in the index costs with each of its two writers, on one index,
+alternately: Spark's Delta write (HashIndex.append, as `neardup index add`: the anti-join in the
+commit, txnAppId/txnVersion) and the stream's delta-rs commit from the driver
+(HashIndex.append_rows: the insert-only MERGE on id with its application transaction, lost races
+retried).
 
     python -m bench.register --rows 8 --json
 
-It measures how much a driver-side commit could save (issue 14); the delta-rs append here has no
-anti-join and no retries of lost races, which a real one must add.
+The stream's own figure is the `register` step of `python -m bench.stream --measures fixed_cost`
+(docs/streaming.md, "Fixed cost of a micro-batch"); this one isolates the commit.
 """
 
 from __future__ import annotations
@@ -16,9 +18,6 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-
-import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
 from streaming.config import load_config
 from streaming.index.table import HashIndex
@@ -38,7 +37,6 @@ def main() -> None:
     spark = spark_session(config)
     index = HashIndex(spark, str(state / "index"), "phash", 8, 10)
     index.ensure()
-    schema = pa.schema(DeltaTable(index.images_path).schema().to_arrow())
     timings: dict[str, list[float]] = {"spark": [], "delta_rs": []}
     for n in range(args.rows + 1):  # the first of each warms up
         started = time.perf_counter()
@@ -46,13 +44,12 @@ def main() -> None:
         index.append(row, "bench-spark", n, with_bands=False, checked_ids=[f"spark-{n}"])
         timings["spark"].append(time.perf_counter() - started)
         started = time.perf_counter()
-        write_deltalake(
-            index.images_path,
-            pa.Table.from_pylist([{"id": f"rs-{n}", "phash": [n]}], schema=schema),
-            mode="append",
-            commit_properties=CommitProperties(
-                app_transactions=[Transaction(app_id="bench-rs", version=n)]
-            ),
+        index.append_rows(
+            [{"id": f"rs-{n}", "phash": [n], "registered_by": "bench-rs"}],
+            "bench-rs",
+            n,
+            with_bands=False,
+            checked=True,
         )
         timings["delta_rs"].append(time.perf_counter() - started)
     rows = spark.read.format("delta").load(index.images_path).count()

@@ -5,7 +5,7 @@ banks' policies."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,3 +67,26 @@ def read(
     active exception")."""
     dataset = table.to_pyarrow_dataset()
     return dataset.to_table(columns=columns, filter=where, use_threads=False)
+
+
+def plain(kind: pa.DataType) -> pa.DataType:
+    """An Arrow type with its string and list views made plain strings and lists."""
+    if pa.types.is_string_view(kind) or pa.types.is_large_string(kind):
+        return pa.string()
+    if pa.types.is_list_view(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return pa.list_(plain(kind.value_type))
+    return kind
+
+
+def plain_schema(table: DeltaTable, columns: Sequence[str] | None = None) -> pa.Schema:
+    """These columns (all by default) of a table's schema in plain Arrow types: the files of
+    delta-rs's MERGE record string and list views, which pyarrow's kernels (take, filters against
+    plain strings) refuse, and a table's files mix both."""
+    logged = pa.schema(table.schema().to_arrow())
+    fields = [logged.field(name) for name in columns or logged.names]
+    return pa.schema([field.with_type(plain(field.type)) for field in fields])
+
+
+def plain_table(table: pa.Table) -> pa.Table:
+    """The table with plain Arrow types where it has string or list views (see plain_schema)."""
+    return table.cast(pa.schema([field.with_type(plain(field.type)) for field in table.schema]))

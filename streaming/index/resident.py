@@ -25,7 +25,7 @@ from pyspark.sql.types import TimestampType
 
 from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
-from streaming.index.followed import committed_at
+from streaming.index.followed import committed_at, plain_schema
 from streaming.index.lookup import Pairs
 from streaming.index.pairs import as_words
 from streaming.index.sorted_bands import SortedBands
@@ -128,8 +128,14 @@ class ResidentLookup:
         store = DeltaStorageHandler(
             self.table.table_uri, self.index.storage_options, known_sizes=known or None
         )
-        dataset = ds.dataset(list(files), format="parquet", filesystem=pa_fs.PyFileSystem(store))
-        where = None if ids is None else pc.field("id").isin(ids)
+        dataset = ds.dataset(
+            list(files),
+            schema=plain_schema(self.table, columns),
+            format="parquet",
+            filesystem=pa_fs.PyFileSystem(store),
+        )
+        # a file of delta-rs's MERGE holds string views: compared as plain strings
+        where = None if ids is None else pc.field("id").cast(pa.string()).isin(ids)
         return dataset.to_table(columns=[*columns, "__filename"], filter=where).rename_columns(
             [*columns, "file"]
         )

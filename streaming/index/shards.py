@@ -31,6 +31,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from streaming.index.bands import BandPlan
+from streaming.index.followed import plain_table
 from streaming.index.sorted_bands import Segment, SortedBands, due_for_merge
 
 FOLDER = "neardup-shards"
@@ -225,7 +226,9 @@ class Shard:
             }
             if not pieces:
                 continue
-            groups = parquet.read_row_groups(list(pieces), columns=["id", self.spec.column])
+            groups = plain_table(
+                parquet.read_row_groups(list(pieces), columns=["id", self.spec.column])
+            )
             sizes = [parquet.metadata.row_group(group).num_rows for group in pieces]
             starts = np.cumsum([0, *sizes[:-1]]).tolist()
             table = pa.concat_tables(

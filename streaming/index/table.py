@@ -1,15 +1,27 @@
 """The Delta hash index: a per-image table and a bands table (schemas/delta/*.sql) under one folder.
 
-Registration is idempotent twice over: each table write carries Delta's txnAppId/txnVersion, so a
-micro-batch written again after a crash is skipped by Delta itself, and only ids absent from a table
-are ever added to it, so no writer can give an id a second row.
+Two writers add images: Spark (`append`, for `neardup index add` and the other batch jobs, whose
+rows are a DataFrame) and delta-rs from the driver (`append_rows`, for the stream's micro-batches:
+a commit of a few rows costs milliseconds there, a second as a Spark job). Registration is
+idempotent twice over, the same in both: each commit carries a Delta application transaction
+(txnAppId/txnVersion; delta-rs's Transaction), so a micro-batch written again after a crash is
+skipped, and only ids absent from a table are ever added to it, so no writer can give an id a
+second row.
 
-"Absent" is decided inside the commit that adds the rows: the write anti-joins the rows with the
-ids `images` holds, so the commit reads the table and Delta's conflict detection orders concurrent
-writers (the stream, `neardup index add`, a second stream). Two writers adding the same id at once
-each find it absent; whichever commits second fails with a ConcurrentAppendException, reads the
-table again, drops the id and commits: a lost race is retried here, and the id keeps one row.
-docs/operators.md ("Faults and exit codes") says what this costs and promises.
+"Absent" is decided inside the commit that adds the rows. Spark's write anti-joins the rows with
+the ids `images` holds; delta-rs runs an insert-only MERGE on id. Either way the commit reads the
+table, and Delta's conflict detection orders concurrent writers (the stream, `neardup index add`,
+a second stream): two writers adding the same id at once each find it absent, and whichever
+commits second fails (ConcurrentAppendException in Spark, CommitFailedError in delta-rs), reads the
+table again, drops the id and commits. A lost race is retried here (`retried`), and the id keeps
+one row. delta-rs's conflict checker (kernel/transaction/conflict_checker.rs) fails the MERGE
+when a commit that landed after its snapshot added a file whose statistics match the MERGE's read
+predicate (the target side of `t.id = s.id`, bounded by the source's smallest and largest id, and
+the narrowing on `registered_by`); neither isolation level exempts more than the winner's blind
+appends, and neither writer's commit is one (Spark's reads the table, a MERGE records no
+isBlindAppend). Spark's checker, in the other order, sees delta-rs's files the same
+way. tests/index/test_index.py races both orders. docs/operators.md ("Faults and exit codes")
+says what this costs and promises.
 
 Both tables record in their properties the primary hash type and size they hold and the number of
 bands the hash is cut into; opening an index checks them, so a folder that holds anything else (a
@@ -22,13 +34,8 @@ import logging
 import random
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
 
-from delta.exceptions import (
-    ConcurrentAppendException,
-    ConcurrentDeleteReadException,
-    MetadataChangedException,
-    ProtocolChangedException,
-)
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
@@ -39,20 +46,13 @@ from streaming.hadoopfs import list_folder
 from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
 from streaming.index.bands import BandPlan, plan_bands
-from streaming.schemas import delta_columns, delta_partition_columns
+from streaming.index.banks import quoted
+from streaming.index.commits import DriverWriter, arrow_rows, lost_race
+from streaming.schemas import arrow_schema, delta_columns, delta_partition_columns
 from streaming.storage import absolute
 
 log = logging.getLogger(__name__)
 
-# What Delta raises when another writer committed first and this commit's read is stale: an append
-# to a table it read, files it read that OPTIMIZE removed, a schema or protocol change. Each is
-# retried with a fresh read.
-LOST_RACES = (
-    ConcurrentAppendException,
-    ConcurrentDeleteReadException,
-    MetadataChangedException,
-    ProtocolChangedException,
-)
 COMMIT_ATTEMPTS = 20
 TABLES = ("images", "bands")
 # Tables beside these that delta-rs writers may create before the index exists (`neardup bank set`)
@@ -82,6 +82,7 @@ class HashIndex:
         self.images_path = f"{self.path}/images"
         self.bands_path = f"{self.path}/bands"
         self.matches_path = f"{self.path}/matches"  # the match log, written by the stream
+        self._driver_writers: dict[tuple[str, str], DriverWriter] = {}  # by (table, app id)
 
     def ensure(self) -> None:
         """Check what the folder holds, then create the tables that are missing. An existing
@@ -261,6 +262,70 @@ class HashIndex:
 
         retried(commit, self.images_path, f"{app_id} version {version}")
 
+    def append_rows(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        app_id: str,
+        version: int,
+        with_bands: bool = True,
+        checked: bool = False,
+    ) -> None:
+        """`append` for rows on the driver (a micro-batch's, by column name), committed with
+        delta-rs: no Spark job. The bands, then the images whose ids are absent, in one insert-only
+        MERGE whose conflict check fails it when another writer adds one of these ids meanwhile
+        (see the module docstring). `checked`: the writer checked these ids against its own rows
+        (the stream's lookup), so the MERGE reads only other writers' rows, and Delta's file
+        statistics skip the writer's own files as the index grows."""
+        if not rows:
+            return
+        images = self._driver_writer("images", app_id)
+        if with_bands:
+            bands = self._driver_writer("bands", app_id)
+            band_rows = arrow_rows(self.band_dicts(rows), bands.schema())
+            retried(lambda: bands.append(band_rows, version), self.bands_path, f"{app_id} bands")
+        image_rows = arrow_rows(rows, images.schema())
+        predicate = "t.id = s.id"
+        if checked:
+            predicate += f" AND (t.registered_by IS NULL OR t.registered_by <> '{quoted(app_id)}')"
+        retried(
+            lambda: images.insert_absent(image_rows, version, predicate),
+            self.images_path,
+            f"{app_id} version {version}",
+        )
+
+    def band_dicts(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """`band_rows` for rows on the driver."""
+        kept = ("id", "bank", "source_timestamp", "source_partition", "source_offset")
+        return [
+            {
+                "hash_type": self.primary,
+                "band": band,
+                "value": value,
+                **{name: row.get(name) for name in (*kept, "registered_by", "batch_id")},
+                "hash": words,
+            }
+            for row in rows
+            if (words := row.get(hash_column(self.primary))) is not None
+            for band, value in enumerate(self.plan.band_values(words))
+        ]
+
+    def log_matches(self, rows: Sequence[Mapping[str, Any]], app_id: str, version: int) -> None:
+        """Append rows to the `matches` log as version `version` of writer `app_id`, with delta-rs
+        (its first rows create the table, schemas/delta/matches.sql)."""
+        if not rows:
+            return
+        writer = self._driver_writer("matches", app_id)
+        table = arrow_rows(rows, writer.schema(new=arrow_schema("matches")))
+        retried(lambda: writer.append(table, version), self.matches_path, f"{app_id} matches")
+
+    def _driver_writer(self, table: str, app_id: str) -> DriverWriter:
+        key = (table, app_id)
+        if key not in self._driver_writers:
+            self._driver_writers[key] = DriverWriter(
+                self._path(table), app_id, self.storage_options
+            )
+        return self._driver_writers[key]
+
     def join_banks(self, members: Mapping[str, str]) -> None:
         """Put these images (id -> bank) into their banks, those that belong to none yet (one
         MERGE; a member of a bank is never moved)."""
@@ -363,7 +428,9 @@ def retried(commit: Callable[[], object], path: str, what: str) -> None:
         try:
             commit()
             return
-        except LOST_RACES as lost:
+        except Exception as lost:
+            if not lost_race(lost):  # Spark's or delta-rs's error for a stale read
+                raise
             if attempt == COMMIT_ATTEMPTS:
                 raise NeardupError(
                     f"{path}: {what} lost {attempt} commits in a row to concurrent writers "

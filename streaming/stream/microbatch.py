@@ -2,10 +2,11 @@
 leaves every decision to decision.py.
 
 A micro-batch is small (maxOffsetsPerTrigger bounds it), so once hashed its rows are collected to
-the driver, and Spark runs only what touches the index (the lookup, the registration, the match
-log). Each Spark action costs a fixed fraction of a second on any cluster: a micro-batch takes one
-collect and two Delta commits (images, matches), each skipped when there is nothing to write;
-alerts and dead letters go to Kafka from the driver (sinks.py). Steps, in the order that makes a
+the driver. Each Spark action costs a fixed fraction of a second on any cluster, so the collect is
+the batch's one Spark job (with the join lookup's when index.lookup = join): the two Delta commits
+(images, matches, each skipped when there is nothing to write) are delta-rs commits from the
+driver (index/table.py), and alerts and dead letters go to Kafka from the driver's producer
+(sinks.py). Steps, in the order that makes a
 batch run again after a crash give the same result and write nothing twice (docs/streaming.md):
 1. collect: the batch DataFrame is read once, so hashing runs once;
 2. look up the batch's hashes and ids in the index, decide;
@@ -21,12 +22,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
 
 from streaming.config import Config
 from streaming.hashing.types import EXTRA_COLUMNS
@@ -35,7 +35,7 @@ from streaming.index.banks import BankTable
 from streaming.index.decisions import ReviewedPairs
 from streaming.index.followed import FollowedTable, read
 from streaming.index.lookup import open_lookup
-from streaming.index.table import HashIndex, table_schema
+from streaming.index.table import HashIndex
 from streaming.stream.decision import (
     POSITION,
     Batch,
@@ -121,7 +121,7 @@ class MicroBatch:
         )
         watch.lap("publish")
         crash_point("after_alerts", batch_id)
-        self.register(decision.registrations, frame.schema, batch_id)
+        self.register(decision.registrations, batch_id)
         crash_point("after_register", batch_id)
         self.log_matches(alerts.sent + alerts.held, batch_id)
         # The Delta commits are done, the checkpoint's is not.
@@ -147,22 +147,15 @@ class MicroBatch:
         """Once the query stopped."""
         self.kafka.close()
 
-    def register(self, rows: list[Row], schema: StructType, batch_id: int) -> None:
+    def register(self, rows: list[Row], batch_id: int) -> None:
         """Append the rows to the index as version `batch_id` of this query's writer."""
-        if not rows:
-            return
-        frame = self.index.spark.createDataFrame(rows, schema, verifySchema=False).select(
-            *index_columns(self.config),
-            F.lit(self.app_id).alias("registered_by"),
-            F.lit(batch_id).cast("bigint").alias("batch_id"),
-            F.current_timestamp().alias("registered_at"),
-        )
-        self.index.append(
-            frame,
+        now = datetime.now(UTC)
+        self.index.append_rows(
+            [index_row(row, self.config, self.app_id, batch_id, now) for row in rows],
             self.app_id,
             batch_id,
             with_bands=self.lookup.writes_bands,
-            checked_ids=[row["id"] for row in rows],  # by the lookup, against our own rows
+            checked=True,  # by the lookup, against our own rows
         )
 
     def logged_matches(self, before_batch: int) -> list[dict]:
@@ -177,12 +170,10 @@ class MicroBatch:
     def log_matches(self, alerts: list[dict], batch_id: int) -> None:
         """Append the alerts to the `matches` table as version `batch_id` of this query's writer
         (the table is created by its first rows)."""
-        if not alerts or self.dry_run:
+        if self.dry_run:
             return
         rows = [match_row(alert, self.app_id, batch_id) for alert in alerts]
-        frame = self.index.spark.createDataFrame(rows, table_schema("matches"), verifySchema=False)
-        writer = frame.write.format("delta").mode("append").option("txnAppId", self.app_id)
-        writer.option("txnVersion", batch_id).save(self.index.matches_path)
+        self.index.log_matches(rows, self.app_id, batch_id)
 
 
 class Stopwatch:
@@ -198,14 +189,31 @@ class Stopwatch:
         self._last = now
 
 
-def index_columns(config: Config) -> list[Column | str]:
-    """The `images` columns of an ingested row."""
-    return [
+def ingested_columns(config: Config) -> tuple[str, ...]:
+    """The `images` columns an ingested row carries."""
+    return (
         "id",
         "bank",
         "uri",
-        F.lit(config.hashing.hash_size).alias("hash_size"),
         *(hash_column(t) for t in config.hashing.types),
         *EXTRA_COLUMNS,
         *("source_topic", *POSITION),
-    ]
+    )
+
+
+def index_columns(config: Config) -> list[Column | str]:
+    """The `images` columns of an ingested row, in Spark."""
+    return [*ingested_columns(config), F.lit(config.hashing.hash_size).alias("hash_size")]
+
+
+def index_row(
+    row: Row, config: Config, app_id: str, batch_id: int, now: datetime
+) -> dict[str, Any]:
+    """The `images` row of an ingested row, registered by this writer's micro-batch."""
+    return {
+        **{name: row.get(name) for name in ingested_columns(config)},
+        "hash_size": config.hashing.hash_size,
+        "registered_by": app_id,
+        "batch_id": batch_id,
+        "registered_at": now,
+    }

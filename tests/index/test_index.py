@@ -297,3 +297,104 @@ def test_two_writers_adding_the_same_ids_at_once_give_each_id_one_row(spark, ind
     table = DeltaTable(index.images_path).to_pyarrow_table()
     ids = table.column("id").to_pylist()
     assert sorted(ids) == sorted(f"w{i}" for i in range(48))  # each id once
+
+
+def driver_rows(hashes: list[int], prefix: str, app_id: str, batch_id: int) -> list[dict]:
+    """Rows as the stream registers them from the driver (MicroBatch.register)."""
+    return [
+        {
+            "id": f"{prefix}{i}",
+            "phash": [h],
+            "hash_size": 8,
+            "source_offset": i,
+            "registered_by": app_id,
+            "batch_id": batch_id,
+        }
+        for i, h in enumerate(hashes)
+    ]
+
+
+def test_driver_commits_are_idempotent_and_spark_and_delta_rs_write_the_same_tables(spark, index):
+    """The stream's delta-rs commits on a Spark-created index: a version committed twice is
+    skipped, an id another writer holds is not added again, and Spark reads and appends after."""
+    hashes = planted_hashes(30, seed=14)
+    batch = driver_rows(hashes, "d", "stream", 4)
+    index.append_rows(batch, "stream", 4, checked=True)
+    index.append_rows(batch, "stream", 4, checked=True)  # the same micro-batch again
+    index.append_rows(driver_rows(hashes, "d", "other", 0), "other", 0, checked=True)
+    assert index.register(index_rows(rows(spark, hashes, "d")), "spark", 0) == 0  # all held
+    images = index.images()
+    assert images.count() == 36 and images.select("id").distinct().count() == 36
+    assert {r["registered_by"] for r in images.select("registered_by").collect()} == {"stream"}
+    # the stream's bands once; the other writer's stay (bands only propose candidates)
+    assert index.bands().count() == 2 * 36 * index.plan.bands
+    index.append(index_rows(rows(spark, hashes[:3], "s")), "spark", 1)
+    index.append_rows(driver_rows(hashes[:3], "s", "stream", 5), "stream", 5, checked=True)
+    assert index.size() == 39
+    history = DeltaTable(index.images_path).history()
+    # Spark commits its empty writes; a MERGE that adds nothing commits nothing
+    assert [h["operation"] for h in history] == ["WRITE", "WRITE", "MERGE", "CREATE TABLE"]
+    # a micro-batch's rows find their matches through the bands delta-rs wrote
+    queries = [[h ^ 1] for h in hashes[:10]]
+    found = JoinLookup(index).near([f"q{i}" for i in range(10)], queries, THRESHOLD)
+    assert {(q, f"d{i}") for i, q in enumerate(f"q{j}" for j in range(10))} <= set(found)
+
+
+@pytest.mark.parametrize("winner", ["spark", "delta-rs"])
+def test_a_driver_commit_that_loses_a_race_adds_each_id_once(spark, index, caplog, winner):
+    """The stream's writer read the index, then another writer committed some of the same ids
+    before the stream's MERGE did: the conflict check fails the MERGE, which reads the table
+    again and adds only the ids still absent."""
+    hashes = planted_hashes(40, seed=15)
+    evens = [f"w{i}" for i in range(0, 48, 2)]
+    slow = index._driver_writer("images", "slow")
+    slow.schema()  # read once per writer, before the commits
+    read_before = slow.table.latest()  # the snapshot the stream's commit starts from
+    if winner == "spark":
+        fast = index_rows(rows(spark, hashes, "w")).where(F.col("id").isin(evens))
+        index.append(fast, "fast", 0, checked_ids=evens)
+    else:
+        fast_rows = [r for r in driver_rows(hashes, "w", "fast", 0) if r["id"] in evens]
+        index.append_rows(fast_rows, "fast", 0, checked=True)
+    follow = slow.table.latest
+    served = iter([read_before])  # once: the commit's first attempt runs on the old snapshot
+    slow.table.latest = lambda: next(served, None) or follow()  # type: ignore[method-assign]
+    with caplog.at_level("INFO", logger="streaming.index.table"):
+        index.append_rows(driver_rows(hashes, "w", "slow", 0), "slow", 0, checked=True)
+    assert "lost a commit to a concurrent writer (CommitFailedError)" in caplog.text
+    ids = DeltaTable(index.images_path).to_pyarrow_table().column("id").to_pylist()
+    assert sorted(ids) == sorted(f"w{i}" for i in range(48))  # each id once
+
+
+def test_spark_loses_a_race_to_a_driver_commit_and_adds_each_id_once(
+    spark, index, caplog, tmp_path
+):
+    """As the two Spark writers above, with the fast one a delta-rs MERGE from the driver, which
+    commits once the slow Spark job is running (its snapshot read): Spark's conflict check sees the
+    MERGE's files (not a blind append) and fails the slow writer's commit."""
+    import threading
+    import time
+
+    inside = tmp_path / "slow-writer-inside"
+
+    def pause_once(uri):
+        if uri == "w1":
+            inside.touch()
+            time.sleep(8)
+        return uri
+
+    hashes = planted_hashes(40, seed=16)
+    frame = index_rows(rows(spark, hashes, "w"))
+    slow = frame.withColumn("uri", F.udf(pause_once, "string")(F.col("id")))
+    evens = [f"w{i}" for i in range(0, 48, 2)]
+    writer = threading.Thread(target=index.append, args=(slow, "slow", 0))
+    with caplog.at_level("INFO", logger="streaming.index.table"):
+        writer.start()
+        while not inside.exists():
+            time.sleep(0.1)
+        fast = [r for r in driver_rows(hashes, "w", "fast", 0) if r["id"] in evens]
+        index.append_rows(fast, "fast", 0, checked=True)
+        writer.join()
+    assert "lost a commit to a concurrent writer (ConcurrentAppendException)" in caplog.text
+    ids = DeltaTable(index.images_path).to_pyarrow_table().column("id").to_pylist()
+    assert sorted(ids) == sorted(f"w{i}" for i in range(48))
