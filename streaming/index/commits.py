@@ -74,22 +74,20 @@ class DriverWriter:
     def path(self) -> str:
         return self.table.path
 
-    def schema(self, new: pa.Schema | None = None) -> pa.Schema:
-        """The table's Arrow schema, as its log records it; `new` while the table does not exist
-        (its first append creates it with that schema)."""
+    def schema(self) -> pa.Schema:
+        """The table's Arrow schema, as its log records it."""
         if self._schema is None:
             table = self.table.latest()
             if table is None:
-                if new is None:
-                    raise FileNotFoundError(f"{self.path}: no Delta table")
-                return new
+                raise FileNotFoundError(f"{self.path}: no Delta table")
             # delta-rs gives view types, which the files would record and readers get back
             self._schema = plain_schema(table)
         return self._schema
 
     def append(self, rows: pa.Table, version: int) -> None:
         """Append the rows as this writer's `version`, creating the table if it is missing: a blind
-        append, which no concurrent append makes fail."""
+        append, which no concurrent append makes fail. A column of the rows that the table lacks
+        is added to it (a match log written before flood control's columns)."""
         table = self.table.latest()
         if table is not None and self._holds(table, version):
             return
@@ -97,6 +95,7 @@ class DriverWriter:
             self.path,
             rows,
             mode="append",
+            schema_mode="merge",
             storage_options=self.table.storage_options,
             commit_properties=self._transaction(version),
         )

@@ -311,11 +311,11 @@ class HashIndex:
 
     def log_matches(self, rows: Sequence[Mapping[str, Any]], app_id: str, version: int) -> None:
         """Append rows to the `matches` log as version `version` of writer `app_id`, with delta-rs
-        (its first rows create the table, schemas/delta/matches.sql)."""
+        (its first rows create the table, schemas/delta/matches.sql; a column it lacks is added)."""
         if not rows:
             return
         writer = self._driver_writer("matches", app_id)
-        table = arrow_rows(rows, writer.schema(new=arrow_schema("matches")))
+        table = arrow_rows(rows, arrow_schema("matches"))
         retried(lambda: writer.append(table, version), self.matches_path, f"{app_id} matches")
 
     def _driver_writer(self, table: str, app_id: str) -> DriverWriter:
