@@ -51,11 +51,14 @@ def storage_failure(error: BaseException, paths: Mapping[str, str]) -> NeardupEr
     reason = next((r for r in (*DISK_FULL, *NOT_WRITABLE) if r in text), None)
     if reason is None:
         return None
-    located = [
+    located: list[tuple[str, Path | None]] = [
         (key, local)
         for key, path in paths.items()
         if (local := local_path(path)) is not None and str(local) in text
     ]
+    if not located and len(paths) == 1:  # the one path written, where the error names none
+        ((key, path),) = paths.items()
+        located = [(key, local_path(path))]
     key, local = located[0] if located else (" or ".join(paths), None)
     return _error(key, local, reason)
 

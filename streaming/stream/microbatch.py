@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,7 @@ from streaming.stream.decision import (
     wanted_ids,
 )
 from streaming.stream.failpoints import crash_point
+from streaming.stream.failures import storage_errors
 from streaming.stream.flood import LOGGED_COLUMNS, FloodGate, Throttled
 from streaming.stream.policies import Policies
 from streaming.stream.progress import BatchStats
@@ -147,16 +149,22 @@ class MicroBatch:
         """Once the query stopped."""
         self.kafka.close()
 
+    def index_storage(self) -> AbstractContextManager[None]:
+        """A full disk or a refused write while committing to the index, named as index.path's
+        (delta-rs's errors do not always quote the path)."""
+        return storage_errors({"index.path": self.config.index.path})
+
     def register(self, rows: list[Row], batch_id: int) -> None:
         """Append the rows to the index as version `batch_id` of this query's writer."""
         now = datetime.now(UTC)
-        self.index.append_rows(
-            [index_row(row, self.config, self.app_id, batch_id, now) for row in rows],
-            self.app_id,
-            batch_id,
-            with_bands=self.lookup.writes_bands,
-            checked=True,  # by the lookup, against our own rows
-        )
+        with self.index_storage():
+            self.index.append_rows(
+                [index_row(row, self.config, self.app_id, batch_id, now) for row in rows],
+                self.app_id,
+                batch_id,
+                with_bands=self.lookup.writes_bands,
+                checked=True,  # by the lookup, against our own rows
+            )
 
     def logged_matches(self, before_batch: int) -> list[dict]:
         """This writer's `matches` rows of the batches before `before_batch` (flood control's
@@ -173,7 +181,8 @@ class MicroBatch:
         if self.dry_run:
             return
         rows = [match_row(alert, self.app_id, batch_id) for alert in alerts]
-        self.index.log_matches(rows, self.app_id, batch_id)
+        with self.index_storage():
+            self.index.log_matches(rows, self.app_id, batch_id)
 
 
 class Stopwatch:
