@@ -130,8 +130,8 @@ def test_cli_produce_stream_alerts_and_index_stats(topics, photos, tmp_path):
     # The listener's progress line: Spark's counts joined with the job's own, and the job's steps
     # timed.
     progress = re.search(
-        r"batch 0: (\d+) images in [\d.]+ s \([\d.]+/s\), (\d+) alerts, 0 allowed, "
-        r"0 dead letters, (\d+) registered, index (\d+) images "
+        r"batch 0: (\d+) images in [\d.]+ s \([\d.]+/s\), (\d+) alerts, 0 held back, 0 allowed, "
+        r"0 dead letters, (\d+) registered, index (\d+) images, index_lag_s [\d.]+ "
         r"\(hash [\d.]+ s, match [\d.]+ s, publish [\d.]+ s, register [\d.]+ s\)",
         streamed.stderr,
     )
