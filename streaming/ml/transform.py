@@ -3,7 +3,7 @@
     ImageTransformer(outputCol="small").resize(256, keepAspectRatio=True).centerCrop(224, 224)
 
 The input column holds Spark's image struct (spark.read.format("image")) or encoded bytes
-(binaryFile's `content`). One pandas UDF reads each image once, runs every stage in order
+(binaryFile's `content`). One Arrow UDF reads each image once, runs every stage in order
 (streaming.image.ops) and writes the image struct, PNG or JPEG bytes, or normalize()'s tensor. An
 image that cannot be read or transformed gets a null output and its reason in errorCol; the task
 goes on.
@@ -11,10 +11,10 @@ goes on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, overload
 
-import pandas as pd
+import pyarrow as pa
 from pyspark import keyword_only
 from pyspark.ml import Transformer
 from pyspark.ml.param import Param, Params, TypeConverters
@@ -22,6 +22,7 @@ from pyspark.ml.param.shared import HasInputCol, HasOutputCol
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_type
 from pyspark.sql.types import (
     ArrayType,
     BinaryType,
@@ -262,25 +263,22 @@ class ImageTransformer(
             ]
         )
 
-        structs = is_image_struct(source)
+        arrow_returned = to_arrow_type(returned)
 
-        @F.pandas_udf(returned)  # type: ignore[call-overload]
-        def transform_images(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        # An Arrow UDF, not a pandas one: the column comes in and the struct goes out as Arrow,
+        # with no pandas conversion of the bytes or of the dicts either way (docs/transform.md).
+        @F.arrow_udf(returned)  # type: ignore[call-overload]
+        def transform_images(batches: Iterator[pa.Array]) -> Iterator[pa.Array]:
             for batch in batches:
                 # In chunks: the outputs of a whole Arrow batch of images need not fit in memory.
                 for start in range(0, len(batch), CHUNK):
-                    chunk = batch.iloc[start : start + CHUNK]
-                    values: Iterable[Any] = (
-                        chunk.to_dict("records") if structs else chunk.iloc[:, 0]
-                    )
-                    outputs, errors = recipe.apply_all(values)
-                    yield pd.DataFrame({"output": outputs, "error": errors})
+                    outputs, errors = recipe.apply_all(batch.slice(start, CHUNK).to_pylist())
+                    rows = [{"output": o, "error": e} for o, e in zip(outputs, errors, strict=True)]
+                    yield pa.array(rows, type=arrow_returned)
 
-        # Bytes go in wrapped in a struct, so that the UDF takes a DataFrame either way.
-        images = F.col(self.getInputCol())
         result = "__neardup_transformed"
         return (
-            dataset.withColumn(result, transform_images(images if structs else F.struct(images)))
+            dataset.withColumn(result, transform_images(F.col(self.getInputCol())))
             .withColumn(self.getOutputCol(), F.col(f"{result}.output"))
             .withColumn(self.getErrorCol(), F.col(f"{result}.error"))
             .drop(result)
