@@ -6,7 +6,7 @@ One Spark session on one core (local[1]) reads the same JPEGs of at least 2 MP (
 binaryFile content, cached in memory. Each side turns every file into Spark's image struct of its
 centre after a resize of the shorter side to 256: the stage as
 ImageTransformer(inputCol="content").resize(256, keepAspectRatio=True).centerCrop(224, 224) (one
-pandas UDF, OpenCV), the baseline as a plain Python UDF called once per row (PIL: decode, bilinear
+Arrow UDF, OpenCV), the baseline as a plain Python UDF called once per row (PIL: decode, bilinear
 resize, crop, BGR bytes). The stage decodes a JPEG whose first stage shrinks it at a reduced scale
 (libjpeg's DCT scaling); a second baseline does the same with PIL (Image.draft). Images/s are over
 the wall time of writing the column to Spark's noop sink, median of the repeats. The same work
