@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,17 @@ def test_produce_puts_the_meta_into_every_reference(tmp_path):
         }
         for n in ("a.png", "b.jpg")
     ]
+
+
+def test_index_add_without_its_images_is_refused_before_a_jvm_starts(tmp_path):
+    def index_add(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "streaming.cli", "index", "add", "--bank", "b", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    for args, says in (
+        ((), "PATHs or --manifest"),
+        (("x.png", "--manifest", str(tmp_path / "m.jsonl")), "PATHs or --manifest"),
+        (("--manifest", str(tmp_path / "m.jsonl")), "no such file"),
+    ):
+        refused = index_add(*args)
+        assert refused.returncode == 2 and says in refused.stderr, refused.stderr
