@@ -89,7 +89,7 @@ def register_manifest(
     spec, job = hash_spec(config), new_job()
     added, lines = 0, 0
     failed: list[Failure] = []
-    with manifest.open(encoding="utf-8", errors="replace") as text:
+    with manifest.open("rb") as text:
         chunks = read_chunks(text, MANIFEST_CHUNK, config.sources.max_meta_bytes, meta)
         for version, chunk in enumerate(chunks):
             failed += [

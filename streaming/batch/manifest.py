@@ -82,16 +82,26 @@ def located_uri(uri: str) -> str:
 
 
 def read_chunks(
-    lines: IO[str],
+    lines: IO[bytes],
     size: int,
     max_meta_bytes: int,
     default_meta: Mapping[str, Any] | None = None,
 ) -> Iterator[list[ManifestLine]]:
-    """The manifest's non-blank lines, parsed, `size` lines of the file at a time."""
+    """The manifest's non-blank lines (of a file opened in binary), parsed, `size` lines of the
+    file at a time; a line that is not UTF-8 is refused as such."""
     numbered = enumerate(lines, start=1)
     while chunk := list(islice(numbered, size)):
         yield [
             parse_line(text, number, max_meta_bytes, default_meta)
-            for number, text in chunk
-            if text.strip()
+            if isinstance(text := _decoded(raw), str)
+            else ManifestLine(number, None, text)
+            for number, raw in chunk
+            if raw.strip()
         ]
+
+
+def _decoded(line: bytes) -> str | Rejected:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Rejected(Reason.NOT_UTF8, f"not UTF-8: {e}")

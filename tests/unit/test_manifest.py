@@ -59,10 +59,16 @@ def test_a_bad_line_is_refused_with_its_reason(text, reason, says):
 
 
 def test_chunks_number_the_lines_of_the_file_and_skip_blank_ones():
-    text = '{"uri": "/a.png"}\n\nnot json\n{"uri": "/b.png"}\n{"uri": "/c.png"}\n'
-    chunks = list(read_chunks(io.StringIO(text), 2, LIMIT))
+    text = b'{"uri": "/a.png"}\n\nnot json\n{"uri": "/b.png"}\n{"uri": "/\xff.png"}\n'
+    chunks = list(read_chunks(io.BytesIO(text), 2, LIMIT))
     assert [[line.number for line in chunk] for chunk in chunks] == [[1], [3, 4], [5]]
-    assert [line.refusal is None for chunk in chunks for line in chunk] == [True, False, True, True]
+    refusals = [line.refusal for chunk in chunks for line in chunk]
+    assert [None if r is None else r.reason for r in refusals] == [
+        None,
+        Reason.MALFORMED_JSON,
+        None,
+        Reason.NOT_UTF8,
+    ]
 
 
 def test_meta_arguments_make_an_object_and_a_bad_one_is_a_usage_error(capsys):
