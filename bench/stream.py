@@ -13,7 +13,12 @@ each unlike the others unless --near-duplicate-corpus) and the same cores:
   duplicate of an image registered before, so every one of them alerts;
 - fixed cost: micro-batches of one image each (--single-batches of them), the seconds of Spark's
   own phases (the query progress's durationMs) next to the job's steps: what a batch costs
-  whatever its size.
+  whatever its size;
+- spark floor: the same one-record micro-batches through Spark alone (the job's Kafka source and
+  checkpoint, a Python worker's identity mapInPandas, one collect in foreachBatch): what any
+  Python job of this shape pays per batch, under the fixed cost;
+- hash ceiling: the throughput run's images through the job's source and hashing and one collect,
+  nothing else: the most the job could reach if matching and writing cost nothing.
 Each result carries the median seconds of the job's steps per micro-batch (the progress line's).
 
     python -m bench.stream --images 400 --batch 100 --dihedral --json
@@ -42,11 +47,13 @@ from streaming.config import Config, load_config
 from streaming.hashing import hash_images
 from streaming.local import kafka
 from streaming.local.spark import spark_session
+from streaming.stream.ingest import KAFKA_COLUMNS, ingest, ingested_schema
 from streaming.stream.job import StreamOptions, hash_spec, start_stream
 from streaming.stream.progress import BatchStats, progress_listener
 
 CORES = 2
-MEASURES = ("kernel", "fixed_cost", "throughput", "latency")
+MEASURES = ("kernel", "fixed_cost", "spark_floor", "hash_ceiling", "throughput", "latency")
+RELATIVE = ("hash_ceiling", "throughput")  # given as shares of the kernel rate too
 # Spark's phases of a micro-batch (StreamingQueryProgress.durationMs); triggerExecution holds the
 # others, addBatch is the job's foreachBatch.
 SPARK_PHASES = (
@@ -95,7 +102,7 @@ def main() -> None:
     parser.add_argument(
         "--measures",
         default=",".join(MEASURES),
-        help=f"comma-separated, among {', '.join(MEASURES)} (throughput needs kernel)",
+        help=f"comma-separated, among {', '.join(MEASURES)} ({' and '.join(RELATIVE)} need kernel)",
     )
     parser.add_argument(
         "--dihedral",
@@ -108,8 +115,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="JSON lines only")
     args = parser.parse_args()
     measures = args.measures.split(",")
-    if set(measures) - set(MEASURES) or ("throughput" in measures and "kernel" not in measures):
-        parser.error(f"--measures takes some of {', '.join(MEASURES)}; throughput needs kernel")
+    relative = set(RELATIVE) & set(measures)
+    if set(measures) - set(MEASURES) or (relative and "kernel" not in measures):
+        needs = f"{' and '.join(RELATIVE)} need kernel"
+        parser.error(f"--measures takes some of {', '.join(MEASURES)}; {needs}")
 
     state = Path(tempfile.mkdtemp(prefix="neardup-bench-"))
     config = bench_config(state, args.port)
@@ -126,15 +135,18 @@ def main() -> None:
         runs = {
             "kernel": lambda: kernel_rate(files, config),
             "fixed_cost": lambda: fixed_cost(spark, config, files, state, args.single_batches),
+            "spark_floor": lambda: spark_floor(spark, config, state, args.single_batches),
+            "hash_ceiling": lambda: hash_ceiling(spark, config, files, state, args.batch),
             "throughput": lambda: throughput(
                 spark, config, files, state, args.batch, args.duplicates
             ),
             "latency": lambda: latency(spark, config, files, state, args.rate, args.seconds),
         }
         results = {measure: runs[measure]() for measure in MEASURES if measure in measures}
-        if "throughput" in results:
-            share = results["throughput"]["images_per_s"] / results["kernel"]["images_per_s"]
-            results["throughput"]["share_of_kernel_rate"] = round(share, 3)
+        for measure in RELATIVE:
+            if measure in results:
+                share = results[measure]["images_per_s"] / results["kernel"]["images_per_s"]
+                results[measure]["share_of_kernel_rate"] = round(share, 3)
         for result in results.values():
             print(json.dumps(result), flush=True)
     finally:
@@ -265,8 +277,8 @@ def throughput(
     )
     stats = progress_listener(spark).queries[str(query.id)]
     query.awaitTermination()
-    # the first batch warms up
-    steady = [p for p in query.recentProgress if p["numInputRows"] > 0][1:]
+    # the first batch warms up; the last, partial one pays a full batch's fixed cost
+    steady = [p for p in query.recentProgress if p["numInputRows"] == batch][1:]
     rows = sum(p["numInputRows"] for p in steady)
     seconds = sum(p["batchDuration"] for p in steady) / 1000
     return {
@@ -303,6 +315,69 @@ def fixed_cost(spark, config: Config, files: list[Path], state: Path, batches: i
     timed = [p for p in query.recentProgress if p["numInputRows"] > 0][1:]
     return {
         "measure": "fixed_cost",
+        **phase_medians(timed),
+        "step_seconds_median": step_medians(stats, [p["batchId"] for p in timed], digits=3),
+    }
+
+
+def spark_floor(spark, config: Config, state: Path, batches: int) -> dict:
+    """One-record micro-batches through Spark alone: the job's Kafka source, a Python worker's
+    identity mapInPandas and one collect."""
+    run = run_config(config, state, "floor")
+    produce(run, run.kafka.images_topic, [(str(i), Path(f"{i}.jpg")) for i in range(batches + 1)])
+    timed = collect_only(spark, run, 1, lambda frames: frames, None)[1:]
+    return {"measure": "spark_floor", **phase_medians(timed)}
+
+
+def hash_ceiling(spark, config: Config, files: list[Path], state: Path, batch: int) -> dict:
+    """The throughput run's messages through the job's Kafka source and hashing (its mapInPandas)
+    and one collect, nothing else: the rate the job would reach if matching, publishing and
+    registering cost nothing."""
+    run = run_config(config, state, "ceiling")
+    produce(run, run.kafka.images_topic, [(str(path), path) for path in files])
+    spec = hash_spec(run)
+    steady = [
+        p
+        for p in collect_only(spark, run, batch, ingest(run, spec), ingested_schema(spec))
+        if p["numInputRows"] == batch
+    ][1:]
+    seconds = sum(p["batchDuration"] for p in steady) / 1000
+    return {
+        "measure": "hash_ceiling",
+        "images": sum(p["numInputRows"] for p in steady),
+        "micro_batch": batch,
+        "images_per_s": round(sum(p["numInputRows"] for p in steady) / seconds, 1),
+        **phase_medians(steady),
+    }
+
+
+def collect_only(spark, run: Config, batch: int, transform, schema) -> list[dict]:
+    """The progress of a query over run's images topic, in micro-batches of `batch` records, that
+    maps them with `transform` in mapInPandas (to `schema`; None: the records') and collects."""
+    records = (
+        spark.readStream.format("kafka")
+        .options(**kafka_io.spark_options(run))
+        .option("subscribe", run.kafka.images_topic)
+        .option("startingOffsets", "earliest")
+        .option("minPartitions", str(spark.sparkContext.defaultParallelism))
+        .option("maxOffsetsPerTrigger", str(batch))
+        .load()
+        .select(*KAFKA_COLUMNS)
+    )
+    query = (
+        records.mapInPandas(transform, schema or records.schema)
+        .writeStream.option("checkpointLocation", run.stream.checkpoint)
+        .foreachBatch(lambda frame, _: frame.collect())
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+    return [p for p in query.recentProgress if p["numInputRows"] > 0]
+
+
+def phase_medians(timed: list[dict]) -> dict:
+    """The median seconds of each micro-batch and of Spark's phases in it."""
+    return {
         "batches": len(timed),
         "batch_seconds_median": round(
             statistics.median(p["batchDuration"] for p in timed) / 1000, 3
@@ -311,7 +386,6 @@ def fixed_cost(spark, config: Config, files: list[Path], state: Path, batches: i
             phase: round(statistics.median(p["durationMs"].get(phase, 0) for p in timed) / 1000, 3)
             for phase in SPARK_PHASES
         },
-        "step_seconds_median": step_medians(stats, [p["batchId"] for p in timed], digits=3),
     }
 
 

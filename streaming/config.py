@@ -39,9 +39,9 @@ from pydantic_settings import (
 
 from streaming.errors import ConfigError
 from streaming.hashing.decode import GREY_STEPS
-from streaming.hashing.types import BANDABLE_TYPES, DIHEDRAL_TYPES, HASH_TYPES
+from streaming.hashing.types import BANDABLE_TYPES, DIHEDRAL_TYPES, HASH_TYPES, REGISTRY
 from streaming.index.lookup import LOOKUP_NAMES
-from streaming.index.rule import Rule
+from streaming.index.rule import Rule, match_rule
 from streaming.stream.flood import FloodLimit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -237,6 +237,7 @@ class HashingConfig(Section):
     dihedral: bool
     unletterbox: bool
     rule: StringList
+    confirm: dict[str, int]  # hash type -> the largest distance it confirms; empty: off
     grey: Annotated[Text, one_of(GREY_STEPS)]
 
     @field_validator("primary")
@@ -256,6 +257,7 @@ class HashingConfig(Section):
             )
         if self.rule:
             self._check_rule()
+        self._check_confirm()
         if self.exact and self.grey != "luma":
             why = "must be luma when hashing.exact is true (imagehash's own grey step)"
             raise RefusedKey.of(self, "grey", why)
@@ -263,8 +265,9 @@ class HashingConfig(Section):
 
     @property
     def match_rule(self) -> Rule | None:
-        """hashing.rule parsed (checked when the config was read); None when it is empty."""
-        return Rule.parse(" or ".join(self.rule), self.primary) if self.rule else None
+        """hashing.rule with hashing.confirm compiled in (both checked when the config was read);
+        None when both are empty."""
+        return match_rule(self.rule, self.confirm, self.primary, self.threshold)
 
     def _check_rule(self) -> None:
         """The rule parses, bounds the primary hash in every alternative, names computed hashes
@@ -283,6 +286,21 @@ class HashingConfig(Section):
                 f"bounds {self.primary} by {radius}, over hashing.threshold ({self.threshold}), "
                 "the lookup's radius",
             )
+
+    def _check_confirm(self) -> None:
+        """Each confirming hash is computed, is not the primary (the threshold bounds that one)
+        and is bounded within its bits (a type without a fixed width: by a non-negative bound)."""
+        for hash_type, bound in self.confirm.items():
+            if hash_type not in self.types:
+                raise RefusedKey("confirm", f"{hash_type} not in hashing.types")
+            if hash_type == self.primary:
+                why = f"{hash_type} is the primary hash: hashing.threshold bounds it"
+                raise RefusedKey("confirm", why)
+            kind = REGISTRY[hash_type]
+            bits = None if kind.bits is None or kind.segmented else kind.width(self.hash_size)
+            if bound < 0 or (bits is not None and bound > bits):
+                within = "0 or more" if bits is None else f"between 0 and {bits}, its bits"
+                raise RefusedKey("confirm", f"{hash_type} <= {bound}: the bound must be {within}")
 
 
 def _flood_limit(value: str | None) -> str | None:

@@ -143,18 +143,20 @@ class ResidentLookup:
 
 def _ids_per_file(files: list[str], table: pa.Table) -> dict[str, pa.Array]:
     """The ids of the rows read from each file (none for a file without rows)."""
-    names = table["file"].combine_chunks().dictionary_encode()
-    codes = names.indices.to_numpy()
-    ids = table["id"].combine_chunks().take(pa.array(np.argsort(codes, kind="stable")))
-    counts = np.bincount(codes, minlength=len(names.dictionary))
-    starts = np.cumsum(counts) - counts
-    per_key = {
-        key: ids.slice(start, count)
-        for key, start, count in zip(
-            names.dictionary.to_pylist(), starts.tolist(), counts.tolist(), strict=True
-        )
+    found: dict[str, list[pa.Array]] = {}
+    # batch by batch: a file's name repeats on each of its rows, and tens of millions of them
+    # overflow one string array (2 GB); a scan's batch holds the rows of one file
+    for batch in table.select(["file", "id"]).to_batches():
+        names = batch["file"].dictionary_encode()
+        codes = names.indices.to_numpy(zero_copy_only=False)
+        for code, name in enumerate(names.dictionary.to_pylist()):
+            rows = np.flatnonzero(codes == code)
+            ids = batch["id"] if len(rows) == len(batch) else batch["id"].take(pa.array(rows))
+            found.setdefault(name, []).append(ids)
+    return {
+        file: pa.concat_arrays(found[file]) if file in found else pa.array([], pa.string())
+        for file in files
     }
-    return {file: per_key.get(file, pa.array([], pa.string())) for file in files}
 
 
 def _collected(table: pa.Table) -> list[dict]:

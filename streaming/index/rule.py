@@ -3,13 +3,14 @@
 
 Every alternative must bound the primary hash, so that the banded lookup within the largest of
 those bounds finds every pair the rule accepts; the other hashes are then compared exactly.
-docs/robustness.md measures the rule conf/local.toml suggests.
+hashing.confirm (e.g. {dhash = 12}) is no second decision: match_rule compiles it into the rule.
+docs/robustness.md measures the rule conf/local.toml suggests, and confirmation.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 _TERM = re.compile(r"\s*([a-z][a-z0-9-]*)\s*<=\s*(\d+)\s*")
@@ -54,3 +55,16 @@ class Rule:
         return " or ".join(
             " and ".join(f"{t} <= {bound}" for t, bound in terms) for terms in self.alternatives
         )
+
+
+def match_rule(
+    rule: Sequence[str], confirm: Mapping[str, int], primary: str, threshold: int
+) -> Rule | None:
+    """The one decision of hashing.rule and hashing.confirm: each alternative of `rule` (without
+    one, `primary <= threshold`) also bounding every confirming hash, so all of them must hold;
+    None when both are empty (the threshold alone decides). ValueError as Rule.parse."""
+    if not rule and not confirm:
+        return None
+    parsed = Rule.parse(" or ".join(rule), primary) if rule else Rule((((primary, threshold),),))
+    bounds = tuple(confirm.items())
+    return Rule(tuple(terms + bounds for terms in parsed.alternatives))

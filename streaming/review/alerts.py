@@ -34,6 +34,7 @@ COLUMNS = (
     "bank",
     "hash_type",
     "distance",
+    "transform",
     "threshold",
     "distances",
     *(f"{side}_{field}" for side in _SIDES for field in ("uri", "meta")),

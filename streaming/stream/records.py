@@ -69,7 +69,7 @@ def match_row(alert: Mapping[str, Any], written_by: str, batch_id: int) -> dict[
     image, match = alert["image_source"], alert["match_source"] or {}
     return {
         **{k: alert[k] for k in ("alert_id", "image_id", "match_id", "hash_type", "bank")},
-        **{k: alert[k] for k in ("distance", "threshold", "image_uri", "match_uri")},
+        **{k: alert[k] for k in ("distance", "transform", "threshold", "image_uri", "match_uri")},
         "distances": as_json(alert["distances"]),
         **{
             k: None if alert[k] is None else as_json(alert[k]) for k in ("image_meta", "match_meta")

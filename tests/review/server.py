@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from datetime import datetime
 from email.message import Message
 from pathlib import Path
 
@@ -88,6 +89,21 @@ def sample_alert(
         "detected_at": f"2026-11-30T10:{number % 60:02d}:00.000Z",
         **changes,
     }
+
+
+def with_datetimes(alert: dict) -> dict:
+    """The alert as the stream holds it before JSON: timestamps as datetimes."""
+
+    def parsed(text: str) -> datetime:
+        return datetime.fromisoformat(text)
+
+    sides = {
+        side: None
+        if alert[side] is None
+        else {**alert[side], "timestamp": parsed(alert[side]["timestamp"])}
+        for side in ("image_source", "match_source")
+    }
+    return {**alert, **sides, "detected_at": parsed(alert["detected_at"])}
 
 
 def as_json(payload: dict) -> bytes:

@@ -22,7 +22,7 @@ from streaming.review.alerts import (
 from streaming.schemas import arrow_schema
 from streaming.stream.records import match_row
 
-from .server import sample_alert
+from .server import sample_alert, with_datetimes
 
 
 @pytest.fixture
@@ -73,23 +73,9 @@ def test_the_match_log_gives_the_frame_the_topic_gives(tmp_path):
     alerts[5]["match_source"] = None  # a bank member: no position
     alerts[4]["image_meta"] = {"camera": "x"}
     alerts[5]["match_meta"] = {"source": "catalogue", "sku": "12"}
+    alerts[3]["transform"] = "flip_h"  # a dihedral match
     rows = [match_row(with_datetimes(alert), "neardup-stream-test", 0) for alert in alerts]
     path = str(tmp_path / "matches")
     write_deltalake(path, pa.Table.from_pylist(rows, schema=arrow_schema("matches")))
     logged = MatchLog(FollowedTable(path)).frame()
     pd.testing.assert_frame_equal(logged, alert_frame([alert_row(a) for a in alerts]))
-
-
-def with_datetimes(alert: dict) -> dict:
-    """The alert as the stream holds it before JSON: timestamps as datetimes."""
-
-    def parsed(text: str) -> datetime:
-        return datetime.fromisoformat(text)
-
-    sides = {
-        side: None
-        if alert[side] is None
-        else {**alert[side], "timestamp": parsed(alert[side]["timestamp"])}
-        for side in ("image_source", "match_source")
-    }
-    return {**alert, **sides, "detected_at": parsed(alert["detected_at"])}

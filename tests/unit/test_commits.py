@@ -27,16 +27,17 @@ LOGGED = {
 def test_an_append_adds_the_columns_a_match_log_lacks_and_runs_each_version_once(tmp_path):
     path = str(tmp_path / "matches")
     full = arrow_schema("matches")
-    older = pa.schema([f for f in full if f.name not in ("sent", "suppressed")])
+    older = pa.schema([f for f in full if f.name not in ("sent", "suppressed", "transform")])
     write_deltalake(path, arrow_rows([{**LOGGED, "alert_id": "old"}], older), mode="append")
     writer = DriverWriter(path, "stream-a")
-    row = {**LOGGED, "alert_id": "new", "sent": False, "suppressed": 3}
+    row = {**LOGGED, "alert_id": "new", "sent": False, "suppressed": 3, "transform": "rot90"}
     writer.append(arrow_rows([row], full), version=7)
     writer.append(arrow_rows([row], full), version=7)  # the batch run again after a crash
 
     table = DeltaTable(path)
-    assert {"sent", "suppressed"} <= set(pa.schema(table.schema().to_arrow()).names)
+    assert {"sent", "suppressed", "transform"} <= set(pa.schema(table.schema().to_arrow()).names)
     rows = {r["alert_id"]: r for r in table.to_pyarrow_table().to_pylist()}
-    assert len(rows) == 2 and rows["old"]["sent"] is None
+    assert len(rows) == 2 and rows["old"]["sent"] is rows["old"]["transform"] is None
     assert (rows["new"]["sent"], rows["new"]["suppressed"]) == (False, 3)
+    assert rows["new"]["transform"] == "rot90"
     assert table.transaction_version("stream-a") == 7

@@ -109,6 +109,23 @@ def test_matching_options_are_off_by_default_and_a_rule_is_checked():
         load_config(environ={}, overrides={"hashing.exact": True, "hashing.dihedral": True})
 
 
+def test_confirm_is_off_by_default_and_compiles_into_the_rule_from_each_layer(tmp_path):
+    assert load_config(environ={}).hashing.match_rule is None
+    path = tmp_path / "c.toml"
+    path.write_text('[hashing]\ntypes = ["phash", "dhash", "pdq"]\nconfirm = {dhash = 12}\n')
+    from_file = load_config(path, environ={}).hashing
+    assert str(from_file.match_rule) == "phash <= 10 and dhash <= 12"
+    variable = {"NEARDUP_HASHING_CONFIRM": '{"pdq": 40}'}
+    # a table's layers merge key by key, as pydantic-settings merges every table
+    assert load_config(path, environ=variable).hashing.confirm == {"dhash": 12, "pdq": 40}
+    flag = load_config(path, environ={}, overrides={"hashing.confirm.dhash": 8})
+    assert flag.hashing.confirm == {"dhash": 8}
+    ruled = flag.replace(**{"hashing.rule": ["phash <= 4", "phash <= 10 and pdq <= 60"]})
+    assert str(ruled.hashing.match_rule) == (
+        "phash <= 4 and dhash <= 8 or phash <= 10 and pdq <= 60 and dhash <= 8"
+    )
+
+
 # A variable's setting -> the whole message it gets.
 MESSAGES = {
     "NEARDUP_HASHING_THRESHOLD=ten": "hashing.threshold: expected an integer, got 'ten'",
@@ -130,6 +147,16 @@ MESSAGES = {
     "NEARDUP_S3_ACCESS_KEY_ID=id": "s3.access_key_id: must be set together with "
     "secret_access_key, or both left empty, got 'id'",
     "NEARDUP_S3_LOCAL_PORT=x": "s3.local.port: expected an integer, got 'x'",
+    'NEARDUP_HASHING_CONFIRM={"pdq": 31}': "hashing.confirm: pdq not in hashing.types",
+    'NEARDUP_HASHING_CONFIRM={"phash": 8}': "hashing.confirm: phash is the primary hash: "
+    "hashing.threshold bounds it",
+    'NEARDUP_HASHING_CONFIRM={"dhash": 65}': "hashing.confirm: dhash <= 65: the bound must be "
+    "between 0 and 64, its bits",
+    'NEARDUP_HASHING_CONFIRM={"dhash": -1}': "hashing.confirm: dhash <= -1: the bound must be "
+    "between 0 and 64, its bits",
+    'NEARDUP_HASHING_CONFIRM={"dhash": "12"}': "hashing.confirm.dhash: expected an integer, "
+    "got '12'",
+    "NEARDUP_HASHING_CONFIRM=12": "hashing.confirm: expected a table, got 12",
 }
 
 

@@ -332,6 +332,24 @@ def test_the_rule_reads_the_distances_under_the_matched_transform():
     assert (alert["transform"], alert["distances"]) == ("rot180", {"phash": 4, "dhash": 1})
 
 
+def with_confirm(hashing: HashingConfig, **bounds: int) -> HashingConfig:
+    return hashing.model_copy(update={"confirm": bounds})
+
+
+def test_confirm_adds_its_bounds_to_every_alternative_of_the_rule():
+    near = image("b", 0b1111, 1, dhash=0xFF ^ 0b1)  # phash 4, dhash 1
+    far = image("c", 0b1111 << 8, 2, dhash=0xFF ^ 0b11)  # phash 4, dhash 2
+    close = image("d", 0b11 << 16, 3, dhash=0)  # phash 2, dhash 8: no longer by its phash alone
+    stream = [image("a", 0, 0), near, far, close]
+    confirmed = Index(hashing=with_confirm(with_rule(HASHING, *RULE), dhash=1)).decide(stream)
+    ruled = Index(hashing=with_rule(HASHING, "phash <= 2 and dhash <= 1", RULE[1])).decide(stream)
+    assert confirmed == ruled
+    assert [a["image_id"] for a in confirmed.alerts] == ["b"]
+    # without a rule: the threshold and the confirming bound
+    (alert,) = Index(hashing=with_confirm(HASHING, dhash=1)).decide(stream).alerts
+    assert (alert["image_id"], alert["distances"]) == ("b", {"phash": 4, "dhash": 1})
+
+
 # --- properties ---
 
 HASHES = [0, 0x0F0F, -1, 0x7000_0000_0000_0000]  # far apart; messages are near copies of these
@@ -621,3 +639,20 @@ def test_the_rule_keeps_exactly_the_alerts_whose_distances_it_accepts(stream, ba
     assert rule is not None
     accepted = {(a["image_id"], a["match_id"]) for a in everything if rule.accepts(a["distances"])}
     assert alert_pairs(kept) == accepted
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    stream=streams(turns=True),
+    bank=banks(),
+    cut=cuts,
+    dihedral=st.booleans(),
+    bound=st.integers(0, 8),
+)
+def test_confirm_decides_as_the_rule_it_stands_for(stream, bank, cut, dihedral, bound):
+    hashing = DIHEDRAL if dihedral else HASHING
+    confirmed = Index(dict(bank), with_confirm(hashing, dhash=bound))
+    ruled = Index(
+        dict(bank), with_rule(hashing, f"phash <= {hashing.threshold} and dhash <= {bound}")
+    )
+    assert alert_matches(confirmed.run(stream, cut)) == alert_matches(ruled.run(stream, cut))
