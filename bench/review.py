@@ -79,7 +79,7 @@ def generated(count: int, photos: list[Path], seed: int) -> list[dict]:
             "match_uri": str(photos[sides[i, 1]]),
             "image_source": {"topic": "images", "partition": 0, "offset": i, "timestamp": stamp},
             "match_source": None,
-            "meta": {"shop": f"s{i % 97}"},
+            "image_meta": {"shop": f"s{i % 97}"},
             "detected_at": stamp,
         }
         rows.append(alert_row(alert))

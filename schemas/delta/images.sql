@@ -22,5 +22,8 @@ CREATE TABLE IF NOT EXISTS images (
   source_timestamp  TIMESTAMP,
   registered_by     STRING,            -- the writer's app id (derived from the stream checkpoint, or a batch job id)
   batch_id          BIGINT,            -- the micro-batch (or batch job run) that registered the row
-  registered_at     TIMESTAMP
+  registered_at     TIMESTAMP,
+  meta              STRING             -- the image's free metadata object, as JSON text: the message's
+                                       -- `meta`, or `index add --meta/--manifest`'s (added last: older
+                                       -- tables gain it when opened, HashIndex.ensure)
 ) USING DELTA

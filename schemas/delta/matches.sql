@@ -28,5 +28,7 @@ CREATE TABLE IF NOT EXISTS matches (
   suppressed       INT,               -- of a sent alert: the match's alerts held back just before it
   detected_at      TIMESTAMP NOT NULL,
   written_by       STRING NOT NULL,   -- the stream's app id
-  batch_id         BIGINT NOT NULL    -- the micro-batch that wrote the row
+  batch_id         BIGINT NOT NULL,   -- the micro-batch that wrote the row
+  match_meta       STRING             -- the match's `meta` (its `images` row), as JSON text; added last,
+                                      -- so an older log gains it by the first append's schema merge
 ) USING DELTA

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from streaming.cli.metadata import add_meta_argument, meta_object
 from streaming.config import Config
 from streaming.storage import on_object_store
 
@@ -32,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--bank", help="register the images as members of this bank of known images"
     )
+    add_meta_argument(parser, "the images")
     parser.add_argument(
         "--inline", action="store_true", help="send the bytes in the message (base64), not the path"
     )
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     limit = producer.config["max_request_size"]
     sent = []
     refusals = []
-    for key, document in references(config, args.paths, args.bank, args.inline):
+    documents = references(config, args.paths, args.bank, args.inline, meta_object(args.meta))
+    for key, document in documents:
         try:
             sent.append((key, producer.send(topic, key=key, value=document)))
         except MessageSizeTooLargeError as e:  # over max_request_size: refused before sending
@@ -86,16 +89,22 @@ def not_sent(error: Exception, limit: int, inline: bool) -> str:
 
 
 def references(
-    config: Config, names: Sequence[str], bank: str | None, inline: bool
+    config: Config,
+    names: Sequence[str],
+    bank: str | None,
+    inline: bool,
+    meta: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, dict]]:
-    """(key, reference) of every image file under the paths and image object under the prefixes."""
+    """(key, reference) of every image file under the paths and image object under the prefixes,
+    each with `meta` when given."""
+    extra = {} if meta is None else {"meta": meta}
     for name in names:
         if on_object_store(name):
             for uri in image_objects(config, name):
-                yield uri, object_reference(uri, bank)
+                yield uri, {**object_reference(uri, bank), **extra}
         else:
             for path in image_files([name]):
-                yield str(path), reference(path, bank, inline)
+                yield str(path), {**reference(path, bank, inline), **extra}
 
 
 def image_files(paths: Sequence[str]) -> Iterator[Path]:

@@ -24,7 +24,7 @@ from streaming.index.followed import committed_at
 from streaming.index.lookup import Pairs, on_file_system
 from streaming.index.pairs import as_words
 from streaming.index.shards import ShardAnswer, ShardSpec, fingerprints, search_shard
-from streaming.index.table import HashIndex
+from streaming.index.table import HashIndex, table_schema
 
 
 class ShardedLookup:
@@ -113,7 +113,9 @@ class ShardedLookup:
 
     def _read(self, files: list[str], columns: Sequence[str], ids: pa.Array) -> list[dict]:
         """These columns of the rows of these ids in these Parquet files of `images`."""
-        frame = self.index.spark.read.parquet(*files).where(F.col("id").isin(ids.to_pylist()))
+        # the table's schema: a file older than a column reads NULL there (ADDED_COLUMNS)
+        images = self.index.spark.read.schema(table_schema("images"))
+        frame = images.parquet(*files).where(F.col("id").isin(ids.to_pylist()))
         return [row.asDict() for row in frame.select(*columns).collect()]
 
 

@@ -57,6 +57,9 @@ COMMIT_ATTEMPTS = 20
 TABLES = ("images", "bands")
 # Tables beside these that delta-rs writers may create before the index exists (`neardup bank set`)
 SIDE_TABLES = ("banks", "decisions")
+# Nullable columns a release added to a table's DDL: a table without them is an older index, which
+# opening it upgrades (ALTER TABLE ADD COLUMNS, a metadata-only commit; old rows read NULL).
+ADDED_COLUMNS = {"images": ("meta",)}
 
 
 class HashIndex:
@@ -134,10 +137,11 @@ class HashIndex:
 
     def _check_table(self, table: str) -> None:
         """FOREIGN_INDEX unless the table has this index's columns and, if it records them, its
-        hash type and size; adopt its bands."""
+        hash type and size; adopt its bands, and add the columns a later release added."""
         path = self._path(table)
         columns = set(self.spark.read.format("delta").load(path).columns)
-        missing = [f.name for f in table_schema(table) if f.name not in columns]
+        later = ADDED_COLUMNS.get(table, ())
+        missing = [f.name for f in table_schema(table) if f.name not in {*columns, *later}]
         if missing:
             missing_text = ", ".join(missing[:4])
             raise self._foreign(
@@ -159,6 +163,20 @@ class HashIndex:
             self.plan = BandPlan(
                 self.plan.bits, self.plan.threshold, bands, self.plan.threshold // bands
             )
+        self._add_columns(table, columns)
+
+    def _add_columns(self, table: str, columns: Collection[str]) -> None:
+        """Add the columns of ADDED_COLUMNS the table lacks (an index of an older release)."""
+        path = self._path(table)
+        lacking = [
+            f"{f.name} {f.dataType.simpleString().upper()}"
+            for f in table_schema(table)
+            if f.name in ADDED_COLUMNS.get(table, ()) and f.name not in columns
+        ]
+        if lacking:
+            quoted_path = path.replace("`", "``")
+            statement = f"ALTER TABLE delta.`{quoted_path}` ADD COLUMNS ({', '.join(lacking)})"
+            retried(lambda: self.spark.sql(statement), path, "adding columns")
 
     def _path(self, table: str) -> str:
         return f"{self.path}/{table}"
@@ -257,7 +275,8 @@ class HashIndex:
                 others = F.col("registered_by").isNull() | (F.col("registered_by") != app_id)
                 held = F.broadcast(held.where(others & F.col("id").isin(sorted(checked_ids))))
             absent = new.join(held.select("id"), "id", "left_anti")
-            writer = absent.write.format("delta").mode("append")
+            # merging: a column the DDL gained since the table was made is added, not refused
+            writer = absent.write.format("delta").mode("append").option("mergeSchema", "true")
             writer.option("txnAppId", app_id).option("txnVersion", version).save(self.images_path)
 
         retried(commit, self.images_path, f"{app_id} version {version}")

@@ -51,7 +51,7 @@ def alert_row(alert: Mapping[str, Any]) -> dict[str, Any]:
     """The frame's row of an alert of schemas/duplicate_alert.schema.json."""
     row: dict[str, Any] = {column: alert.get(column) for column in COLUMNS}
     row["distances"] = json.dumps(alert.get("distances") or {}, sort_keys=True)
-    # the incoming reference's meta is `meta` in the alert, `image_meta` where banks name both
+    # the incoming reference's meta: `image_meta`, named `meta` in alerts before match_meta came
     metas = {"image": alert.get("image_meta", alert.get("meta")), "match": alert.get("match_meta")}
     for side in _SIDES:
         row[f"{side}_meta"] = None if metas[side] is None else json.dumps(metas[side])
@@ -221,12 +221,15 @@ class MatchLog:
 
 def logged_row(row: dict[str, Any]) -> dict[str, Any]:
     """The frame's row of a `matches` row: its JSON texts written as alert_row writes them."""
-    meta = row["image_meta"]
+    # a log written before match_meta lacks it
+    metas = {side: row.get(f"{side}_meta") for side in _SIDES}
     return {
         **row,
         "distances": json.dumps(json.loads(row["distances"]), sort_keys=True),
-        "image_meta": None if meta is None else json.dumps(json.loads(meta)),
-        "match_meta": None,  # members' metadata is not logged yet (docs/banks.md)
+        **{
+            f"{side}_meta": None if meta is None else json.dumps(json.loads(meta))
+            for side, meta in metas.items()
+        },
     }
 
 

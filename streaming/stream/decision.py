@@ -94,7 +94,11 @@ def wanted_ids(batch: Batch, candidates: Found) -> set[str]:
 
 def indexed_columns(hashing: HashingConfig) -> list[str]:
     """The columns of an indexed row that the decision reads."""
-    return ["id", "bank", "uri", *map(hash_column, hashing.types), "source_topic", *POSITION]
+    return [
+        *("id", "bank", "uri", "meta"),
+        *map(hash_column, hashing.types),
+        *("source_topic", *POSITION),
+    ]
 
 
 def decide(

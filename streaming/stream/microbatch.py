@@ -204,6 +204,7 @@ def ingested_columns(config: Config) -> tuple[str, ...]:
         "id",
         "bank",
         "uri",
+        "meta",
         *(hash_column(t) for t in config.hashing.types),
         *EXTRA_COLUMNS,
         *("source_topic", *POSITION),

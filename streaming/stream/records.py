@@ -56,8 +56,10 @@ def alert(
         "match_uri": match["uri"],
         "image_source": source(image),
         "match_source": source(match) if match["source_offset"] is not None else None,
-        # the producer's own object, kept as JSON text in the rows
-        "meta": None if image.get("meta") is None else json.loads(image["meta"]),
+        # each side's free object, kept as JSON text in the rows: the incoming message's, and the
+        # matched image's (a bank member's from `index add --meta`, or its own message's)
+        "image_meta": _object(image.get("meta")),
+        "match_meta": _object(match.get("meta")),
         "detected_at": detected_at,
     }
 
@@ -69,7 +71,9 @@ def match_row(alert: Mapping[str, Any], written_by: str, batch_id: int) -> dict[
         **{k: alert[k] for k in ("alert_id", "image_id", "match_id", "hash_type", "bank")},
         **{k: alert[k] for k in ("distance", "transform", "threshold", "image_uri", "match_uri")},
         "distances": as_json(alert["distances"]),
-        "image_meta": None if alert["meta"] is None else as_json(alert["meta"]),
+        **{
+            k: None if alert[k] is None else as_json(alert[k]) for k in ("image_meta", "match_meta")
+        },
         **{f"image_{k}": image[k] for k in ("topic", "partition", "offset", "timestamp")},
         **{f"match_{k}": match.get(k) for k in ("topic", "partition", "offset", "timestamp")},
         # held back by flood control (stream/flood.py): logged, not published
@@ -115,6 +119,10 @@ def source(row: Row) -> dict[str, Any]:
 def as_json(record: Mapping[str, Any]) -> str:
     """A record as the JSON of its schema; timestamps in RFC 3339 with their offset."""
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=_timestamp)
+
+
+def _object(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
 
 
 def _timestamp(value: object) -> str:

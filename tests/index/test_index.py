@@ -9,15 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from delta.tables import DeltaTable as SparkDeltaTable
 from deltalake import DeltaTable
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from streaming.batch.dedup import find_pairs
 from streaming.hashing import HashSpec, hash_images, hex_to_words
 from streaming.index.join import JoinLookup
 from streaming.index.match import match_index
 from streaming.index.resident import ResidentLookup
-from streaming.index.table import HashIndex
+from streaming.index.sharded import ShardedLookup
+from streaming.index.table import HashIndex, table_schema
 from streaming.samples import write_samples
 from streaming.storage import delta_storage_options
 
@@ -398,3 +401,24 @@ def test_spark_loses_a_race_to_a_driver_commit_and_adds_each_id_once(
     assert "lost a commit to a concurrent writer (ConcurrentAppendException)" in caplog.text
     ids = DeltaTable(index.images_path).to_pyarrow_table().column("id").to_pylist()
     assert sorted(ids) == sorted(f"w{i}" for i in range(48))
+
+
+def test_an_older_index_gains_the_meta_column_and_every_lookup_reads_it(spark, tmp_path):
+    """An `images` table from before `meta` (ADDED_COLUMNS): opening the index adds the column,
+    its old rows read NULL, and the matched rows' meta comes back from each lookup's one read."""
+    path = str(tmp_path / "index")
+    older = StructType([f for f in table_schema("images") if f.name != "meta"])
+    SparkDeltaTable.createIfNotExists(spark).location(f"{path}/images").addColumns(older).execute()
+    spark.createDataFrame(
+        [("old", [0], 8)], "id string, phash array<bigint>, hash_size int"
+    ).write.format("delta").mode("append").save(f"{path}/images")
+    index = HashIndex(spark, path, "phash", 8, THRESHOLD, expected_size=1000)
+    index.ensure()
+    assert "meta" in index.images().columns
+    index.append_rows(
+        [{"id": "new", "phash": [1], "hash_size": 8, "meta": '{"sku": "12"}'}], "t", 0
+    )
+    expected = {"old": {"id": "old", "meta": None}, "new": {"id": "new", "meta": '{"sku": "12"}'}}
+    for lookup in (ResidentLookup(index), JoinLookup(index), ShardedLookup(index, 1)):
+        assert set(lookup.near(["q"], [[3]], THRESHOLD)) == {("q", "old"), ("q", "new")}
+        assert lookup.rows(["old", "new"], ["id", "meta"]) == expected, type(lookup).__name__

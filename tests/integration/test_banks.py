@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
+from streaming.batch.bulk import register_files, register_manifest
 from streaming.config import Config
 from streaming.hashing import HashSpec, hash_images, hex_to_words
 from streaming.index.banks import BankTable
@@ -76,12 +77,32 @@ def rotated(original: Path, config: Config, low: int, high: int) -> tuple[Path, 
     raise AssertionError(f"no turn of {original} lands {low}..{high} bits away")
 
 
-def test_an_allow_bank_silences_and_a_bank_threshold_tightens(spark, topics, tmp_path):
+def test_an_allow_bank_silences_a_bank_threshold_tightens_and_alerts_carry_both_metas(
+    spark, topics, tmp_path
+):
     config = fresh(topics, tmp_path)
     threshold = config.hashing.threshold
-    stock, tight, loose, seen = (
+    stock, tight, loose, seen, listed, loaded = (
         distinct_images(tmp_path / name, count=1, seed=seed)[0]
-        for name, seed in (("stock", 81), ("tight", 82), ("loose", 83), ("seen", 84))
+        for name, seed in (
+            *(("stock", 81), ("tight", 82), ("loose", 83), ("seen", 84)),
+            *(("listed", 87), ("loaded", 88)),
+        )
+    )
+    # members with metadata: `index add PATH --meta`, and `index add --manifest` (a bad line too)
+    index = open_index(spark, config)
+    assert register_files(spark, config, index, [str(listed)], "catalogue", {"sku": "L-1"})[0] == 1
+    manifest = tmp_path / "catalogue.jsonl"
+    lines = [{"id": "loaded-1", "uri": str(loaded), "meta": {"sku": "M-2"}}, {"id": "no-uri"}]
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    added, failed = register_manifest(spark, config, index, manifest, "catalogue")
+    assert (added, [where for where, _, _ in failed]) == (1, [f"{manifest}:2"])
+    listed_copy, loaded_copy = near_duplicate(listed, 0), near_duplicate(loaded, 0)
+    with_meta = Message(
+        str(listed_copy),
+        json.dumps(
+            {"id": str(listed_copy), "uri": str(listed_copy), "meta": {"shop": "s1"}}
+        ).encode(),
     )
     banks = BankTable(config.index.path)
     banks.set("stock", kind="allow")
@@ -93,19 +114,40 @@ def test_an_allow_bank_silences_and_a_bank_threshold_tightens(spark, topics, tmp
     seen_copy = near_duplicate(seen, 0)
     stream = [stock_copy, tight_copy, loose_copy, seen, seen_copy]
     banked = [*members([stock], "stock"), *members([tight], "tight"), *members([loose], "loose")]
-    produce(config, config.kafka.images_topic, [*banked, *references(stream)])
+    produce(
+        config,
+        config.kafka.images_topic,
+        [*banked, *references(stream), with_meta, *references([loaded_copy])],
+    )
 
     run_available_now(spark, config)
 
     alerts = read_topic(config, config.kafka.alerts_topic)
-    assert alert_pairs(alerts) == {(str(loose_copy), str(loose)), (str(seen_copy), str(seen))}
+    assert alert_pairs(alerts) == {
+        (str(loose_copy), str(loose)),
+        (str(seen_copy), str(seen)),
+        (str(listed_copy), str(listed)),
+        (str(loaded_copy), "loaded-1"),
+    }
+    metas = {a["match_id"]: (a.get("match_meta"), a.get("image_meta")) for a in alerts}
+    assert metas[str(listed)] == ({"sku": "L-1"}, {"shop": "s1"})
+    assert metas["loaded-1"] == ({"sku": "M-2"}, None)
+    assert metas[str(loose)] == (None, None)
     by_bank = {a["bank"]: a for a in alerts}
     assert (by_bank["loose"]["distance"], by_bank["loose"]["threshold"]) == (loose_apart, threshold)
     assert tight_apart > 4
     logged = DeltaTable(f"{config.index.path}/matches").to_pyarrow_table().to_pylist()
     assert sorted(row["alert_id"] for row in logged) == sorted(a["alert_id"] for a in alerts)
-    assert {row["bank"] for row in logged} == {"loose", None}
-    assert sorted(index_ids(config)) == sorted(str(p) for p in [stock, tight, loose, *stream])
+    assert {row["bank"] for row in logged} == {"loose", "catalogue", None}
+    logged_metas = {row["match_id"]: (row["match_meta"], row["image_meta"]) for row in logged}
+    assert logged_metas[str(listed)] == ('{"sku":"L-1"}', '{"shop":"s1"}')
+    assert logged_metas["loaded-1"] == ('{"sku":"M-2"}', None)
+    assert sorted(index_ids(config)) == sorted(
+        [
+            *(str(p) for p in [stock, tight, loose, *stream, listed, listed_copy, loaded_copy]),
+            "loaded-1",
+        ]
+    )
 
 
 def test_a_disabled_bank_is_silent_alerts_once_enabled_and_a_removed_member_matches_no_more(

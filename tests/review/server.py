@@ -84,7 +84,8 @@ def sample_alert(
             "offset": 2 * number,
             "timestamp": "2026-11-30T09:00:00.000Z",
         },
-        "meta": None,
+        "image_meta": None,
+        "match_meta": None,
         "detected_at": f"2026-11-30T10:{number % 60:02d}:00.000Z",
         **changes,
     }

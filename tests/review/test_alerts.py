@@ -71,7 +71,8 @@ def test_the_match_log_gives_the_frame_the_topic_gives(tmp_path):
     """review.source = matches: the stream's `matches` rows make the same frame as its alerts."""
     alerts = [sample_alert(n, None, None, bank="stock" if n % 3 == 0 else None) for n in range(6)]
     alerts[5]["match_source"] = None  # a bank member: no position
-    alerts[4]["meta"] = {"camera": "x"}
+    alerts[4]["image_meta"] = {"camera": "x"}
+    alerts[5]["match_meta"] = {"source": "catalogue", "sku": "12"}
     alerts[3]["transform"] = "flip_h"  # a dihedral match
     rows = [match_row(with_datetimes(alert), "neardup-stream-test", 0) for alert in alerts]
     path = str(tmp_path / "matches")

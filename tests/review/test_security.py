@@ -139,7 +139,12 @@ def test_a_foreign_host_name_is_refused_on_loopback(review_config):
 def test_producers_text_reaches_the_page_escaped(review_config, photo):
     script = "<script>alert('x')</script>"
     alert = sample_alert(
-        1, photo, photo, image_id=script, bank='"><img src=x onerror=alert(1)>', meta={"t": script}
+        1,
+        photo,
+        photo,
+        image_id=script,
+        bank='"><img src=x onerror=alert(1)>',
+        image_meta={"t": script},
     )
     publish_alerts(review_config, review_config.kafka.alerts_topic, [alert])
     app, _ = review_app(review_config)

@@ -29,7 +29,7 @@ from streaming.stream.decision import (
     wanted_ids,
 )
 from streaming.stream.policies import Policies
-from streaming.stream.records import ORIGINAL_CHARS, Row, as_json
+from streaming.stream.records import ORIGINAL_CHARS, Row, as_json, match_row
 
 HASHING = load_config(
     environ={},
@@ -103,10 +103,10 @@ def failed(offset: int, reason: Reason, value: str = "{", partition: int = 0) ->
     }
 
 
-def bank_member(image_id: str, phash: int, bank: str = "known") -> Row:
+def bank_member(image_id: str, phash: int, bank: str = "known", meta: dict | None = None) -> Row:
     """An indexed row registered outside the stream: no position."""
     unplaced = dict.fromkeys(("source_topic", "source_partition", "source_offset"))
-    return {**image(image_id, phash, 0, bank=bank), **unplaced, "source_timestamp": None}
+    return {**image(image_id, phash, 0, bank=bank, meta=meta), **unplaced, "source_timestamp": None}
 
 
 @dataclass
@@ -237,10 +237,14 @@ def test_register_unique_and_none():
     assert Index().decide(rows, "none").registrations == []
 
 
-def test_alerts_carry_the_meta_and_validate_against_the_schema():
-    rows = [image("a", 0, 0), image("b", 1, 1, meta={"camera": "x", "tags": [1, 2]})]
+def test_alerts_carry_both_metas_and_validate_against_the_schema():
+    rows = [
+        image("a", 0, 0, meta={"shop": "s1"}),
+        image("b", 1, 1, meta={"camera": "x", "tags": [1, 2]}),
+    ]
     (alert,) = Index().decide(rows).alerts
-    assert alert["meta"] == {"camera": "x", "tags": [1, 2]}
+    assert alert["image_meta"] == {"camera": "x", "tags": [1, 2]}
+    assert alert["match_meta"] == {"shop": "s1"}
     assert alert["distances"] == {"phash": 1, "dhash": 1}
     document = json.loads(as_json(alert))
     validator("duplicate_alert").validate(document)
@@ -248,6 +252,19 @@ def test_alerts_carry_the_meta_and_validate_against_the_schema():
         document["image_source"]["timestamp"]
         == (START + timedelta(seconds=1)).astimezone(UTC).isoformat()
     )
+
+
+def test_an_alert_against_a_bank_member_carries_the_members_meta():
+    index = Index(rows={"k": bank_member("k", 0, meta={"case": "c-17"})})
+    (alert,) = index.decide([image("b", 1, 1)]).alerts
+    assert (alert["match_id"], alert["match_meta"], alert["image_meta"]) == (
+        "k",
+        {"case": "c-17"},
+        None,
+    )
+    validator("duplicate_alert").validate(json.loads(as_json(alert)))
+    row = match_row(alert, "w", 0)
+    assert (row["match_meta"], row["image_meta"]) == ('{"case":"c-17"}', None)
 
 
 def test_dead_letters_are_keyed_by_their_source_and_bounded():

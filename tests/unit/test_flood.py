@@ -44,7 +44,8 @@ def alert(n: int, match: str, minute: int, partition: int = 0) -> dict[str, Any]
             "timestamp": START + timedelta(minutes=minute),
         },
         "match_source": None,
-        "meta": None,
+        "image_meta": None,
+        "match_meta": None,
         "detected_at": START,
     }
 
