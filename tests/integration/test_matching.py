@@ -43,7 +43,10 @@ def test_flipped_and_rotated_copies_alert_with_their_transform(spark, topics, ph
         assert alert["image_id"] in (str(flipped), str(rotated))
 
 
-def test_a_rule_refuses_a_pair_the_threshold_alone_accepts(spark, topics, photos, tmp_path):
+def test_a_confirming_hash_refuses_a_pair_the_threshold_alone_accepts(
+    spark, topics, photos, tmp_path
+):
+    """hashing.confirm = {dhash = d - 1}: compiled into the rule the stream applies."""
     original = photos.originals[0]
     ((cropped, _),) = photos.variants.items()
     copy = tmp_path / "copy.jpg"
@@ -57,8 +60,7 @@ def test_a_rule_refuses_a_pair_the_threshold_alone_accepts(spark, topics, photos
     config = fresh(topics, tmp_path)
     threshold = config.hashing.threshold
     assert apart["phash"] <= threshold and apart["dhash"] > 0  # the crop alerts on phash alone
-    rule = f"phash <= {threshold} and dhash <= {apart['dhash'] - 1}"
-    config = config.replace(**{"hashing.rule": [rule]})
+    config = config.replace(**{"hashing.confirm": {"dhash": apart["dhash"] - 1}})
     produce(config, config.kafka.images_topic, references([original, cropped, copy]))
     run_available_now(spark, config)
 
