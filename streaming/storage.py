@@ -142,7 +142,8 @@ def first_line(error: BaseException, limit: int = 300) -> str:
 
 
 def delta_storage_options(config: Config, uri: str) -> dict[str, str]:
-    """delta-rs `storage_options` for a table at `uri` (read-only use: no locking options)."""
+    """delta-rs `storage_options` for a table at `uri`: no locking options, since delta-rs 1.x
+    commits on S3 with conditional writes (docs/operators.md: Spark's batch writers are not)."""
     kind = scheme(uri)
     if kind in ("s3", "s3a"):
         s3 = config.s3
