@@ -65,12 +65,7 @@ def parse_image_ref(value: bytes | None, limits: MessageLimits) -> ImageRef:
     if (uri := document.get("uri")) is not None:
         _check_uri(uri, image_id)
     meta = document.get("meta")
-    if meta is not None and (size := len(json.dumps(meta).encode())) > limits.max_meta_bytes:
-        raise Rejected(
-            Reason.META_TOO_LARGE,
-            f"meta has {size} bytes as JSON, over sources.max_meta_bytes = {limits.max_meta_bytes}",
-            image_id,
-        )
+    check_meta_size(meta, limits.max_meta_bytes, image_id)
     return ImageRef(
         id=image_id,
         uri=document.get("uri"),
@@ -78,6 +73,16 @@ def parse_image_ref(value: bytes | None, limits: MessageLimits) -> ImageRef:
         bank=document.get("bank"),
         meta=meta,
     )
+
+
+def check_meta_size(meta: object, max_meta_bytes: int, image_id: str | None = None) -> None:
+    """Refuse a `meta` over sources.max_meta_bytes as JSON: every alert of the image carries it."""
+    if meta is not None and (size := len(json.dumps(meta).encode())) > max_meta_bytes:
+        raise Rejected(
+            Reason.META_TOO_LARGE,
+            f"meta has {size} bytes as JSON, over sources.max_meta_bytes = {max_meta_bytes}",
+            image_id,
+        )
 
 
 def _parse(value: bytes | None, limits: MessageLimits) -> Any:

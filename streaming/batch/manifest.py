@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from streaming.errors import Reason, Rejected
+from streaming.messages import check_meta_size
 from streaming.storage import scheme
 
 FIELDS = frozenset({"id", "uri", "meta"})
@@ -63,11 +64,10 @@ def parse_line(
     if meta is not None and not isinstance(meta, dict):
         return refused(f"meta is a JSON object, not {type(meta).__name__}")
     merged = {**(default_meta or {}), **(meta or {})} or None
-    if merged is not None and (size := len(json.dumps(merged).encode())) > max_meta_bytes:
-        return refused(
-            f"meta has {size} bytes as JSON, over sources.max_meta_bytes = {max_meta_bytes}",
-            Reason.META_TOO_LARGE,
-        )
+    try:
+        check_meta_size(merged, max_meta_bytes)
+    except Rejected as e:
+        return ManifestLine(number, None, e)
     located = located_uri(uri)
     return ManifestLine(number, ManifestEntry(image_id or located, located, merged))
 
