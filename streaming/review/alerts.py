@@ -199,7 +199,7 @@ def banks(frame: pd.DataFrame) -> list[str]:
 
 class MatchLog:
     """The `matches` table under index.path (schemas/delta/matches.sql), read again when its
-    Delta version moved: every alert once, without the topic's retention limit."""
+    Delta version moved: every alert sent once, without the topic's retention limit."""
 
     def __init__(self, table: FollowedTable) -> None:
         self.table = table
@@ -212,7 +212,9 @@ class MatchLog:
         if table is not None and table.version() != self.version:
             self.version = table.version()
             rows = read(table).to_pylist()
-            self._frame = alert_frame([logged_row(row) for row in rows])
+            # held back by flood control: never alerts (the topic has none of them either)
+            sent = [row for row in rows if row.get("sent") is not False]
+            self._frame = alert_frame([logged_row(row) for row in sent])
         return self._frame
 
     def close(self) -> None:

@@ -74,7 +74,8 @@ def test_the_match_log_gives_the_frame_the_topic_gives(tmp_path):
     alerts[4]["image_meta"] = {"camera": "x"}
     alerts[5]["match_meta"] = {"source": "catalogue", "sku": "12"}
     alerts[3]["transform"] = "flip_h"  # a dihedral match
-    rows = [match_row(with_datetimes(alert), "neardup-stream-test", 0) for alert in alerts]
+    held = {**sample_alert(6, None, None), "sent": False}  # flood control's: logged, not sent
+    rows = [match_row(with_datetimes(alert), "neardup-stream-test", 0) for alert in [*alerts, held]]
     path = str(tmp_path / "matches")
     write_deltalake(path, pa.Table.from_pylist(rows, schema=arrow_schema("matches")))
     logged = MatchLog(FollowedTable(path)).frame()
