@@ -47,8 +47,8 @@ from streaming.config import Config, load_config
 from streaming.hashing import hash_images
 from streaming.local import kafka
 from streaming.local.spark import spark_session
-from streaming.stream.ingest import KAFKA_COLUMNS, ingest, ingested_schema
-from streaming.stream.job import StreamOptions, hash_spec, start_stream
+from streaming.stream.ingest import ingest, ingested_schema
+from streaming.stream.job import StreamOptions, hash_spec, image_records, start_stream
 from streaming.stream.progress import BatchStats, progress_listener
 
 CORES = 2
@@ -352,18 +352,11 @@ def hash_ceiling(spark, config: Config, files: list[Path], state: Path, batch: i
 
 
 def collect_only(spark, run: Config, batch: int, transform, schema) -> list[dict]:
-    """The progress of a query over run's images topic, in micro-batches of `batch` records, that
-    maps them with `transform` in mapInPandas (to `schema`; None: the records') and collects."""
-    records = (
-        spark.readStream.format("kafka")
-        .options(**kafka_io.spark_options(run))
-        .option("subscribe", run.kafka.images_topic)
-        .option("startingOffsets", "earliest")
-        .option("minPartitions", str(spark.sparkContext.defaultParallelism))
-        .option("maxOffsetsPerTrigger", str(batch))
-        .load()
-        .select(*KAFKA_COLUMNS)
-    )
+    """The progress of a query over the job's source (run's images topic, micro-batches of `batch`
+    records) that maps them with `transform` in mapInPandas (to `schema`; None: the records') and
+    collects."""
+    options = StreamOptions.from_config(run, available_now=True, max_offsets_per_trigger=batch)
+    records = image_records(spark, run, options)
     query = (
         records.mapInPandas(transform, schema or records.schema)
         .writeStream.option("checkpointLocation", run.stream.checkpoint)

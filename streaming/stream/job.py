@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from streaming import kafka_io
@@ -100,24 +100,8 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
     alerts_topic = kafka.dry_run_alerts_topic if options.dry_run else kafka.alerts_topic
     kafka_io.ensure_topics(config, stream_topics(config, options))
     spec = hash_spec(config)
-
-    reader = spark.readStream.format("kafka").options(**kafka_io.spark_options(config))
-    reader = reader.option("subscribe", kafka.images_topic).option("failOnDataLoss", "false")
-    # Hashing is the costly step: split a partition's offsets so that every core hashes, whatever
-    # the partitions.
-    reader = reader.option("minPartitions", str(spark.sparkContext.defaultParallelism))
-    if options.starting_timestamp is not None:
-        reader = reader.option("startingTimestamp", str(options.starting_timestamp))
-    else:
-        reader = reader.option(
-            "startingOffsets", starting_offsets_option(options.starting_offsets, kafka.images_topic)
-        )
-    if options.max_offsets_per_trigger:
-        reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
-    ingested = (
-        reader.load()
-        .select(*KAFKA_COLUMNS)
-        .mapInPandas(ingest(config, spec), ingested_schema(spec))
+    ingested = image_records(spark, config, options).mapInPandas(
+        ingest(config, spec), ingested_schema(spec)
     )
 
     batches = MicroBatch(config, options, index, alerts_topic, app_id(options.checkpoint))
@@ -134,6 +118,26 @@ def start_stream(spark: SparkSession, config: Config, options: StreamOptions) ->
     query = writer.start()
     listener.track(str(query.id), batches.stats, on_terminated=batches.close)
     return query
+
+
+def image_records(spark: SparkSession, config: Config, options: StreamOptions) -> DataFrame:
+    """The images topic as a stream of Kafka records (KAFKA_COLUMNS), from the options' start, in
+    micro-batches of at most their max offsets."""
+    topic = config.kafka.images_topic
+    reader = spark.readStream.format("kafka").options(**kafka_io.spark_options(config))
+    reader = reader.option("subscribe", topic).option("failOnDataLoss", "false")
+    # Hashing is the costly step: split a partition's offsets so that every core hashes, whatever
+    # the partitions.
+    reader = reader.option("minPartitions", str(spark.sparkContext.defaultParallelism))
+    if options.starting_timestamp is not None:
+        reader = reader.option("startingTimestamp", str(options.starting_timestamp))
+    else:
+        reader = reader.option(
+            "startingOffsets", starting_offsets_option(options.starting_offsets, topic)
+        )
+    if options.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
+    return reader.load().select(*KAFKA_COLUMNS)
 
 
 def stream_topics(config: Config, options: StreamOptions) -> list[str]:
