@@ -1,43 +1,61 @@
 """Images per second of the stream's ingest (fetch + decode + hash, the mapInPandas function of
 one task) when the images come from the local S3 server with latency added per request, against
-the same JPEGs read from local files, on the same cores in the same run.
+the same JPEGs read from local files, on the same core in the same run.
 
     python -m bench.sources --json
     python -m bench.sources --json --clients      # and obstore vs fsspec/s3fs, fetching alone
 
-The latency comes from a delaying TCP proxy in front of the S3 server (its own process): every
-request waits latency_ms before it is forwarded, as a remote store's round trip would make it.
+The latency comes from the S3 server itself: s3proxy's latency middleware holds every GET
+latency_ms before answering it, each in its own request thread, as a remote store's round trip
+would (streaming/local/s3.py), restarted for each latency.
+
+Cores: a remote store's CPU is not the job's. On a cluster the store runs elsewhere and a task's
+core does the hashing and the client side of the fetching; here the S3 server (a JVM) would take
+the hashing's CPU and charge the latency with it. So the bench pins itself (the ingest: one thread
+decodes and hashes, besides the fetch thread's event loop and obstore's runtime threads, whose
+CPU stays charged to the hashing core) to one core, and the server's JVM to the others, for the
+file baseline and the S3 runs alike. It needs two cores.
+
+Each run reads the corpus --rounds times over in one Arrow batch, since a task of the stream reads
+hundreds of images (max_offsets_per_trigger over the topic's partitions): the round trip that
+fills the pipeline is paid once per task, not once per 60 images.
 One line per (source, latency, max_in_flight):
 {"source": "file"|"s3", "latency_ms", "max_in_flight", "images_per_s", "share_of_file_rate"};
 each S3 setting is run --repeats times alternately with the file baseline and compared with the
 file runs next to it (best of each), so a machine whose load changes meanwhile skews it less.
 With --clients, one line per (client, latency) of the fetches alone (no hashing), 32 at once:
-{"client", "latency_ms", "objects_per_s", "cpu_ms_per_object"}; the CPU time is what a fetch
-takes from the hashing on the same cores.
+{"client", "latency_ms", "objects_per_s", "cpu_ms_per_object"}; the CPU time (of the whole bench
+process, so the clients' threads included) is what a fetch takes from the hashing core.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import json
-import multiprocessing
-import socket
-import tempfile
-import time
-from collections.abc import Callable, Coroutine, Iterator
-from pathlib import Path
-from typing import Any
+import os
 
-import pandas as pd
+# One BLAS thread, as in bench.hashing: the ingest runs on one core, where a second thread of
+# BLAS's pool (started when numpy is imported) would spin against the hashing.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
 
-from bench.photos import jpeg_corpus
-from streaming.config import Config, load_config
-from streaming.local import s3
-from streaming.stream.ingest import ingest
-from streaming.stream.job import hash_spec
-from tests.integration.corpus import kafka_records
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import socket  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Coroutine, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from bench.photos import jpeg_corpus  # noqa: E402
+from streaming.config import Config, load_config  # noqa: E402
+from streaming.local import s3  # noqa: E402
+from streaming.stream.ingest import ingest  # noqa: E402
+from streaming.stream.job import hash_spec  # noqa: E402
+from tests.integration.corpus import kafka_records  # noqa: E402
 
 BUCKET = "bench"
 CLIENT_CONCURRENCY = 32
@@ -47,7 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--images", type=int, default=60, help="JPEGs per run")
+    parser.add_argument("--images", type=int, default=60, help="distinct JPEGs")
+    parser.add_argument("--rounds", type=int, default=5, help="reads of each JPEG per run")
     parser.add_argument(
         "--min-pixels", type=int, default=2_000_000, help="JPEG size (default 2-3 MP)"
     )
@@ -59,43 +78,73 @@ def main() -> None:
     args = parser.parse_args()
     latencies = [int(v) for v in args.latencies.split(",")]
     in_flight = [int(v) for v in args.in_flight.split(",")]
+    hashing_core, store_cores = _split_cores()
+    _pin_process(hashing_core)
     files = jpeg_corpus(args.images, min_pixels=args.min_pixels)
+    paths = [str(f) for f in files] * args.rounds
+    objects = [f"s3://{BUCKET}/{f.name}" for f in files] * args.rounds
 
+    results: list[dict[str, Any]] = []
+    file_rates: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-sources-") as state:
         config = _config(Path(state), files[0].parent)
-        s3.start(config)
-        try:
+        with _serving(config, 0, store_cores):
             _upload(config, files)
-            results = _ingest_table(config, files, latencies, in_flight, args.repeats)
-            if args.clients:
-                results += _client_table(config, files, latencies)
-        finally:
-            s3.stop(config)
+        for latency in latencies:
+            with _serving(config, latency, store_cores):
+                for flight in in_flight:
+                    tuned = config.replace(**{"sources.max_in_flight": flight})
+                    s3_rate, here = _alternate(config, paths, tuned, objects, args.repeats)
+                    file_rates += here
+                    results.append(_row("s3", latency, flight, s3_rate, max(here)))
+                if args.clients:
+                    results += _client_rows(config, files, latency)
+    best = max(file_rates)
+    results.insert(0, _row("file", 0, config.sources.max_in_flight, best, best))
     for result in results:
         print(json.dumps(result) if args.json else _plain(result))
 
 
-def _ingest_table(
-    config: Config, files: list[Path], latencies: list[int], in_flight: list[int], repeats: int
-) -> list[dict[str, Any]]:
-    """Each S3 setting timed alternately with the file baseline, `repeats` times each, so that a
-    share compares runs minutes apart at most on a machine whose load changes; best runs kept."""
-    paths, objects = [str(f) for f in files], [f"s3://{BUCKET}/{f.name}" for f in files]
-    file_rates: list[float] = []
-    results = []
-    for latency in latencies:
-        with _delaying_proxy(config.s3.local.port, latency) as port:
-            via_proxy = config.replace(**{"s3.endpoint_url": f"http://127.0.0.1:{port}"})
-            for flight in in_flight:
-                tuned = via_proxy.replace(**{"sources.max_in_flight": flight})
-                here, rate = [], 0.0
-                for _ in range(repeats):
-                    here.append(_images_per_s(config, paths))
-                    rate = max(rate, _images_per_s(tuned, objects))
-                file_rates += here
-                results.append(_row("s3", latency, flight, rate, max(here)))
-    best = max(file_rates)
-    return [_row("file", 0, config.sources.max_in_flight, best, best), *results]
+def _split_cores() -> tuple[set[int], set[int]]:
+    """(the core the ingest runs on, the cores the S3 server runs on)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit("bench.sources needs two cores: one hashes, the S3 server takes the rest")
+    return {cores[0]}, set(cores[1:])
+
+
+def _pin_process(cores: set[int]) -> None:
+    """Every thread of this process onto these cores (those started later inherit it)."""
+    for thread in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(thread), cores)
+
+
+@contextlib.contextmanager
+def _serving(config: Config, latency_ms: int, cores: set[int]) -> Iterator[None]:
+    """The local S3 server, holding each GET latency_ms, its JVM on these cores."""
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)  # the server's process inherits this thread's cores
+    try:
+        s3.start(config, get_latency_ms=latency_ms)
+    finally:
+        os.sched_setaffinity(0, own)
+    try:
+        yield
+    finally:
+        s3.stop(config)
+
+
+def _alternate(
+    config: Config, paths: list[str], tuned: Config, objects: list[str], repeats: int
+) -> tuple[float, list[float]]:
+    """(best S3 rate, file rates) of `repeats` runs each, alternately, so that a share compares
+    runs minutes apart at most on a machine whose load changes."""
+    s3_rate, file_rates = 0.0, []
+    for _ in range(repeats):
+        file_rates.append(_images_per_s(config, paths))
+        s3_rate = max(s3_rate, _images_per_s(tuned, objects))
+    return s3_rate, file_rates
 
 
 def _row(source: str, latency: int, flight: int, rate: float, file_rate: float) -> dict[str, Any]:
@@ -119,26 +168,23 @@ def _images_per_s(config: Config, uris: list[str]) -> float:
     return len(uris) / seconds
 
 
-def _client_table(config: Config, files: list[Path], latencies: list[int]) -> list[dict[str, Any]]:
+def _client_rows(config: Config, files: list[Path], latency: int) -> list[dict[str, Any]]:
     """The fetches alone, CLIENT_CONCURRENCY at once, by each candidate client."""
     results = []
-    for latency in latencies:
-        with _delaying_proxy(config.s3.local.port, latency) as port:
-            endpoint = f"http://127.0.0.1:{port}"
-            for client, fetch_all in _clients(config, endpoint).items():
-                keys = [f.name for f in files]
-                asyncio.run(fetch_all(keys[:4]))  # connections and credentials, not timed
-                cpu, start = time.process_time(), time.perf_counter()
-                asyncio.run(fetch_all(keys))
-                wall, used = time.perf_counter() - start, time.process_time() - cpu
-                results.append(
-                    {
-                        "client": client,
-                        "latency_ms": latency,
-                        "objects_per_s": round(len(keys) / wall, 1),
-                        "cpu_ms_per_object": round(1000 * used / len(keys), 2),
-                    }
-                )
+    keys = [f.name for f in files]
+    for client, fetch_all in _clients(config, s3.endpoint(config)).items():
+        asyncio.run(fetch_all(keys[:4]))  # connections and credentials, not timed
+        cpu, start = time.process_time(), time.perf_counter()
+        asyncio.run(fetch_all(keys))
+        wall, used = time.perf_counter() - start, time.process_time() - cpu
+        results.append(
+            {
+                "client": client,
+                "latency_ms": latency,
+                "objects_per_s": round(len(keys) / wall, 1),
+                "cpu_ms_per_object": round(1000 * used / len(keys), 2),
+            }
+        )
     return results
 
 
@@ -218,59 +264,6 @@ def _upload(config: Config, files: list[Path]) -> None:
     store = open_store(config, f"s3://{BUCKET}")
     for path in files:
         obstore.put(store, path.name, path.read_bytes())
-
-
-@contextlib.contextmanager
-def _delaying_proxy(upstream: int, latency_ms: int) -> Iterator[int]:
-    """A TCP proxy on a free port in front of 127.0.0.1:upstream, in a process of its own, that
-    holds every request latency_ms before forwarding it; yields its port."""
-    port = _free_port()
-    process = multiprocessing.get_context("spawn").Process(
-        target=_serve_proxy, args=(port, upstream, latency_ms / 1000), daemon=True
-    )
-    process.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not _answers(port):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the delaying proxy did not start")
-            time.sleep(0.1)
-        yield port
-    finally:
-        process.terminate()
-        process.join()
-
-
-def _answers(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _serve_proxy(port: int, upstream: int, delay_s: float) -> None:
-    async def pipe(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float
-    ) -> None:
-        try:
-            while data := await reader.read(1 << 16):
-                if delay:
-                    await asyncio.sleep(delay)
-                writer.write(data)
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        server_r, server_w = await asyncio.open_connection("127.0.0.1", upstream)
-        await asyncio.gather(pipe(client_r, server_w, delay_s), pipe(server_r, client_w, 0))
-
-    async def serve() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", port)
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(serve())
 
 
 def _free_port() -> int:

@@ -2,6 +2,10 @@
 `make setup` resolved from conf/jvm/s3/pom.xml, storing objects as files under
 config.s3.local.state_dir. It accepts the credentials of [s3]; each bucket of s3.local.buckets is
 a folder of its filesystem backend, created on start. Objects survive a stop.
+
+For benchmarks, start(get_latency_ms=...) holds every GET that long before answering it, as a
+distant store's first byte would come: s3proxy's latency middleware sleeps in the request's own
+thread, so requests in flight wait side by side, not one after another.
 """
 
 from __future__ import annotations
@@ -44,8 +48,9 @@ def endpoint(config: Config) -> str:
     return f"http://127.0.0.1:{config.s3.local.port}"
 
 
-def start(config: Config) -> str:
-    """Start the server unless it runs already; return once it accepts connections."""
+def start(config: Config, get_latency_ms: int = 0) -> str:
+    """Start the server unless it runs already; return once it accepts connections. Every GET
+    waits get_latency_ms (ms) before it is answered; 0, the default, adds nothing."""
     paths = _paths(config)
     port = config.s3.local.port
     pid = running_pid(config)
@@ -58,7 +63,7 @@ def start(config: Config) -> str:
     paths.data.mkdir(parents=True, exist_ok=True)
     for bucket in config.s3.local.buckets:
         (paths.data / bucket).mkdir(exist_ok=True)
-    paths.properties.write_text(_properties(config, paths))
+    paths.properties.write_text(_properties(config, paths, get_latency_ms))
     paths.properties.chmod(0o600)  # it holds the secret key
     # s3proxy logs every request at INFO.
     process = launch(_java(paths), paths.log, paths.pid, env={**os.environ, "LOG_LEVEL": "warn"})
@@ -96,7 +101,7 @@ def _paths(config: Config) -> ServerPaths:
     return ServerPaths(Path(config.s3.local.state_dir).resolve())
 
 
-def _properties(config: Config, paths: ServerPaths) -> str:
+def _properties(config: Config, paths: ServerPaths, get_latency_ms: int) -> str:
     s3 = config.s3
     if s3.access_key_id is None or s3.secret_access_key is None:
         raise ConfigError(
@@ -111,6 +116,8 @@ def _properties(config: Config, paths: ServerPaths) -> str:
         "jclouds.provider": "filesystem",
         "jclouds.filesystem.basedir": str(paths.data),
     }
+    if get_latency_ms > 0:  # any latency key switches s3proxy's latency middleware on
+        settings["s3proxy.latency-blobstore.get.latency"] = str(get_latency_ms)
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 

@@ -1,4 +1,4 @@
-"""Reading a batch's references concurrently: an event loop on a thread of its own runs up to
+"""Reading references concurrently: an event loop on a thread of its own runs up to
 sources.max_in_flight fetches ahead of the caller, who hashes meanwhile and gets the results in
 the references' order. At most max_in_flight images are held, fetched or being fetched."""
 

@@ -2,15 +2,15 @@
 
 Every record yields exactly one row. A record that fails at any step keeps its error_code (a
 dead-letter reason of schemas/dead_letter.schema.json) and error_message, and its original value,
-so the job can dead-letter it; good rows carry NULL there. Within each Arrow batch the images are
-fetched concurrently (sources.max_in_flight) while the ones already fetched are hashed.
+so the job can dead-letter it; good rows carry NULL there. The images are fetched concurrently
+(sources.max_in_flight ahead, across Arrow batches) while the ones already fetched are hashed.
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterator
-from itertools import islice
 
 import pandas as pd
 from pyspark.sql.types import (
@@ -60,21 +60,39 @@ def ingest(
     def ingest_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         limits = MessageLimits.from_config(config.sources)
         with Fetcher(config) as fetcher:
-            for batch in batches:
-                yield from _ingest_batch(batch, fetcher, limits, spec)
+            yield from _ingest_batches(batches, fetcher, limits, spec)
 
     return ingest_batches
 
 
-def _ingest_batch(
-    records: pd.DataFrame, fetcher: Fetcher, limits: MessageLimits, spec: HashSpec
+def _ingest_batches(
+    batches: Iterator[pd.DataFrame], fetcher: Fetcher, limits: MessageLimits, spec: HashSpec
 ) -> Iterator[pd.DataFrame]:
-    admitted = [_admit(value, fetcher, limits) for value in records["value"]]
-    refs = [ref for ref, _ in admitted]
-    results = (_hashed(outcome, spec) for outcome in fetcher.read_all(r for _, r in admitted))
-    for start in range(0, len(records), CHUNK):
-        chunk = records.iloc[start : start + CHUNK]
-        yield _frame(chunk, refs[start : start + CHUNK], list(islice(results, CHUNK)), spec)
+    """Frames of up to CHUNK rows, batch by batch. One read_all spans the batches, so the next
+    batch's first images are fetched while this one's last are hashed: no batch starts with an
+    empty pipeline."""
+    admitted: deque[tuple[pd.DataFrame, list[dict]]] = deque()  # read from, not all framed yet
+
+    def reads() -> Iterator[Read]:
+        for records in batches:
+            if len(records):  # an empty batch has no row to frame
+                pairs = [_admit(value, fetcher, limits) for value in records["value"]]
+                admitted.append((records, [ref for ref, _ in pairs]))
+                yield from (read for _, read in pairs)
+
+    chunk: list[ImageHashes] = []
+    done = 0  # rows of admitted[0] hashed
+    for outcome in fetcher.read_all(reads()):
+        records, refs = admitted[0]
+        chunk.append(_hashed(outcome, spec))
+        done += 1
+        if len(chunk) == CHUNK or done == len(records):
+            rows = slice(done - len(chunk), done)
+            yield _frame(records.iloc[rows], refs[rows], chunk, spec)
+            chunk = []
+        if done == len(records):
+            admitted.popleft()
+            done = 0
 
 
 def _admit(value: bytes | None, fetcher: Fetcher, limits: MessageLimits) -> tuple[dict, Read]:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from streaming.config import load_config
 from streaming.hashing import HashSpec
+from streaming.imageframe import CHUNK
 from streaming.stream.ingest import ingest
 
 
@@ -90,3 +91,48 @@ def test_with_dihedral_matching_a_row_carries_the_8_variants_of_each_type_that_h
         assert original[:1] == own  # the identity first (one word a hash)
         # the flipped photo's own hash is the original's flip_h variant, or nearly
         assert bin((original[1] ^ flipped[0]) % 2**64).count("1") <= 4
+
+
+def test_the_next_batch_is_fetched_while_this_one_is_hashed(tmp_path):
+    for n in range(3):
+        pixels = np.random.default_rng(n).integers(0, 256, (64, 64, 3), np.uint8)
+        cv2.imwrite(str(tmp_path / f"{n}.png"), pixels)
+    config = load_config(
+        environ={},
+        overrides={"sources.allowed_roots": [str(tmp_path)], "sources.max_in_flight": 2},
+    )
+    ids = [[f"a{i}" for i in range(CHUNK + 1)], [], ["b0", "b1"]]
+    batches = [
+        pd.DataFrame(
+            {
+                "key": [i.encode() for i in batch],
+                "value": [
+                    ref(id=i, uri=str(tmp_path / f"{n % 3}.png")) for n, i in enumerate(batch)
+                ],
+                "topic": "images",
+                "partition": 0,
+                "offset": range(len(batch)),
+                "timestamp": pd.Timestamp("2026-12-01"),
+            }
+        )
+        for batch in ids
+    ]
+    pulled = []
+
+    def arrow_batches():
+        for n, batch in enumerate(batches):
+            pulled.append(n)
+            yield batch
+
+    frames = ingest(config, HashSpec(types=("phash",)))(arrow_batches())
+    first = next(frames)
+    pulled_by_first_frame = list(pulled)
+    frames = [first, *frames]  # drained before asserting: a suspended one holds a fetch thread
+    # the last batch's first images were asked for before the first batch's rows came out
+    assert pulled_by_first_frame == [0, 1, 2]
+    assert [len(frame) for frame in frames] == [CHUNK, 1, 2]  # chunks never span batches
+    rows = pd.concat(frames)
+    assert rows["id"].tolist() == ids[0] + ids[2]
+    assert rows["error_code"].isna().all()
+    hashes = rows["phash"].tolist()
+    assert hashes[0] == hashes[3] == hashes[-2] != hashes[1]  # each row has its own image's hash
