@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import os
 
-# One BLAS thread, as in bench.hashing: the ingest runs on one core, where a second thread of
-# BLAS's pool (started when numpy is imported) would spin against the hashing.
+# One BLAS thread, as Spark gives a task's Python worker (OMP_NUM_THREADS = spark.task.cpus): a
+# second thread of the pool numpy starts on import would spin on the hashing core.
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
