@@ -72,6 +72,7 @@ def hash_spec(config: Config) -> HashSpec:
         max_pixels=config.sources.max_pixels,
         dihedral=hashing.dihedral,
         unletterbox=hashing.unletterbox,
+        crops=tuple(hashing.crops),
         grey=hashing.grey,
     )
 
@@ -86,6 +87,7 @@ def open_index(spark: SparkSession, config: Config) -> HashIndex:
         hashing.hash_size,
         hashing.threshold,
         storage_options=delta_storage_options(config, config.index.path),
+        crops=bool(hashing.crops),
     )
     index.ensure()
     return index

@@ -70,7 +70,7 @@ def test_pairs_within_a_batch_compare_the_later_variants_with_the_earlier_hash()
     variants = random_variants(4)
     variants[3, 1] = flipped(int(variants[0, 0, 0]), 2)  # image 3, flipped, is image 0
     variants[1, 0] = flipped(int(variants[2, 0, 0]), 1)  # image 1 before image 2: found once
-    found = near_pairs_variants(variants, 8)
+    found = near_pairs_variants(variants, variants[:, :1], 8)
     assert sorted(found) == [(0, 3, Near(2, "flip_h")), (1, 2, Near(1, "identity"))]
 
 
