@@ -469,5 +469,4 @@ def test_the_memory_and_sharded_lookups_index_each_stored_crop_as_an_entry(spark
         assert set(lookup.rows(through_crops, ["id"])) == through_crops, type(lookup).__name__
     plain = HashIndex(spark, path, "phash", 8, THRESHOLD, expected_size=1000)
     own_only = [key for key in entries if split_entry(key)[1] is None]
-    for lookup in (ResidentLookup(plain), ShardedLookup(plain, 2)):
-        assert lookup.near(ids, [[q] for q in queries], THRESHOLD) == brute(own_only)
+    assert ResidentLookup(plain).near(ids, [[q] for q in queries], THRESHOLD) == brute(own_only)

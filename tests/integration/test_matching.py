@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+from deltalake import DeltaTable
 
 from streaming.hashing import HashSpec, hash_image, hex_to_words
 from streaming.index.distance import distance
@@ -115,6 +116,9 @@ def test_a_central_crop_streamed_after_its_photo_alerts_as_crop20(spark, topics,
         validator("duplicate_alert").validate(alert)
         assert alert["distance"] == alert["distances"]["phash"] <= config.hashing.threshold
         assert alert["distances"]["dhash"] is None  # only the primary's crops are stored
+    images = DeltaTable(f"{config.index.path}/images").to_pyarrow_table(columns=["crops"])
+    # each image registered with its phash's two crops, each after its share in percent
+    assert [crops[::2] for crops in images["crops"].to_pylist()] == [[10, 20]] * 6
 
 
 def test_without_crops_the_same_stream_does_not_alert(spark, topics, crops, tmp_path):
@@ -124,3 +128,6 @@ def test_without_crops_the_same_stream_does_not_alert(spark, topics, crops, tmp_
     produce(config, config.kafka.images_topic, references(paths))
     run_available_now(spark, config)
     assert read_topic(config, config.kafka.alerts_topic) == []
+    images = DeltaTable(f"{config.index.path}/images").to_pyarrow_table(columns=["id", "crops"])
+    assert sorted(images["id"].to_pylist()) == sorted(map(str, paths))  # each one was hashed
+    assert images["crops"].null_count == len(paths)  # and registered without crops
