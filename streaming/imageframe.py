@@ -55,7 +55,7 @@ def crops_column(name: str) -> str:
 
 def crop_types(spec: HashSpec) -> list[str]:
     """The types of spec whose crop hashes hash_frame carries: none unless spec.crops."""
-    return list(spec.types) if spec.crops else []
+    return list(spec.crop_types or spec.types) if spec.crops else []
 
 
 def hash_fields(spec: HashSpec) -> list[StructField]:

@@ -73,6 +73,7 @@ def hash_spec(config: Config) -> HashSpec:
         dihedral=hashing.dihedral,
         unletterbox=hashing.unletterbox,
         crops=tuple(hashing.crops),
+        crop_types=(hashing.primary,),  # the index keeps the primary's crops alone
         grey=hashing.grey,
     )
 

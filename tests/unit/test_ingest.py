@@ -96,8 +96,9 @@ def test_with_dihedral_matching_a_row_carries_the_8_variants_of_each_type_that_h
 
 
 def test_with_crops_a_row_carries_the_crop_hashes_and_registers_the_primarys(tmp_path):
-    """hashing.crops = [0.1, 0.2]: each type's central crops from the one decode (<type>_crops),
-    the 20 % one the hash of the cropped photo itself; the index row stores the primary's."""
+    """hashing.crops = [0.1, 0.2]: the primary's central crops from the one decode (phash_crops),
+    the 20 % one the hash of the cropped photo itself, stored in the index row after their
+    shares."""
     photo, cut = tmp_path / "photo.png", tmp_path / "cut.png"
     pixels = cv2.resize(np.random.default_rng(3).integers(0, 256, (6, 8, 3), np.uint8), (320, 240))
     cv2.imwrite(str(photo), pixels)
@@ -121,7 +122,8 @@ def test_with_crops_a_row_carries_the_crop_hashes_and_registers_the_primarys(tmp
         }
     )
     (rows,) = ingest(config, hash_spec(config))(iter([kafka]))
-    assert [c for c in rows.columns if c.endswith("_crops")] == ["phash_crops", "dhash_crops"]
+    # the primary's alone: the index keeps no other
+    assert [c for c in rows.columns if c.endswith("_crops")] == ["phash_crops"]
     (crop10, crop20), (cut_phash,) = rows["phash_crops"][0], rows["phash"][1]
     assert crop20 == cut_phash
     row = rows.iloc[0].to_dict()
