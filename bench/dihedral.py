@@ -9,7 +9,8 @@ hashes with hashing.crops), the median of 3 runs each.
 Lookup: SortedBands (the resident lookup's search) of `index` pHash-like hashes at threshold 10,
 queried by `queries` hashes alone, by their 8 variants (what the stream does: the index keeps one
 hash per image), by one hash against an index that keeps the 8 variants of each image instead,
-and by one hash against an index that keeps each image's crops too (what hashing.crops does).
+by one hash against an index that keeps each image's crops too, and by the hash and its crops
+against that index (what hashing.crops does).
 One JSON line per figure.
 """
 
@@ -96,6 +97,11 @@ def lookup(size: int, queries: int) -> None:
     )
     with_crops = bands(stored_crops, ids * entries)
     cropped = median_seconds(lambda: with_crops.search(planted.reshape(-1, 1), THRESHOLD))
+    # ... and probed by each query's crops too (what the stream does)
+    crop_probes = np.concatenate(
+        [planted, rng.integers(0, 2**63, queries * len(CROPS), dtype=np.int64).view(np.uint64)]
+    )
+    both = median_seconds(lambda: with_crops.search(crop_probes.reshape(-1, 1), THRESHOLD))
     print(
         json.dumps(
             {
@@ -111,6 +117,8 @@ def lookup(size: int, queries: int) -> None:
                 "index_crops_s": round(cropped, 4),
                 "index_crops_ratio": round(cropped / alone, 2),
                 "index_crops_memory": entries,
+                "crops_probed_s": round(both, 4),
+                "crops_probed_ratio": round(both / alone, 2),
             }
         )
     )

@@ -6,7 +6,9 @@ the central 80 % and is named `crop20`, the transform an alert reports (image = 
 The `images` table stores them in one column (CROPS_COLUMN): per crop, its share in percent, then
 the primary hash's words, so a row says which crops it holds whatever hashing.crops says later.
 A lookup indexes each stored crop as one more entry of its image, keyed by entry_key; split_entry
-reads the key back. docs/robustness.md measures what crops find and cost.
+reads the key back. A query probes with its own crops too, so an image after its crop is found
+(`uncrop20`: the match is the image's crop20). docs/robustness.md measures what crops find and
+cost.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pyarrow.compute as pc
 
 CROPS_COLUMN = "crops"  # of schemas/delta/images.sql
 PREFIX = "crop"
+UNCROP = "uncrop"
 # Separates an image id from the crop it holds in the key of an index entry.
 SEPARATOR = "\u001f"
 
@@ -32,13 +35,24 @@ def crop_name(share: float) -> str:
     return f"{PREFIX}{percent(share)}"
 
 
+def uncrop_name(share: float) -> str:
+    """The transform of a query's crop meeting an indexed image: the match is that crop of the
+    image (image = uncrop20(match)): 0.2 -> "uncrop20"."""
+    return f"{UNCROP}{percent(share)}"
+
+
 def is_crop(transform: str) -> bool:
-    return transform.startswith(PREFIX)
+    """Whether a pair was met through a crop, of the match or of the image."""
+    return transform.startswith((PREFIX, UNCROP))
+
+
+def is_uncrop(transform: str) -> bool:
+    return transform.startswith(UNCROP)
 
 
 def crop_percent(transform: str) -> int:
-    """The share in percent of a crop's transform: "crop20" -> 20."""
-    return int(transform.removeprefix(PREFIX))
+    """The share in percent of a crop's transform: "crop20" or "uncrop20" -> 20."""
+    return int(transform.removeprefix(UNCROP).removeprefix(PREFIX))
 
 
 def entry_key(image_id: str, transform: str) -> str:
@@ -49,7 +63,7 @@ def entry_key(image_id: str, transform: str) -> str:
 def split_entry(key: str) -> tuple[str, str | None]:
     """(image id, its crop's transform) of an index entry; (id, None) for the image's own hash."""
     image_id, separator, transform = key.rpartition(SEPARATOR)
-    if separator and is_crop(transform):
+    if separator and transform.startswith(PREFIX):
         return image_id, transform
     return key, None
 

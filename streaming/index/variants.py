@@ -8,8 +8,9 @@ transform an alert reports. Storing the 8 variants instead and probing with one 
 resident memory for the same candidates; docs/robustness.md measures both.
 
 With hashing.crops the index also holds its images' crops (crops.py), met by the query's own hash
-only (its identity variant): a flipped crop is not found. On a tie the identity comes first, then
-the other dihedral transforms, then the crops from the smallest.
+only (its identity variant): a flipped crop is not found; and the query's own crops probe the
+indexed hashes too (an image after its crop). On a tie the identity comes first, then the other
+dihedral transforms, then the index's crops, then the query's, each from the smallest.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from streaming.hashing.dihedral import TRANSFORM_NAMES, inverse
-from streaming.index.crops import crop_percent, is_crop, split_entry
+from streaming.index.crops import crop_percent, is_crop, is_uncrop, split_entry
 from streaming.index.lookup import Pairs
 
 # Separates an image id from its variant's number in the keys of one lookup of all variants.
@@ -36,53 +37,51 @@ Found = dict[tuple[str, str], Near]  # (query id, indexed id) -> distance and tr
 Lookup = Callable[[Sequence[str], Sequence[Sequence[int]], int], Pairs]
 
 
-def near_hashes(
-    ids: Sequence[str], hashes: Sequence[Sequence[int]], threshold: int, near: Lookup
+def near_probes(
+    ids: Sequence[str],
+    probes: Sequence[Sequence[int]],
+    transforms: Sequence[str],
+    threshold: int,
+    near: Lookup,
 ) -> Found:
-    """Every indexed image within threshold of each query's own hash (or of a crop the index holds
-    of it), by one call of `near` (a Lookup.near)."""
-    found: Found = {}
-    for (image_id, entry), apart in near(ids, hashes, threshold).items():
-        match, crop = split_entry(entry)
-        if match != image_id:
-            _keep(found, (image_id, match), Near(apart, crop or "identity"))
-    return found
-
-
-def near_variants(
-    ids: Sequence[str], variants: Sequence[Sequence[int]], threshold: int, near: Lookup
-) -> Found:
-    """Every indexed image within threshold of one of each query's variants, by one call of `near`
-    (a Lookup.near). `variants`: per query, the words of its 8 variant hashes end to end, in
-    dihedral.TRANSFORMS order."""
+    """Every indexed image within threshold of one of each query's probes, by one call of `near`
+    (a Lookup.near). `probes`: per query, the words of its probe hashes end to end, one per
+    `transforms` (what an alert reports when that probe meets the indexed hash), the query's own
+    hash first: with dihedral matching its 8 variants, with crops its own crops too (`uncrop20`:
+    the match is the query's crop20). Crops the index holds meet the query's own hash alone."""
     if not ids:
         return {}
-    flat = np.array(variants, dtype=np.int64).reshape(len(ids), len(TRANSFORM_NAMES), -1)
-    keys = [f"{image_id}{_SEPARATOR}{k}" for image_id in ids for k in range(len(TRANSFORM_NAMES))]
+    count = len(transforms)
+    flat = np.array(probes, dtype=np.int64).reshape(len(ids) * count, -1)
+    keys = [f"{image_id}{_SEPARATOR}{p}" for image_id in ids for p in range(count)]
     found: Found = {}
-    for (key, entry), apart in near(keys, flat.reshape(len(keys), -1).tolist(), threshold).items():
-        image_id, k = key.rsplit(_SEPARATOR, 1)
+    for (key, entry), apart in near(keys, flat.tolist(), threshold).items():
+        image_id, p = key.rsplit(_SEPARATOR, 1)
         match, crop = split_entry(entry)
-        if match != image_id and (crop is None or k == "0"):
-            transform = crop or inverse(TRANSFORM_NAMES[int(k)])
-            _keep(found, (image_id, match), Near(apart, transform))
+        if match != image_id and (crop is None or p == "0"):
+            _keep(found, (image_id, match), Near(apart, crop or transforms[int(p)]))
     return found
 
 
 def near_pairs_variants(
-    queries: np.ndarray, stored: np.ndarray, threshold: int, crops: Sequence[str] = ()
+    queries: np.ndarray,
+    stored: np.ndarray,
+    threshold: int,
+    transforms: Sequence[str],
+    crops: Sequence[str] = (),
 ) -> list[tuple[int, int, Near]]:
     """(earlier, later, near) for each pair of one small set where one of the later image's
-    variants is within threshold of the earlier image's hash, or the later's own hash of one of
-    the earlier's crops. `queries`: n x K x words uint64, each image's K variants (K = 1: its hash
-    alone); `stored`: n x (1 + len(crops)) x words, each image's hash then its crops, named by
-    `crops` (crops.crop_name)."""
-    ways = [(k, 0, inverse(TRANSFORM_NAMES[k])) for k in range(queries.shape[1])]
+    probes is within threshold of the earlier image's hash, or the later's own hash of one of the
+    earlier's crops. `queries`: n x len(transforms) x words uint64, each image's probes as
+    near_probes takes them; `stored`: n x (1 + len(crops)) x words, each image's hash then its
+    crops, named by `crops` (crops.crop_name)."""
+    ways = [(p, 0, transform) for p, transform in enumerate(transforms)]
     ways += [(0, m, name) for m, name in enumerate(crops, start=1)]
+    ways.sort(key=lambda way: tie_order(way[2]))
     apart = np.stack(
         [
-            np.bitwise_count(queries[:, None, k, :] ^ stored[None, :, m, :]).sum(axis=2)
-            for k, m, _ in ways
+            np.bitwise_count(queries[:, None, p, :] ^ stored[None, :, m, :]).sum(axis=2)
+            for p, m, _ in ways
         ],
         axis=2,
     )
@@ -96,7 +95,10 @@ def near_pairs_variants(
 
 
 def tie_order(transform: str) -> int:
-    """The rank of a transform among those giving a pair the same distance (smallest first)."""
+    """The rank of a transform among those giving a pair the same distance (smallest first): the
+    identity, the other dihedral transforms, the index's crops, the query's crops."""
+    if is_uncrop(transform):
+        return len(TRANSFORM_NAMES) + 100 + crop_percent(transform)
     if is_crop(transform):
         return len(TRANSFORM_NAMES) + crop_percent(transform)
     return TRANSFORM_NAMES.index(inverse(transform))

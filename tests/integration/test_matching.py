@@ -94,10 +94,10 @@ def crops(photos, tmp_path):
     return cuts
 
 
-def test_a_central_crop_streamed_after_its_photo_alerts_as_crop20(spark, topics, crops, tmp_path):
-    """hashing.crops = [0.1, 0.2]: the crop meets its photo's indexed crop20, from an earlier
-    micro-batch (a) or within one (c); a photo streamed after its crop (b) is not found, as only
-    the earlier image's crops are indexed."""
+def test_a_central_crop_and_its_photo_alert_whichever_comes_first(spark, topics, crops, tmp_path):
+    """hashing.crops = [0.1, 0.2]: a crop after its photo meets the photo's indexed crop20
+    (crop20), from an earlier micro-batch (a) or within one (c); a photo after its crop (b) meets
+    the crop with its own crop20 (uncrop20)."""
     config = fresh(topics, tmp_path).replace(
         **{"hashing.crops": [0.1, 0.2], "index.lookup": "memory"}
     )
@@ -110,6 +110,7 @@ def test_a_central_crop_streamed_after_its_photo_alerts_as_crop20(spark, topics,
     alerts = read_topic(config, config.kafka.alerts_topic)
     assert {(x["image_id"], x["match_id"], x["transform"]) for x in alerts} == {
         (str(crops[a]), str(a), "crop20"),
+        (str(b), str(crops[b]), "uncrop20"),
         (str(crops[c]), str(c), "crop20"),
     }
     for alert in alerts:

@@ -315,6 +315,7 @@ def test_the_identity_wins_a_tie_and_alerts_without_dihedral_say_identity():
 
 CROPS = HASHING.model_copy(update={"crops": [0.1, 0.2]})
 CROP10, CROP20 = 0x3333_3333_3333_3333, 0x5555_5555_5555_5555  # far from 0 and from each other
+FAR = (0x0F0F_0F0F_0000_0000, 0x00FF_00FF_0000_0000)  # crops far from every hash here
 
 
 def with_crops(row: Row, *crops: int) -> Row:
@@ -324,7 +325,7 @@ def with_crops(row: Row, *crops: int) -> Row:
 
 def test_a_crop_of_an_earlier_image_alerts_with_its_crop_only_with_crops():
     original = with_crops(image("a", 0, 0), CROP10, CROP20)
-    cut = with_crops(image("b", CROP20 ^ 0b11, 1), 0xF0F0_0000_0000_0000, 0xFF00_0000_0000_0000)
+    cut = with_crops(image("b", CROP20 ^ 0b11, 1), *FAR)
     for cuts in ([], [1]):
         alerts = [a for d in Index(hashing=CROPS).run([original, cut], cuts) for a in d.alerts]
         assert [(a["image_id"], a["match_id"], a["distance"], a["transform"]) for a in alerts] == [
@@ -339,21 +340,27 @@ def test_a_crop_of_an_earlier_image_alerts_with_its_crop_only_with_crops():
         assert [a["transform"] for d in ruled for a in d.alerts] == ["crop20"]
 
 
-def test_an_image_after_its_crop_is_not_found_and_the_identity_wins_a_tie():
-    cut = with_crops(image("a", CROP20, 0), 0x0F0F_0000_0000_0000, 0x00FF_0000_0000_0000)
+def test_an_image_after_its_crop_meets_it_through_its_own_crop_and_the_identity_wins_a_tie():
+    cut = with_crops(image("a", CROP20 ^ 0b1, 0), *FAR)
     original = with_crops(image("b", 0, 1), CROP10, CROP20)
-    assert all(d.alerts == [] for d in Index(hashing=CROPS).run([cut, original], [1]))
+    for cuts in ([], [1]):
+        alerts = [a for d in Index(hashing=CROPS).run([cut, original], cuts) for a in d.alerts]
+        # the match, a, is b's crop20: b's crops probe the index too
+        assert [(a["image_id"], a["match_id"], a["distance"], a["transform"]) for a in alerts] == [
+            ("b", "a", 1, "uncrop20")
+        ]
+        validator("duplicate_alert").validate(json.loads(as_json(alerts[0])))
     # b's hash is 1 bit from a's and from a's crop10: the identity comes first
     a = with_crops(image("a", 0, 0), 0b11, CROP20)
-    (alert,) = Index(hashing=CROPS).decide([a, with_crops(image("b", 0b1, 1), 0, 0)]).alerts
+    (alert,) = Index(hashing=CROPS).decide([a, with_crops(image("b", 0b1, 1), *FAR)]).alerts
     assert (alert["transform"], alert["distance"]) == ("identity", 1)
 
 
 def test_with_dihedral_matching_too_a_crop_is_met_by_the_image_itself_not_its_turns():
     both = DIHEDRAL.model_copy(update={"crops": [0.1, 0.2]})
     original = with_crops(image("a", 0, 0), CROP10, CROP20)
-    cut = with_crops(image("b", CROP10 ^ 0b1, 1), 0, 0)
-    turned = with_crops(image("c", CROP20 ^ TURNS[3], 2), 0, 0)  # its variant 3 is a's crop20
+    cut = with_crops(image("b", CROP10 ^ 0b1, 1), *FAR)
+    turned = with_crops(image("c", CROP20 ^ TURNS[3], 2), *FAR)  # its variant 3 is a's crop20
     for cuts in ([], [1], [2]):
         alerts = [
             a for d in Index(hashing=both).run([original, cut, turned], cuts) for a in d.alerts
