@@ -53,13 +53,17 @@ def near_probes(
         return {}
     count = len(transforms)
     flat = np.array(probes, dtype=np.int64).reshape(len(ids) * count, -1)
-    keys = [f"{image_id}{_SEPARATOR}{p}" for image_id in ids for p in range(count)]
+    # the own hash under the image's id (the sharded lookup knows an indexed id by it), the others
+    # under a key of their own
+    probed = [(image_id, p) for image_id in ids for p in range(count)]
+    keys = [image_id if p == 0 else f"{image_id}{_SEPARATOR}{p}" for image_id, p in probed]
+    by_key = dict(zip(keys, probed, strict=True))
     found: Found = {}
     for (key, entry), apart in near(keys, flat.tolist(), threshold).items():
-        image_id, p = key.rsplit(_SEPARATOR, 1)
+        image_id, p = by_key[key]
         match, crop = split_entry(entry)
-        if match != image_id and (crop is None or p == "0"):
-            _keep(found, (image_id, match), Near(apart, crop or transforms[int(p)]))
+        if match != image_id and (crop is None or p == 0):
+            _keep(found, (image_id, match), Near(apart, crop or transforms[p]))
     return found
 
 
