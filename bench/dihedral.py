@@ -57,7 +57,8 @@ def hashing(images: int) -> None:
 
 
 def lookup(size: int, queries: int) -> None:
-    stored, planted, _ = synthetic(size, queries, "phash-like", seed=1)
+    stored, planted, _ = synthetic(size, queries, "correlated", 1, THRESHOLD, seed=1)
+    stored, planted = stored[:, 0], planted[:, 0]
     rng = np.random.default_rng(2)
     # 7 unrelated variants per query: what the other dihedral hashes of a photo look like
     variants = rng.integers(0, 2**63, (queries, 8), dtype=np.int64).view(np.uint64)

@@ -116,9 +116,9 @@ class Stored:
             with pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)
         arrays = {"words": segment.words, "file_ends": self.file_ends, "fps": self.fingerprints}
-        for band in range(len(segment.values)):
+        for band in range(len(segment.band_words)):
             arrays |= {
-                f"values{band}": segment.values[band],
+                f"band_words{band}": segment.band_words[band],
                 f"rows{band}": segment.rows[band],
                 f"starts{band}": segment.starts[band],
             }
@@ -140,7 +140,7 @@ class Stored:
         segment = Segment(
             ids.combine_chunks(),
             array("words"),
-            tuple(array(f"values{b}") for b in bands),
+            tuple(array(f"band_words{b}") for b in bands),
             tuple(array(f"rows{b}") for b in bands),
             tuple(array(f"starts{b}") for b in bands),
             tuple(meta["prefix_bits"]),

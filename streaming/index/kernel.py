@@ -1,0 +1,150 @@
+"""The search kernel of SortedBands, compiled with numba: probes, bucket reads and Hamming
+verification in one pass per (query, band), or a plain scan of a small segment.
+
+Each function returns an m x 3 int64 array of (query row, stored row, distance) for the pairs
+within the threshold, each pair once. numba compiles them on their first call in a process and
+keeps the machine code in its on-disk cache: `NUMBA_CACHE_DIR` when set (on a cluster, set it for
+the executors with spark.executorEnv.NUMBA_CACHE_DIR), else a per-user folder of the system's
+temporary directory (docs/matching.md measures the compile and the cached load).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+# Set before the functions below are decorated: numba picks their cache folder then.
+# (numba's config module sets its attributes from the environment, unseen by mypy)
+if not numba.config.CACHE_DIR:  # type: ignore[attr-defined]
+    numba.config.CACHE_DIR = str(  # type: ignore[attr-defined]
+        Path(tempfile.gettempdir()) / f"neardup-numba-{os.getuid()}"
+    )
+
+ALL_BITS = np.uint64(2**64 - 1)
+# Pairs a kernel's output starts with room for; it doubles as it fills.
+FIRST_ROOM = 1024
+
+
+@intrinsic
+def _ctpop(typing_context: object, word: object) -> tuple:
+    """Set bits of a uint64, as an int64: LLVM's ctpop, one instruction where the CPU has it."""
+
+    def generate(context: object, builder: ir.IRBuilder, signature: object, args: list) -> ir.Value:
+        return builder.ctpop(args[0])
+
+    return types.int64(types.uint64), generate
+
+
+popcount = cast(Callable[[np.uint64], int], _ctpop)  # as jitted code calls it
+
+
+@numba.njit(cache=True, nogil=True)
+def _room(found: np.ndarray, count: int) -> np.ndarray:
+    """`found` with room for one more pair."""
+    if count < found.shape[0]:
+        return found
+    grown = np.empty((2 * found.shape[0], 3), np.int64)
+    grown[:count] = found[:count]
+    return grown
+
+
+@numba.njit(cache=True, nogil=True)
+def _met_in_earlier_band(
+    query: np.ndarray,
+    stored: np.ndarray,
+    layout: np.ndarray,
+    band: int,
+    radius: int,
+) -> bool:
+    """Whether a band before `band` holds the stored hash within `radius` of the query: that band
+    found the pair first."""
+    for earlier in range(band):
+        word, shift, width = layout[earlier, 0], layout[earlier, 1], layout[earlier, 2]
+        mask = ALL_BITS >> np.uint64(64 - width)
+        differ = ((query[word] ^ stored[word]) >> np.uint64(shift)) & mask
+        if popcount(differ) <= radius:
+            return True
+    return False
+
+
+@numba.njit(cache=True, nogil=True)
+def probe_band(
+    queries: np.ndarray,
+    words: np.ndarray,
+    band_words: np.ndarray,
+    rows: np.ndarray,
+    starts: np.ndarray,
+    masks: np.ndarray,
+    layout: np.ndarray,
+    band: int,
+    prefix_bits: int,
+    radius: int,
+    threshold: int,
+) -> np.ndarray:
+    """The pairs within `threshold` whose stored hash shares this band's value with one of the
+    query's probes (its band value XOR a mask), unless an earlier band holds the pair too.
+
+    queries: q x w uint64; words: n x w uint64, the stored hashes; band_words: the band's word of
+    each stored hash, sorted by the band's value; rows: each one's row in `words`; starts: where
+    each bucket (the top `prefix_bits` of the band's value) starts in band_words; layout: bands x 3
+    int64 (word, shift, width)."""
+    word, shift, width = layout[band, 0], np.uint64(layout[band, 1]), layout[band, 2]
+    band_mask = ALL_BITS >> np.uint64(64 - width)  # a band may be 64 bits wide
+    drop = np.uint64(width - prefix_bits)
+    found = np.empty((FIRST_ROOM, 3), np.int64)
+    count = 0
+    for q in range(queries.shape[0]):
+        query = queries[q]
+        value = (query[word] >> shift) & band_mask
+        for m in range(masks.shape[0]):
+            probe = value ^ masks[m]
+            bucket = probe >> drop
+            for i in range(starts[bucket], starts[bucket + np.uint64(1)]):
+                stored_word = band_words[i]
+                if ((stored_word >> shift) & band_mask) != probe:
+                    continue
+                # the band's own word first: read beside the value, it rejects most candidates
+                distance = popcount(stored_word ^ query[word])
+                if distance > threshold:
+                    continue
+                row = rows[i]
+                stored = words[row]
+                for other in range(queries.shape[1]):
+                    if other != word:
+                        distance += popcount(stored[other] ^ query[other])
+                if distance > threshold or _met_in_earlier_band(
+                    query, stored, layout, band, radius
+                ):
+                    continue
+                found = _room(found, count)
+                found[count, 0], found[count, 1], found[count, 2] = q, row, distance
+                count += 1
+    return found[:count]
+
+
+@numba.njit(cache=True, nogil=True)
+def scan(queries: np.ndarray, words: np.ndarray, threshold: int) -> np.ndarray:
+    """The pairs within `threshold` by comparing every query with every stored hash."""
+    found = np.empty((FIRST_ROOM, 3), np.int64)
+    count = 0
+    for q in range(queries.shape[0]):
+        query = queries[q]
+        for row in range(words.shape[0]):
+            stored = words[row]
+            distance = 0
+            for word in range(words.shape[1]):
+                distance += popcount(stored[word] ^ query[word])
+            if distance <= threshold:
+                found = _room(found, count)
+                found[count, 0], found[count, 1], found[count, 2] = q, row, distance
+                count += 1
+    return found[:count]
