@@ -1,12 +1,15 @@
 """What dihedral matching costs: hashing with the 8 variants, and looking the variants up.
 
     python -m bench.dihedral --images 40 --index 100000 --queries 1000
+    python -m bench.dihedral --images 40 --index 400 --queries 100    # a stream's young index
 
 Hashing: the stream's default types (phash, dhash) on 2-4 MP JPEGs (bench.photos), one process,
 without and with HashSpec.dihedral, the median of 3 runs each. Lookup: SortedBands (the resident
-lookup's search) of `index` pHash-like hashes at threshold 10, queried by `queries` hashes alone,
-by their 8 variants (what the stream does: the index keeps one hash per image), and by one hash
-against an index that keeps the 8 variants of each image instead. One JSON line per figure.
+lookup's search) of `index` pHash-like hashes at threshold 10, banded as HashIndex plans them
+(for `--plan-size` images, 10M by default, whatever the index holds yet), queried by `queries`
+hashes alone, by their 8 variants (what the stream does: the index keeps one hash per image), and by
+one hash against an index that keeps the 8 variants of each image instead. One JSON line per
+figure.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def hashing(images: int) -> None:
     )
 
 
-def lookup(size: int, queries: int) -> None:
+def lookup(size: int, queries: int, plan_size: int) -> None:
     stored, planted, _ = synthetic(size, queries, "correlated", 1, THRESHOLD, seed=1)
     stored, planted = stored[:, 0], planted[:, 0]
     rng = np.random.default_rng(2)
@@ -66,7 +69,7 @@ def lookup(size: int, queries: int) -> None:
     ids = [str(i) for i in range(size)]
 
     def bands(words: np.ndarray, names: list[str]) -> SortedBands:
-        index = SortedBands(plan_bands(64, THRESHOLD, len(words)))
+        index = SortedBands(plan_bands(64, THRESHOLD, plan_size))
         index.add(names, words.reshape(-1, 1))
         return index
 
@@ -84,6 +87,7 @@ def lookup(size: int, queries: int) -> None:
             {
                 "figure": "lookup",
                 "index": size,
+                "plan_size": plan_size,
                 "queries": queries,
                 "plain_s": round(alone, 4),
                 "query_variants_s": round(probed, 4),
@@ -101,9 +105,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--index", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument(
+        "--plan-size", type=int, default=10_000_000, help="the index size the bands are planned for"
+    )
     args = parser.parse_args()
     hashing(args.images)
-    lookup(args.index, args.queries)
+    lookup(args.index, args.queries, args.plan_size)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,10 @@ import pyarrow as pa
 from streaming.index import kernel
 from streaming.index.bands import BandPlan
 
-# A stored hash compared in full costs about as much as this many probes of a small segment
-# (measured, docs/matching.md: scan and probe cost the same at 1,000-1,500 hashes for 4,918 probes).
-SCAN_COST = 4.0
+# A stored hash compared in full costs about this fraction of a probe of a small segment
+# (measured, docs/matching.md: a scan costs what the 4,918 probes of a 64-bit query cost at some
+# 30,000 hashes, and at 16,000-32,000 for the 2,872 of a 256-bit one).
+SCAN_COST = 0.2
 
 
 @dataclass(frozen=True)
