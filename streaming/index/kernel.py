@@ -200,3 +200,28 @@ def scan(queries: np.ndarray, words: np.ndarray, threshold: int) -> np.ndarray:
         found = _added(found, count, q, near, pairs)
         count += pairs
     return found[:count]
+
+
+@numba.njit(cache=True, nogil=True)
+def group_by_bucket(
+    words: np.ndarray, word: int, shift: int, width: int, prefix_bits: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One band of a segment: (band_words, rows, starts) of the stored hashes `words` grouped by
+    bucket (the top `prefix_bits` of the band), in row order within a bucket. A counting sort:
+    two passes over the hashes, where an argsort of the band values took 5 x longer."""
+    drop = np.uint64(shift + width - prefix_bits)  # the bucket: the band's top prefix_bits
+    bucket_mask = ALL_BITS >> np.uint64(64 - prefix_bits)
+    starts = np.zeros((1 << prefix_bits) + 1, np.int64)
+    for row in range(words.shape[0]):
+        starts[((words[row, word] >> drop) & bucket_mask) + np.uint64(1)] += 1
+    for bucket in range(1 << prefix_bits):
+        starts[bucket + 1] += starts[bucket]
+    filled = starts[:-1].copy()
+    band_words = np.empty(words.shape[0], np.uint64)
+    rows = np.empty(words.shape[0], np.int64)
+    for row in range(words.shape[0]):
+        bucket = (words[row, word] >> drop) & bucket_mask
+        spot = filled[bucket]
+        band_words[spot], rows[spot] = words[row, word], row
+        filled[bucket] = spot + 1
+    return band_words, rows, starts

@@ -133,7 +133,9 @@ class Stored:
         meta = json.loads((folder / "meta.json").read_text())
 
         def array(name: str) -> np.ndarray:
-            return np.load(folder / f"{name}.npy", mmap_mode="r")
+            # copy-on-write, never written: the pages are still shared, and the kernel sees the
+            # writable arrays it was compiled for (a read-only one would compile it again)
+            return np.load(folder / f"{name}.npy", mmap_mode="c")
 
         ids = pa.ipc.open_file(pa.memory_map(str(folder / "ids.arrow"))).read_all()["id"]
         bands = range(len(meta["prefix_bits"]))

@@ -48,14 +48,13 @@ class Segment:
     @classmethod
     def build(cls, plan: BandPlan, ids: pa.Array, words: np.ndarray) -> Segment:
         band_words, rows, starts, prefix_bits = [], [], [], []
-        for band, stored in zip(plan.layout, band_values(plan, words), strict=True):
+        words = np.ascontiguousarray(words, np.uint64)
+        for band in plan.layout:
             bits = min(band.width, len(ids).bit_length())
-            buckets = stored >> np.uint64(band.width - bits)
-            order = np.argsort(buckets, kind="stable")
-            band_words.append(words[order, band.word])
-            rows.append(order)
-            counts = np.bincount(buckets, minlength=2**bits)
-            starts.append(np.concatenate([[0], np.cumsum(counts)]))
+            grouped = kernel.group_by_bucket(words, band.word, band.shift, band.width, bits)
+            band_words.append(grouped[0])
+            rows.append(grouped[1])
+            starts.append(grouped[2])
             prefix_bits.append(bits)
         return cls(ids, words, tuple(band_words), tuple(rows), tuple(starts), tuple(prefix_bits))
 
