@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from unittest.mock import patch
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -92,3 +95,13 @@ def test_a_threshold_beyond_the_plan_is_refused():
         assert "exceeds" in str(error)
     else:
         raise AssertionError("a threshold the bands cannot guarantee was accepted")
+
+
+def test_the_kernel_keeps_its_machine_code_in_a_writable_cache_folder():
+    """Executors compile the kernel once: later Python workers load it from numba's cache."""
+    index = SortedBands(plan_bands(64, 10, 10**7))
+    index.add(["a", "b"], as_words([[1], [2]], 1))
+    assert sorted(index.search(as_words([[3]], 1), 10)) == [(0, "a", 1), (0, "b", 1)]
+    folder = Path(numba.config.CACHE_DIR)
+    assert os.access(folder, os.W_OK)
+    assert any(folder.rglob("kernel.scan-*.nbi"))
