@@ -1,15 +1,19 @@
-"""What dihedral matching costs: hashing with the 8 variants, and looking the variants up.
+"""What dihedral and crop matching cost: hashing with the 8 variants or the crops, and looking
+them up.
 
     python -m bench.dihedral --images 40 --index 100000 --queries 1000
     python -m bench.dihedral --images 40 --index 400 --queries 100    # a stream's young index
 
 Hashing: the stream's default types (phash, dhash) on 2-4 MP JPEGs (bench.photos), one process,
-without and with HashSpec.dihedral, the median of 3 runs each. Lookup: SortedBands (the resident
-lookup's search) of `index` pHash-like hashes at threshold 10, banded as HashIndex plans them
-(for `--plan-size` images, 10M by default, whatever the index holds yet), queried by `queries`
-hashes alone, by their 8 variants (what the stream does: the index keeps one hash per image), and by
-one hash against an index that keeps the 8 variants of each image instead. One JSON line per
-figure.
+without and with HashSpec.dihedral, and with HashSpec.crops = CROPS of phash (what the stream
+hashes with hashing.crops), the median of 3 runs each.
+Lookup: SortedBands (the resident lookup's search) of `index` pHash-like hashes at threshold 10,
+banded as HashIndex plans them (for `--plan-size` images, 10M by default, whatever the index holds),
+queried by `queries` hashes alone, by their 8 variants (what the stream does: the index keeps one
+hash per image), by one hash against an index that keeps the 8 variants of each image instead,
+by one hash against an index that keeps each image's crops too, and by the hash and its crops
+against that index (what hashing.crops does).
+One JSON line per figure.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from streaming.index.bands import plan_bands
 from streaming.index.sorted_bands import SortedBands
 
 THRESHOLD = 10
+CROPS = (0.1, 0.2)
 
 
 def median_seconds(run: Callable[[], object], repeats: int = 3) -> float:
@@ -44,8 +49,10 @@ def hashing(images: int) -> None:
     blobs = [path.read_bytes() for path in jpeg_corpus(images)]
     plain = HashSpec(types=("phash", "dhash"))
     turned = HashSpec(types=("phash", "dhash"), dihedral=True)
+    cropped = HashSpec(types=("phash", "dhash"), crops=CROPS, crop_types=("phash",))  # the stream's
     base = median_seconds(lambda: hash_images(blobs, plain))
     with_variants = median_seconds(lambda: hash_images(blobs, turned))
+    with_crops = median_seconds(lambda: hash_images(blobs, cropped))
     print(
         json.dumps(
             {
@@ -54,14 +61,17 @@ def hashing(images: int) -> None:
                 "plain_s": round(base, 3),
                 "dihedral_s": round(with_variants, 3),
                 "ratio": round(with_variants / base, 3),
+                "crops": list(CROPS),
+                "crops_s": round(with_crops, 3),
+                "crops_ratio": round(with_crops / base, 3),
             }
         )
     )
 
 
 def lookup(size: int, queries: int, plan_size: int) -> None:
-    stored, planted, _ = synthetic(size, queries, "correlated", 1, THRESHOLD, seed=1)
-    stored, planted = stored[:, 0], planted[:, 0]
+    # one-word pHash-like hashes (bench.match's "correlated"), as vectors
+    stored, planted = (h[:, 0] for h in synthetic(size, queries, "correlated", 1, THRESHOLD, 1)[:2])
     rng = np.random.default_rng(2)
     # 7 unrelated variants per query: what the other dihedral hashes of a photo look like
     variants = rng.integers(0, 2**63, (queries, 8), dtype=np.int64).view(np.uint64)
@@ -82,12 +92,23 @@ def lookup(size: int, queries: int, plan_size: int) -> None:
     )
     eight = bands(stored_variants, ids * 8)
     indexed = median_seconds(lambda: eight.search(planted.reshape(-1, 1), THRESHOLD))
+    # hashing.crops: each image indexed with its crops too, probed by one hash
+    entries = 1 + len(CROPS)
+    stored_crops = np.concatenate(
+        [stored, rng.integers(0, 2**63, size * len(CROPS), dtype=np.int64).view(np.uint64)]
+    )
+    with_crops = bands(stored_crops, ids * entries)
+    cropped = median_seconds(lambda: with_crops.search(planted.reshape(-1, 1), THRESHOLD))
+    # ... and probed by each query's crops too (what the stream does)
+    crop_probes = np.concatenate(
+        [planted, rng.integers(0, 2**63, queries * len(CROPS), dtype=np.int64).view(np.uint64)]
+    )
+    both = median_seconds(lambda: with_crops.search(crop_probes.reshape(-1, 1), THRESHOLD))
     print(
         json.dumps(
             {
                 "figure": "lookup",
                 "index": size,
-                "plan_size": plan_size,
                 "queries": queries,
                 "plain_s": round(alone, 4),
                 "query_variants_s": round(probed, 4),
@@ -95,6 +116,11 @@ def lookup(size: int, queries: int, plan_size: int) -> None:
                 "index_variants_s": round(indexed, 4),
                 "index_variants_ratio": round(indexed / alone, 2),
                 "index_variants_memory": 8,
+                "index_crops_s": round(cropped, 4),
+                "index_crops_ratio": round(cropped / alone, 2),
+                "index_crops_memory": entries,
+                "crops_probed_s": round(both, 4),
+                "crops_probed_ratio": round(both / alone, 2),
             }
         )
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import itertools
 import json
 import os
 import tomllib
@@ -40,7 +41,7 @@ from pydantic_settings import (
 from streaming.errors import ConfigError
 from streaming.hashing.decode import GREY_STEPS
 from streaming.hashing.types import BANDABLE_TYPES, DIHEDRAL_TYPES, HASH_TYPES, REGISTRY
-from streaming.index.lookup import LOOKUP_NAMES
+from streaming.index.lookup import LOOKUP_NAMES, on_file_system
 from streaming.index.rule import Rule, match_rule
 from streaming.stream.flood import FloodLimit
 
@@ -81,6 +82,24 @@ def holds(ok: Callable[[int], bool], why: str) -> AfterValidator:
         return value
 
     return AfterValidator(check)
+
+
+# hashing.crops: each crop costs the hashing of the image again and an index entry per image.
+MAX_CROPS = 4
+
+
+def _crop_shares(shares: list[float]) -> list[float]:
+    """hashing.crops: few shares, each a whole percent over 0 and under 0.5, increasing."""
+    if len(shares) > MAX_CROPS:
+        raise Refused(f"at most {MAX_CROPS} crops (each is hashed and indexed), got {shares!r}")
+    for share in shares:
+        if not 0 < share < 0.5:
+            raise Refused(f"each share must be over 0 and under 0.5, got {shares!r}")
+        if abs(share * 100 - round(share * 100)) > 1e-9:
+            raise Refused(f"each share must be a whole percent (0.1, 0.15), got {shares!r}")
+    if any(later <= earlier for earlier, later in itertools.pairwise(shares)):
+        raise Refused(f"the shares must increase, each once, got {shares!r}")
+    return shares
 
 
 def _non_empty(value: str) -> str:
@@ -235,6 +254,8 @@ class HashingConfig(Section):
     threshold: Annotated[int, between(0, 63)]
     exact: bool
     dihedral: bool
+    # the central crops indexed with each image: the share of width and height cut off
+    crops: Annotated[list[float], AfterValidator(_crop_shares)]
     unletterbox: bool
     rule: StringList
     confirm: dict[str, int]  # hash type -> the largest distance it confirms; empty: off
@@ -249,8 +270,8 @@ class HashingConfig(Section):
 
     @model_validator(mode="after")
     def _matching_options(self) -> HashingConfig:
-        if self.exact and (self.dihedral or self.unletterbox):
-            raise RefusedKey.of(self, "exact", "must be false with dihedral or unletterbox")
+        if self.exact and (self.dihedral or self.unletterbox or self.crops):
+            raise RefusedKey.of(self, "exact", "must be false with dihedral, crops or unletterbox")
         if self.dihedral and self.primary not in DIHEDRAL_TYPES:
             raise RefusedKey.of(
                 self, "dihedral", f"needs a primary hash of {', '.join(DIHEDRAL_TYPES)}"
@@ -402,6 +423,19 @@ class Config(BaseSettings):
     gcs: GcsConfig
     azure: AzureConfig
 
+    @model_validator(mode="after")
+    def _crops_lookup(self) -> Config:
+        lookup = self.index.lookup
+        # auto opens the join lookup for an index on an object store
+        joins = lookup == "join" or (lookup == "auto" and not on_file_system(self.index.path))
+        if self.hashing.crops and joins:
+            why = (
+                'needs index.lookup = "memory" or "sharded" (or "auto" on a file system): the join '
+                f"lookup does not index crops, got index.lookup = {lookup!r} for {self.index.path}"
+            )
+            raise RefusedKey("hashing.crops", why)
+        return self
+
     def replace(self, **dotted: Any) -> Config:
         """A copy with values changed by dotted key, e.g. replace(**{"hashing.threshold": 8}); a
         section may be given whole (replace(cluster=other.cluster))."""
@@ -531,7 +565,7 @@ def _message(error: ErrorDetails) -> str:
     if kind == "value_error":
         cause = error["ctx"]["error"]
         if isinstance(cause, RefusedKey):
-            return f"{key}.{cause.key}: {cause}"
+            return f"{key}.{cause.key}: {cause}" if key else f"{cause.key}: {cause}"
         if isinstance(cause, Refused):
             return f"{key}: {cause}"
         return f"{key}: {cause}, got {value!r}"

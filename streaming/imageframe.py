@@ -47,12 +47,25 @@ def variant_types(spec: HashSpec) -> list[str]:
     return [t for t in spec.types if hash_type(t).variants] if spec.dihedral else []
 
 
+def crops_column(name: str) -> str:
+    """The column of a type's central crop hashes (HashSpec.crops), in its order, their words end
+    to end: "phash" -> "phash_crops"."""
+    return f"{hash_column(name)}_crops"
+
+
+def crop_types(spec: HashSpec) -> list[str]:
+    """The types of spec whose crop hashes hash_frame carries: none unless spec.crops."""
+    return list(spec.crop_types or spec.types) if spec.crops else []
+
+
 def hash_fields(spec: HashSpec) -> list[StructField]:
     """The columns hash_frame adds: one ARRAY<BIGINT> per hash type (and per type's variants with
-    spec.dihedral), every type's extra INT columns (PDQ's quality), the error if any."""
+    spec.dihedral, its crops with spec.crops), every type's extra INT columns (PDQ's quality), the
+    error if any."""
     return [
         *(StructField(hash_column(t), ArrayType(LongType())) for t in spec.types),
         *(StructField(variants_column(t), ArrayType(LongType())) for t in variant_types(spec)),
+        *(StructField(crops_column(t), ArrayType(LongType())) for t in crop_types(spec)),
         *(StructField(column, IntegerType()) for column in EXTRA_COLUMNS),
         StructField("error_code", StringType()),
         StructField("error_message", StringType()),
@@ -63,6 +76,7 @@ def hash_frame(results: Sequence[ImageHashes], spec: HashSpec) -> pd.DataFrame:
     """Kernel results as pandas columns in the order of hash_fields."""
     columns: dict[str, list] = {hash_column(t): [] for t in spec.types}
     turned: dict[str, list] = {t: [] for t in variant_types(spec)}
+    cropped: dict[str, list] = {t: [] for t in crop_types(spec)}
     extras: dict[str, list] = {column: [] for column in EXTRA_COLUMNS}
     codes, messages = [], []
     for result in results:
@@ -70,8 +84,9 @@ def hash_frame(results: Sequence[ImageHashes], spec: HashSpec) -> pd.DataFrame:
             hex_hash = result.hashes.get(name)
             columns[hash_column(name)].append(None if hex_hash is None else hex_to_words(hex_hash))
         for name, values in turned.items():
-            hexes = result.variants.get(name)
-            values.append(None if hexes is None else [w for h in hexes for w in hex_to_words(h)])
+            values.append(_end_to_end(result.variants.get(name)))
+        for name, values in cropped.items():
+            values.append(_end_to_end(result.crops.get(name)))
         for column, values in extras.items():
             values.append(result.extras.get(column))
         codes.append(result.error.reason if result.error else None)
@@ -80,6 +95,7 @@ def hash_frame(results: Sequence[ImageHashes], spec: HashSpec) -> pd.DataFrame:
         {
             **columns,
             **{variants_column(n): pd.Series(v, dtype=object) for n, v in turned.items()},
+            **{crops_column(n): pd.Series(v, dtype=object) for n, v in cropped.items()},
         }
     )
     for column, values in extras.items():
@@ -87,6 +103,11 @@ def hash_frame(results: Sequence[ImageHashes], spec: HashSpec) -> pd.DataFrame:
     frame["error_code"] = codes
     frame["error_message"] = messages
     return frame
+
+
+def _end_to_end(hexes: Sequence[str] | None) -> list[int] | None:
+    """The words of several hashes, one after the other."""
+    return None if hexes is None else [w for h in hexes for w in hex_to_words(h)]
 
 
 def hash_value(value: bytes | Mapping[str, Any] | None, spec: HashSpec) -> ImageHashes:

@@ -23,7 +23,10 @@ CREATE TABLE IF NOT EXISTS images (
   registered_by     STRING,            -- the writer's app id (derived from the stream checkpoint, or a batch job id)
   batch_id          BIGINT,            -- the micro-batch (or batch job run) that registered the row
   registered_at     TIMESTAMP,
-  meta              STRING             -- the image's free metadata object, as JSON text: the message's
+  meta              STRING,            -- the image's free metadata object, as JSON text: the message's
                                        -- `meta`, or `index add --meta/--manifest`'s (added last: older
                                        -- tables gain it when opened, HashIndex.ensure)
+  crops             ARRAY<BIGINT>      -- the primary hash of each central crop (hashing.crops): per
+                                       -- crop its share in percent, then the hash's words; NULL
+                                       -- without crops (added later, as meta: index/crops.py)
 ) USING DELTA

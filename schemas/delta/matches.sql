@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS matches (
   hash_type        STRING NOT NULL,
   bank             STRING,            -- the match's bank; NULL: an earlier image of the stream
   distance         INT NOT NULL,
-  transform        STRING,            -- the dihedral transform turning the match into the image
+  transform        STRING,            -- the transform turning the match into the image (dihedral, or a crop)
   threshold        INT NOT NULL,      -- the threshold the pair was held to (its bank's)
   distances        STRING NOT NULL,   -- each configured hash type's distance, as a JSON object
   image_uri        STRING,

@@ -46,13 +46,17 @@ class HashSpec:
     # that has them (HashType.variants).
     dihedral: bool = False
     unletterbox: bool = False  # take uniform borders off before hashing (borders.py)
-    # The hashes of central crops too (ImageHashes.crops), one per share of each side cut off.
+    # The hashes of central crops too (ImageHashes.crops), one per share of each side cut off,
+    # for the types of crop_types (all of `types` when it is empty: the stream needs its primary's).
     crops: tuple[float, ...] = ()
+    crop_types: tuple[str, ...] = ()
     grey: str = "luma"  # how ahash, phash, dhash, whash, whash-db4 and PDQ see colour
 
     def __post_init__(self) -> None:
         for name in self.types:
             hash_type(name)  # a ValueError naming the known types
+        if not set(self.crop_types) <= set(self.types):
+            raise ValueError(f"crop types {self.crop_types} must be among the types {self.types}")
         if self.exact and (self.dihedral or self.unletterbox):
             raise ValueError("dihedral variants and unletterboxing need exact = False")
         if self.grey not in GREY_STEPS:
@@ -129,7 +133,8 @@ def _fast(image: Decoded, spec: HashSpec) -> ImageHashes:
     crops = {}
     if spec.crops:
         centres = [centre_crop(image, share) for share in spec.crops]
-        crops = {t.name: [hashed(t.fast(c, size)).hex for c in centres] for t in types}
+        cropped = [t for t in types if t.name in (spec.crop_types or spec.types)]
+        crops = {t.name: [hashed(t.fast(c, size)).hex for c in centres] for t in cropped}
     return _image_hashes(results, variants, crops)
 
 

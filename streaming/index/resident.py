@@ -25,6 +25,7 @@ from pyspark.sql.types import TimestampType
 
 from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
+from streaming.index.crops import CROPS_COLUMN, entries
 from streaming.index.followed import committed_at, plain_schema
 from streaming.index.lookup import Pairs
 from streaming.index.pairs import as_words
@@ -76,16 +77,11 @@ class ResidentLookup:
         added = [file for file in sizes if file not in self.files]
         if not added:
             return
-        table = self._read({file: sizes[file] for file in added}, ["id", self.column])
+        columns = ["id", self.column, *([CROPS_COLUMN] if self.index.crops else [])]
+        table = self._read({file: sizes[file] for file in added}, columns)
         self.files.update(_ids_per_file(added, table))
-        hashes = table[self.column].combine_chunks()
-        # rows without one are not banded
-        table = table.filter(pc.equal(pc.list_value_length(hashes), self.words))
-        flat = table[self.column].combine_chunks().flatten().to_numpy()
-        self.bands.add(
-            table["id"].combine_chunks(),
-            flat.astype(np.int64).view(np.uint64).reshape(-1, self.words),
-        )
+        # rows without a hash are not banded; with crops, each crop is one more entry
+        self.bands.add(*entries(table, self.column, self.words, self.index.crops))
 
     def near(self, ids: Sequence[str], hashes: Sequence[Sequence[int]], threshold: int) -> Pairs:
         self.refresh()

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
+from streaming.index.crops import split_entry
 from streaming.index.followed import committed_at
 from streaming.index.lookup import Pairs, on_file_system
 from streaming.index.pairs import as_words
@@ -45,6 +46,7 @@ class ShardedLookup:
             words=hash_type(index.primary).width(index.hash_size) // 64,
             plan=index.plan,
             shards=count,
+            crops=index.crops,
         )
         # Computed once and cached where its tasks ran: each later task of a shard prefers that
         # executor, so shards spread over the executors and stay there.
@@ -85,7 +87,7 @@ class ShardedLookup:
         matched_self = set()
         for answer in self.answers:
             for row, match, apart, file in answer.pairs:
-                self._files[match] = file
+                self._files[split_entry(match)[0]] = file  # a crop's row is its image's
                 if match == ids[row]:
                     matched_self.add(match)
                 else:

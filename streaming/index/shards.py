@@ -31,6 +31,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from streaming.index.bands import BandPlan
+from streaming.index.crops import CROPS_COLUMN, entries
 from streaming.index.followed import plain_table
 from streaming.index.sorted_bands import Segment, SortedBands, due_for_merge
 
@@ -47,11 +48,14 @@ class ShardSpec:
     words: int  # 64-bit words per hash; rows with another count are not banded
     plan: BandPlan
     shards: int
+    crops: bool = False  # each row's stored crops are entries too (index/crops.py)
 
     @property
     def key(self) -> str:
-        """The folder name of this lookup's shards: another table, plan or count is another one."""
-        text = json.dumps([self.table, self.column, self.words, repr(self.plan), self.shards])
+        """The folder name of this lookup's shards: another table, plan, count or choice of crops
+        is another one."""
+        parts = [self.table, self.column, self.words, repr(self.plan), self.shards]
+        text = json.dumps([*parts, *(["crops"] if self.crops else [])])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -211,8 +215,8 @@ class Shard:
     def _read(
         self, files: Sequence[str]
     ) -> tuple[pa.Array, np.ndarray, list[str], np.ndarray] | None:
-        """(ids, words, files, row ends per file) of this shard's row groups of these files, rows
-        with a hash of the plan's width only."""
+        """(ids, words, files, entry ends per file) of this shard's row groups of these files, rows
+        with a hash of the plan's width only, each stored crop one more entry (crops.entries)."""
         ids: list[pa.Array] = []
         words: list[np.ndarray] = []
         held: list[str] = []
@@ -228,9 +232,10 @@ class Shard:
             }
             if not pieces:
                 continue
-            groups = plain_table(
-                parquet.read_row_groups(list(pieces), columns=["id", self.spec.column])
-            )
+            wanted = ["id", self.spec.column, *([CROPS_COLUMN] if self.spec.crops else [])]
+            # a file written before the crops column has none
+            columns = [c for c in wanted if c in parquet.schema_arrow.names]
+            groups = plain_table(parquet.read_row_groups(list(pieces), columns=columns))
             sizes = [parquet.metadata.row_group(group).num_rows for group in pieces]
             starts = np.cumsum([0, *sizes[:-1]]).tolist()
             table = pa.concat_tables(
@@ -238,14 +243,12 @@ class Shard:
                 for start, size, owned in zip(starts, sizes, pieces.values(), strict=True)
                 for piece in owned
             )
-            hashes = table[self.spec.column].combine_chunks()
-            table = table.filter(pc.equal(pc.list_value_length(hashes), self.spec.words))
-            if not table.num_rows:
+            keys, found = entries(table, self.spec.column, self.spec.words, self.spec.crops)
+            if not len(keys):
                 continue
-            flat = table[self.spec.column].combine_chunks().flatten().to_numpy()
-            ids.append(table["id"].combine_chunks())
-            words.append(flat.astype(np.int64).view(np.uint64).reshape(-1, self.spec.words))
-            total += table.num_rows
+            ids.append(keys)
+            words.append(found)
+            total += len(keys)
             held.append(file)
             ends.append(total)
         if not ids:

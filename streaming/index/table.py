@@ -59,7 +59,7 @@ TABLES = ("images", "bands")
 SIDE_TABLES = ("banks", "decisions")
 # Nullable columns a release added to a table's DDL: a table without them is an older index, which
 # opening it upgrades (ALTER TABLE ADD COLUMNS, a metadata-only commit; old rows read NULL).
-ADDED_COLUMNS = {"images": ("meta",)}
+ADDED_COLUMNS = {"images": ("meta", "crops")}
 
 
 class HashIndex:
@@ -72,6 +72,7 @@ class HashIndex:
         threshold: int,
         expected_size: int = 10_000_000,
         storage_options: Mapping[str, str] | None = None,
+        crops: bool = False,
     ) -> None:
         self.spark = spark
         self.path = absolute(path.rstrip("/"))
@@ -79,6 +80,7 @@ class HashIndex:
         self.storage_options = dict(storage_options or {})
         self.primary = primary
         self.hash_size = hash_size
+        self.crops = crops  # whether lookups index the crops rows hold too (hashing.crops)
         self.plan: BandPlan = plan_bands(
             hash_type(primary).width(hash_size), threshold, expected_size
         )

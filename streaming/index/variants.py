@@ -6,6 +6,11 @@ that gives it (the identity first on a tie). The variant that matched turns the 
 indexed image, so the query is the indexed image under that variant's inverse: that is the
 transform an alert reports. Storing the 8 variants instead and probing with one would cost 8 x the
 resident memory for the same candidates; docs/robustness.md measures both.
+
+With hashing.crops the index also holds its images' crops (crops.py), met by the query's own hash
+only (its identity variant): a flipped crop is not found; and the query's own crops probe the
+indexed hashes too (an image after its crop). On a tie the identity comes first, then the other
+dihedral transforms, then the index's crops, then the query's, each from the smallest.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from streaming.hashing.dihedral import TRANSFORM_NAMES, inverse
+from streaming.index.crops import crop_percent, is_crop, is_uncrop, split_entry
 from streaming.index.lookup import Pairs
 
 # Separates an image id from its variant's number in the keys of one lookup of all variants.
@@ -31,41 +37,81 @@ Found = dict[tuple[str, str], Near]  # (query id, indexed id) -> distance and tr
 Lookup = Callable[[Sequence[str], Sequence[Sequence[int]], int], Pairs]
 
 
-def near_variants(
-    ids: Sequence[str], variants: Sequence[Sequence[int]], threshold: int, near: Lookup
+def near_probes(
+    ids: Sequence[str],
+    probes: Sequence[Sequence[int]],
+    transforms: Sequence[str],
+    threshold: int,
+    near: Lookup,
 ) -> Found:
-    """Every indexed image within threshold of one of each query's variants, by one call of `near`
-    (a Lookup.near). `variants`: per query, the words of its 8 variant hashes end to end, in
-    dihedral.TRANSFORMS order."""
+    """Every indexed image within threshold of one of each query's probes, by one call of `near`
+    (a Lookup.near). `probes`: per query, the words of its probe hashes end to end, one per
+    `transforms` (what an alert reports when that probe meets the indexed hash), the query's own
+    hash first: with dihedral matching its 8 variants, with crops its own crops too (`uncrop20`:
+    the match is the query's crop20). Crops the index holds meet the query's own hash alone."""
     if not ids:
         return {}
-    flat = np.array(variants, dtype=np.int64).reshape(len(ids), len(TRANSFORM_NAMES), -1)
-    keys = [f"{image_id}{_SEPARATOR}{k}" for image_id in ids for k in range(len(TRANSFORM_NAMES))]
+    count = len(transforms)
+    flat = np.array(probes, dtype=np.int64).reshape(len(ids) * count, -1)
+    # the own hash under the image's id (the sharded lookup knows an indexed id by it), the others
+    # under a key of their own
+    probed = [(image_id, p) for image_id in ids for p in range(count)]
+    keys = [image_id if p == 0 else f"{image_id}{_SEPARATOR}{p}" for image_id, p in probed]
+    by_key = dict(zip(keys, probed, strict=True))
     found: Found = {}
-    for (key, match), apart in near(keys, flat.reshape(len(keys), -1).tolist(), threshold).items():
-        image_id, k = key.rsplit(_SEPARATOR, 1)
-        if match != image_id:
-            _keep(found, (image_id, match), apart, int(k))
+    for (key, entry), apart in near(keys, flat.tolist(), threshold).items():
+        image_id, p = by_key[key]
+        match, crop = split_entry(entry)
+        if match != image_id and (crop is None or p == 0):
+            _keep(found, (image_id, match), Near(apart, crop or transforms[p]))
     return found
 
 
-def near_pairs_variants(variants: np.ndarray, threshold: int) -> list[tuple[int, int, Near]]:
-    """(earlier, later, near) for each pair of one small set (n x 8 x words uint64) where one of the
-    later image's variants is within threshold of the earlier image's hash."""
-    identity = variants[:, 0]
-    apart = np.bitwise_count(variants[:, None, :, :] ^ identity[None, :, None, :]).sum(axis=3)
-    best = apart.argmin(axis=2)  # the first variant of the smallest distance
+def near_pairs_variants(
+    queries: np.ndarray,
+    stored: np.ndarray,
+    threshold: int,
+    transforms: Sequence[str],
+    crops: Sequence[str] = (),
+) -> list[tuple[int, int, Near]]:
+    """(earlier, later, near) for each pair of one small set where one of the later image's
+    probes is within threshold of the earlier image's hash, or the later's own hash of one of the
+    earlier's crops. `queries`: n x len(transforms) x words uint64, each image's probes as
+    near_probes takes them; `stored`: n x (1 + len(crops)) x words, each image's hash then its
+    crops, named by `crops` (crops.crop_name)."""
+    ways = [(p, 0, transform) for p, transform in enumerate(transforms)]
+    ways += [(0, m, name) for m, name in enumerate(crops, start=1)]
+    ways.sort(key=lambda way: tie_order(way[2]))
+    apart = np.stack(
+        [
+            np.bitwise_count(queries[:, None, p, :] ^ stored[None, :, m, :]).sum(axis=2)
+            for p, m, _ in ways
+        ],
+        axis=2,
+    )
+    best = apart.argmin(axis=2)  # the first way of the smallest distance, in tie order
     smallest = np.take_along_axis(apart, best[:, :, None], axis=2)[:, :, 0]
-    later, earlier = np.nonzero((smallest <= threshold) & np.tri(len(variants), k=-1, dtype=bool))
+    later, earlier = np.nonzero((smallest <= threshold) & np.tri(len(queries), k=-1, dtype=bool))
     return [
-        (int(e), int(la), Near(int(smallest[la, e]), inverse(TRANSFORM_NAMES[best[la, e]])))
+        (int(e), int(la), Near(int(smallest[la, e]), ways[best[la, e]][2]))
         for e, la in zip(earlier, later, strict=True)
     ]
 
 
-def _keep(found: Found, pair: tuple[str, str], apart: int, variant: int) -> None:
-    near = Near(apart, inverse(TRANSFORM_NAMES[variant]))
+def tie_order(transform: str) -> int:
+    """The rank of a transform among those giving a pair the same distance (smallest first): the
+    identity, the other dihedral transforms, the index's crops, the query's crops."""
+    if is_uncrop(transform):
+        return len(TRANSFORM_NAMES) + 100 + crop_percent(transform)
+    if is_crop(transform):
+        return len(TRANSFORM_NAMES) + crop_percent(transform)
+    return TRANSFORM_NAMES.index(inverse(transform))
+
+
+def _keep(found: Found, pair: tuple[str, str], near: Near) -> None:
     kept = found.get(pair)
-    order = TRANSFORM_NAMES.index
-    if kept is None or (apart, variant) < (kept.distance, order(inverse(kept.transform))):
+    if kept is None or (near.distance, tie_order(near.transform)) < (
+        kept.distance,
+        tie_order(kept.transform),
+    ):
         found[pair] = near

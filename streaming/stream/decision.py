@@ -15,6 +15,12 @@ how the stream is cut into micro-batches):
 - with hashing.dihedral an image also matches through its 7 other dihedral variants (the index
   holds each image's own hash), and the alert names the transform; with hashing.rule a pair within
   the threshold alerts only if the rule holds on the distances under that transform;
+- with hashing.crops an image also matches the central crops of an earlier image (the index holds
+  them beside its hash; met by the image's own hash, not its other variants), and an earlier image
+  through its own crops (its crops probe too); the alert names the crop (crop20: the image is the
+  match's crop20; uncrop20: the match is the image's); such a pair is decided on the primary
+  alone, the only hash whose crops are kept, so the rule does not apply to it and the other
+  hashes' distances are null;
 - the banks' policies (policies.py) then filter the matches: per-bank thresholds, disabled banks,
   allow banks that silence an image.
 """
@@ -29,11 +35,12 @@ from typing import Any
 from streaming.config import HashingConfig
 from streaming.hashing import hash_type
 from streaming.hashing.dihedral import TRANSFORM_NAMES, inverse
-from streaming.imageframe import hash_column, variants_column
+from streaming.imageframe import crops_column, hash_column, variants_column
+from streaming.index.crops import crop_name, is_crop, uncrop_name
 from streaming.index.decisions import Pair, pair_of
 from streaming.index.distance import distance
 from streaming.index.pairs import as_words, near_pairs
-from streaming.index.variants import Found, Lookup, Near, near_pairs_variants, near_variants
+from streaming.index.variants import Found, Lookup, Near, near_pairs_variants, near_probes
 from streaming.stream.policies import Policies, judge
 from streaming.stream.records import Row, alert, dead_letter
 
@@ -60,13 +67,6 @@ class Batch:
     def ids(self) -> list[str]:
         return [row["id"] for row in self.images]
 
-    def hashes(self, hash_type: str) -> list[list[int]]:
-        return [row[hash_column(hash_type)] for row in self.images]
-
-    def variants(self, hash_type: str) -> list[list[int]]:
-        """Each image's 8 dihedral variant hashes, words end to end (ingested with dihedral on)."""
-        return [row[variants_column(hash_type)] for row in self.images]
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -78,12 +78,27 @@ class Decision:
 
 def candidates(batch: Batch, hashing: HashingConfig, near: Lookup) -> Found:
     """The indexed images within the threshold of each image of the batch, by `near` (a
-    Lookup.near): of its hash, or with hashing.dihedral of one of its 8 variants."""
+    Lookup.near): of its hash, or with hashing.dihedral of one of its 8 variants; with
+    hashing.crops of the crops the index holds, and of the image's own crops."""
+    words, transforms = probes(batch.images, hashing)
+    return near_probes(batch.ids, words, transforms, hashing.threshold, near)
+
+
+def probes(images: Sequence[Row], hashing: HashingConfig) -> tuple[list[list[int]], list[str]]:
+    """Each image's probe hashes of the primary, words end to end, and the transform each stands
+    for (variants.near_probes): its hash or its 8 dihedral variants, then its crops."""
+    primary = hashing.primary
     if hashing.dihedral:
-        variants = batch.variants(hashing.primary)
-        return near_variants(batch.ids, variants, hashing.threshold, near)
-    found = near(batch.ids, batch.hashes(hashing.primary), hashing.threshold)
-    return {pair: Near(apart, "identity") for pair, apart in found.items()}
+        words = [row[variants_column(primary)] for row in images]
+        transforms = [inverse(name) for name in TRANSFORM_NAMES]
+    else:
+        words, transforms = [row[hash_column(primary)] for row in images], ["identity"]
+    if hashing.crops:
+        words = [
+            [*own, *row[crops_column(primary)]] for own, row in zip(words, images, strict=True)
+        ]
+        transforms += [uncrop_name(share) for share in hashing.crops]
+    return words, transforms
 
 
 def wanted_ids(batch: Batch, candidates: Found) -> set[str]:
@@ -171,16 +186,29 @@ def earlier_matches(images: Sequence[Row], candidates: Found, indexed: Mapping[s
 
 def in_batch_matches(images: Sequence[Row], hashing: HashingConfig) -> Found:
     """The pairs within the batch, the later image of each matching the earlier (through one of
-    its variants with hashing.dihedral)."""
-    words = hash_type(hashing.primary).width(hashing.hash_size) // 64
+    its variants with hashing.dihedral, one of the earlier's crops with hashing.crops)."""
+    primary, words = hashing.primary, hash_type(hashing.primary).width(hashing.hash_size) // 64
     ids = [row["id"] for row in images]
-    if hashing.dihedral:
-        variants = [row[variants_column(hashing.primary)] for row in images]
-        count = len(TRANSFORM_NAMES)
-        turned = as_words(variants, count * words).reshape(len(images), count, words)
+    if hashing.dihedral or hashing.crops:
+        probed, transforms = probes(images, hashing)
+        queries = as_words(probed, len(transforms) * words)
+        names = [crop_name(share) for share in hashing.crops]
+        stored = as_words(
+            [
+                [*row[hash_column(primary)], *(row.get(crops_column(primary)) or [])]
+                for row in images
+            ],
+            (1 + len(names)) * words,
+        )
         return {
             (ids[later], ids[earlier]): near
-            for earlier, later, near in near_pairs_variants(turned, hashing.threshold)
+            for earlier, later, near in near_pairs_variants(
+                queries.reshape(len(images), len(transforms), words),
+                stored.reshape(len(images), 1 + len(names), words),
+                hashing.threshold,
+                transforms,
+                names,
+            )
         }
     hashes = as_words([row[hash_column(hashing.primary)] for row in images], words)
     return {
@@ -204,19 +232,23 @@ def alert_list(
     alerts = []
     for (image_id, match_id), near in sorted(matches.items()):
         image, match = by_id[image_id], indexed.get(match_id) or by_id[match_id]
-        distances = pair_distances(image, match, near.transform, hashing)
-        if rule is None or rule.accepts(distances):
+        distances = pair_distances(image, match, near, hashing)
+        # a crop pair is decided on the primary: the other hashes' crops are not kept
+        if rule is None or is_crop(near.transform) or rule.accepts(distances):
             alerts.append(alert(image, match, near, distances, hashing, now))
     return alerts
 
 
 def pair_distances(
-    image: Row, match: Row, transform: str, hashing: HashingConfig
+    image: Row, match: Row, near: Near, hashing: HashingConfig
 ) -> dict[str, int | None]:
     """Every configured hash's distance between the match and the image turned back by
-    `transform` (the image's variant that matched): a type without variants compares as it is."""
+    near.transform (the image's variant that matched): a type without variants compares as it is.
+    A crop pair has the primary's distance to the match's crop alone (the others are null)."""
+    if is_crop(near.transform):
+        return {t: near.distance if t == hashing.primary else None for t in hashing.types}
     return {
-        t: distance(t, turned(image, t, transform), match[hash_column(t)], hashing.hash_size)
+        t: distance(t, turned(image, t, near.transform), match[hash_column(t)], hashing.hash_size)
         for t in hashing.types
     }
 

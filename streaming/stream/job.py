@@ -72,6 +72,8 @@ def hash_spec(config: Config) -> HashSpec:
         max_pixels=config.sources.max_pixels,
         dihedral=hashing.dihedral,
         unletterbox=hashing.unletterbox,
+        crops=tuple(hashing.crops),
+        crop_types=(hashing.primary,),  # the index keeps the primary's crops alone
         grey=hashing.grey,
     )
 
@@ -86,6 +88,7 @@ def open_index(spark: SparkSession, config: Config) -> HashIndex:
         hashing.hash_size,
         hashing.threshold,
         storage_options=delta_storage_options(config, config.index.path),
+        crops=bool(hashing.crops),
     )
     index.ensure()
     return index

@@ -30,9 +30,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from streaming.config import Config
+from streaming.hashing import hash_type
 from streaming.hashing.types import EXTRA_COLUMNS
-from streaming.imageframe import hash_column
+from streaming.imageframe import crops_column, hash_column
 from streaming.index.banks import BankTable
+from streaming.index.crops import CROPS_COLUMN, percent, stored_crops
 from streaming.index.decisions import ReviewedPairs
 from streaming.index.followed import FollowedTable, read
 from streaming.index.lookup import open_lookup
@@ -213,16 +215,41 @@ def ingested_columns(config: Config) -> tuple[str, ...]:
 
 def index_columns(config: Config) -> list[Column | str]:
     """The `images` columns of an ingested row, in Spark."""
-    return [*ingested_columns(config), F.lit(config.hashing.hash_size).alias("hash_size")]
+    return [
+        *ingested_columns(config),
+        stored_crops_column(config).alias(CROPS_COLUMN),
+        F.lit(config.hashing.hash_size).alias("hash_size"),
+    ]
+
+
+def stored_crops_column(config: Config) -> Column:
+    """crops.stored_crops in Spark: the primary's crops, each after its share in percent."""
+    hashing = config.hashing
+    if not hashing.crops:
+        return F.lit(None).cast("array<bigint>")
+    width = hash_type(hashing.primary).width(hashing.hash_size) // 64
+    crops = F.col(crops_column(hashing.primary))
+    return F.concat(
+        *(
+            part
+            for k, share in enumerate(hashing.crops)
+            for part in (
+                F.array(F.lit(percent(share)).cast("bigint")),
+                F.slice(crops, k * width + 1, width),
+            )
+        )
+    )
 
 
 def index_row(
     row: Row, config: Config, app_id: str, batch_id: int, now: datetime
 ) -> dict[str, Any]:
     """The `images` row of an ingested row, registered by this writer's micro-batch."""
+    hashing = config.hashing
     return {
         **{name: row.get(name) for name in ingested_columns(config)},
-        "hash_size": config.hashing.hash_size,
+        CROPS_COLUMN: stored_crops(row.get(crops_column(hashing.primary)), hashing.crops),
+        "hash_size": hashing.hash_size,
         "registered_by": app_id,
         "batch_id": batch_id,
         "registered_at": now,

@@ -16,6 +16,7 @@ from pyspark.sql.types import StructType
 
 from streaming.batch.dedup import find_pairs
 from streaming.hashing import HashSpec, hash_images, hex_to_words
+from streaming.index.crops import entry_key, split_entry, stored_crops
 from streaming.index.join import JoinLookup
 from streaming.index.match import match_index
 from streaming.index.resident import ResidentLookup
@@ -404,17 +405,18 @@ def test_spark_loses_a_race_to_a_driver_commit_and_adds_each_id_once(
 
 
 def test_an_older_index_gains_the_meta_column_and_every_lookup_reads_it(spark, tmp_path):
-    """An `images` table from before `meta` (ADDED_COLUMNS): opening the index adds the column,
-    its old rows read NULL, and the matched rows' meta comes back from each lookup's one read."""
+    """An `images` table from before `meta` and `crops` (ADDED_COLUMNS): opening the index adds
+    them, its old rows read NULL, and the matched rows' meta comes back from each lookup's one
+    read."""
     path = str(tmp_path / "index")
-    older = StructType([f for f in table_schema("images") if f.name != "meta"])
+    older = StructType([f for f in table_schema("images") if f.name not in ("meta", "crops")])
     SparkDeltaTable.createIfNotExists(spark).location(f"{path}/images").addColumns(older).execute()
     spark.createDataFrame(
         [("old", [0], 8)], "id string, phash array<bigint>, hash_size int"
     ).write.format("delta").mode("append").save(f"{path}/images")
     index = HashIndex(spark, path, "phash", 8, THRESHOLD, expected_size=1000)
     index.ensure()
-    assert "meta" in index.images().columns
+    assert {"meta", "crops"} <= set(index.images().columns)
     index.append_rows(
         [{"id": "new", "phash": [1], "hash_size": 8, "meta": '{"sku": "12"}'}], "t", 0
     )
@@ -422,3 +424,49 @@ def test_an_older_index_gains_the_meta_column_and_every_lookup_reads_it(spark, t
     for lookup in (ResidentLookup(index), JoinLookup(index), ShardedLookup(index, 1)):
         assert set(lookup.near(["q"], [[3]], THRESHOLD)) == {("q", "old"), ("q", "new")}
         assert lookup.rows(["old", "new"], ["id", "meta"]) == expected, type(lookup).__name__
+
+
+def test_the_memory_and_sharded_lookups_index_each_stored_crop_as_an_entry(spark, tmp_path):
+    """With hashing.crops (HashIndex(crops=True)) both lookups find what brute force over every
+    image's hash and stored crops finds, a crop under its entry key (index/crops.py), from rows of
+    the stream's driver commits and of Spark's alike, and give the row of an image met through a
+    crop alone; without crops, the hashes alone. The join lookup is refused with hashing.crops
+    (tests/unit/test_config.py)."""
+    path = str(tmp_path / "index")
+    index = HashIndex(spark, path, "phash", 8, THRESHOLD, expected_size=1000, crops=True)
+    index.ensure()
+    own, cut = planted_hashes(120, seed=12), planted_hashes(120, seed=13)
+    crops = {f"s{i}": stored_crops([cut[i], cut[i + 1]], [0.1, 0.2]) for i in range(0, 120, 3)}
+    image_rows = [
+        {"id": f"s{i}", "phash": [h], "hash_size": 8, "crops": crops.get(f"s{i}")}
+        for i, h in enumerate(own)
+    ]
+    index.append_rows(image_rows[:60], "stream", 0)
+    spark_rows = spark.createDataFrame(
+        image_rows[60:], "id string, phash array<bigint>, hash_size int, crops array<bigint>"
+    )
+    index.append(spark_rows, "batch", 0)
+    entries = {f"s{i}": h for i, h in enumerate(own)} | {
+        entry_key(image_id, f"crop{stored[k]}"): stored[k + 1]
+        for image_id, stored in crops.items()
+        for k in (0, 2)
+    }
+    queries = [h ^ (1 << 9) for h in list(entries.values())[::4]] + planted_hashes(30, seed=14)
+    ids = [f"q{i}" for i in range(len(queries))]
+
+    def brute(keys) -> dict:
+        return {
+            (ids[i], key): hamming(q, entries[key])
+            for (i, q), key in itertools.product(enumerate(queries), keys)
+            if hamming(q, entries[key]) <= THRESHOLD
+        }
+
+    expected = brute(entries)
+    through_crops = {split_entry(key)[0] for _, key in expected if split_entry(key)[1]}
+    assert len(through_crops) >= 10
+    for lookup in (ResidentLookup(index), ShardedLookup(index, 2)):
+        assert lookup.near(ids, [[q] for q in queries], THRESHOLD) == expected
+        assert set(lookup.rows(through_crops, ["id"])) == through_crops, type(lookup).__name__
+    plain = HashIndex(spark, path, "phash", 8, THRESHOLD, expected_size=1000)
+    own_only = [key for key in entries if split_entry(key)[1] is None]
+    assert ResidentLookup(plain).near(ids, [[q] for q in queries], THRESHOLD) == brute(own_only)

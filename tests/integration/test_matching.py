@@ -5,9 +5,11 @@ threshold."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import cv2
 import pytest
+from deltalake import DeltaTable
 
 from streaming.hashing import HashSpec, hash_image, hex_to_words
 from streaming.index.distance import distance
@@ -66,3 +68,67 @@ def test_a_confirming_hash_refuses_a_pair_the_threshold_alone_accepts(
 
     alerts = read_topic(config, config.kafka.alerts_topic)
     assert {(a["image_id"], a["match_id"]) for a in alerts} == {(str(copy), str(original))}
+
+
+def central_crop(photo: Path, share: float, folder: Path) -> Path:
+    """The photo with `share` of its width and height cut off, half on each side, as a JPEG."""
+    pixels = cv2.imread(str(photo))
+    h, w = pixels.shape[:2]
+    dy, dx = int(h * share / 2), int(w * share / 2)
+    path = folder / f"{photo.stem}-crop{round(share * 100)}.jpg"
+    cv2.imwrite(str(path), pixels[dy : h - dy, dx : w - dx], [cv2.IMWRITE_JPEG_QUALITY, 75])
+    return path
+
+
+@pytest.fixture
+def crops(photos, tmp_path):
+    """Three photos and their 20 % central crops, each too far from its photo for phash alone."""
+    originals = photos.originals[:3]
+    cuts = {photo: central_crop(photo, 0.2, tmp_path) for photo in originals}
+    spec = HashSpec(types=("phash",))
+    for photo, cut in cuts.items():
+        words = [
+            hex_to_words(hash_image(p.read_bytes(), spec).hashes["phash"]) for p in (photo, cut)
+        ]
+        assert distance("phash", *words, 8) > 10, photo  # conf/local.toml's threshold
+    return cuts
+
+
+def test_a_central_crop_and_its_photo_alert_whichever_comes_first(spark, topics, crops, tmp_path):
+    """hashing.crops = [0.1, 0.2]: a crop after its photo meets the photo's indexed crop20
+    (crop20), from an earlier micro-batch (a) or within one (c); a photo after its crop (b) meets
+    the crop with its own crop20 (uncrop20)."""
+    config = fresh(topics, tmp_path).replace(
+        **{"hashing.crops": [0.1, 0.2], "index.lookup": "memory"}
+    )
+    a, b, c = crops
+    produce(config, config.kafka.images_topic, references([a, crops[b]]))
+    run_available_now(spark, config)
+    produce(config, config.kafka.images_topic, references([crops[a], b, c, crops[c]]))
+    run_available_now(spark, config)
+
+    alerts = read_topic(config, config.kafka.alerts_topic)
+    assert {(x["image_id"], x["match_id"], x["transform"]) for x in alerts} == {
+        (str(crops[a]), str(a), "crop20"),
+        (str(b), str(crops[b]), "uncrop20"),
+        (str(crops[c]), str(c), "crop20"),
+    }
+    for alert in alerts:
+        validator("duplicate_alert").validate(alert)
+        assert alert["distance"] == alert["distances"]["phash"] <= config.hashing.threshold
+        assert alert["distances"]["dhash"] is None  # only the primary's crops are stored
+    images = DeltaTable(f"{config.index.path}/images").to_pyarrow_table(columns=["crops"])
+    # each image registered with its phash's two crops, each after its share in percent
+    assert [crops[::2] for crops in images["crops"].to_pylist()] == [[10, 20]] * 6
+
+
+def test_without_crops_the_same_stream_does_not_alert(spark, topics, crops, tmp_path):
+    config = fresh(topics, tmp_path)
+    a, b, c = crops
+    paths = [a, crops[b], crops[a], b, c, crops[c]]
+    produce(config, config.kafka.images_topic, references(paths))
+    run_available_now(spark, config)
+    assert read_topic(config, config.kafka.alerts_topic) == []
+    images = DeltaTable(f"{config.index.path}/images").to_pyarrow_table(columns=["id", "crops"])
+    assert sorted(images["id"].to_pylist()) == sorted(map(str, paths))  # each one was hashed
+    assert images["crops"].null_count == len(paths)  # and registered without crops

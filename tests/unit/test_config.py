@@ -109,6 +109,32 @@ def test_matching_options_are_off_by_default_and_a_rule_is_checked():
         load_config(environ={}, overrides={"hashing.exact": True, "hashing.dihedral": True})
 
 
+def test_crops_are_off_by_default_and_their_shares_checked_from_each_layer():
+    assert load_config(environ={}).hashing.crops == []
+    variables = {"NEARDUP_HASHING_CROPS": "[0.1, 0.2]", "NEARDUP_INDEX_LOOKUP": "sharded"}
+    assert load_config(environ=variables).hashing.crops == [0.1, 0.2]
+    memory = {"index.lookup": "memory"}
+    flag = load_config(environ={}, overrides={"hashing.crops": [0.15, 0.3]})  # auto, on a disk
+    assert flag.hashing.crops == [0.15, 0.3]
+    for bad, why in (
+        ([0.5], "under 0.5"),
+        ([0.0], "over 0"),
+        ([0.125], "whole percent"),
+        ([0.2, 0.1], "must increase"),
+        ([0.1, 0.1], "must increase"),
+        ([0.01, 0.02, 0.03, 0.04, 0.05], "at most 4"),
+    ):
+        with pytest.raises(ConfigError, match=rf"^hashing\.crops: .*{why}"):
+            load_config(environ={}, overrides={**memory, "hashing.crops": bad})
+    # the join lookup does not index crops, and auto opens it for an index on an object store
+    for lookup, path in (("join", ".state/index"), ("auto", "s3://bucket/index")):
+        with pytest.raises(ConfigError, match=r'^hashing\.crops: needs index\.lookup = "memory"'):
+            settings = {"index.lookup": lookup, "index.path": path, "hashing.crops": [0.1]}
+            load_config(environ={}, overrides=settings)
+    with pytest.raises(ConfigError, match=r"^hashing\.exact: must be false with dihedral, crops"):
+        load_config(environ={}, overrides={**memory, "hashing.crops": [0.1], "hashing.exact": True})
+
+
 def test_confirm_is_off_by_default_and_compiles_into_the_rule_from_each_layer(tmp_path):
     assert load_config(environ={}).hashing.match_rule is None
     path = tmp_path / "c.toml"

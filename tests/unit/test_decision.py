@@ -17,6 +17,7 @@ from streaming.config import HashingConfig, load_config
 from streaming.errors import Reason
 from streaming.hashing.dihedral import TRANSFORM_NAMES, inverse
 from streaming.index.banks import BankPolicy
+from streaming.index.crops import crop_name, entry_key
 from streaming.index.distance import distance
 from streaming.schemas import validator
 from streaming.stream.decision import (
@@ -119,12 +120,22 @@ class Index:
 
     def near(self, ids: Sequence[str], hashes: Sequence[Sequence[int]], threshold: int) -> dict:
         return {
-            (query, indexed): apart
+            (query, key): apart
             for query, hashed in zip(ids, hashes, strict=True)
-            for indexed, row in self.rows.items()
-            if indexed != query
-            and (apart := distance("phash", hashed, row["phash"], 8)) <= threshold
+            for key, stored in self.entries()
+            if key != query and (apart := distance("phash", hashed, stored, 8)) <= threshold
         }
+
+    def entries(self) -> list[tuple[str, list[int]]]:
+        """Each row's hash under its id and, with hashing.crops, each crop as a lookup keys it."""
+        own = [(indexed, row["phash"]) for indexed, row in self.rows.items()]
+        names = [crop_name(share) for share in self.hashing.crops]
+        crops = [
+            (entry_key(indexed, name), [row["phash_crops"][k]])
+            for indexed, row in self.rows.items()
+            for k, name in enumerate(names)
+        ]
+        return own + crops
 
     def decide(self, rows: Sequence[Row], register: str = "all") -> Decision:
         """One micro-batch as MicroBatch runs it, then its registration."""
@@ -300,6 +311,63 @@ def test_the_identity_wins_a_tie_and_alerts_without_dihedral_say_identity():
     for hashing in (HASHING, DIHEDRAL):
         (alert,) = Index(hashing=hashing).decide(stream).alerts
         assert (alert["transform"], alert["distance"]) == ("identity", 1)
+
+
+CROPS = HASHING.model_copy(update={"crops": [0.1, 0.2]})
+CROP10, CROP20 = 0x3333_3333_3333_3333, 0x5555_5555_5555_5555  # far from 0 and from each other
+FAR = (0x0F0F_0F0F_0000_0000, 0x00FF_00FF_0000_0000)  # crops far from every hash here
+
+
+def with_crops(row: Row, *crops: int) -> Row:
+    """An ingested row with its crop hashes (hashing.crops's order)."""
+    return {**row, "phash_crops": [signed(crop) for crop in crops]}
+
+
+def test_a_crop_of_an_earlier_image_alerts_with_its_crop_only_with_crops():
+    original = with_crops(image("a", 0, 0), CROP10, CROP20)
+    cut = with_crops(image("b", CROP20 ^ 0b11, 1), *FAR)
+    for cuts in ([], [1]):
+        alerts = [a for d in Index(hashing=CROPS).run([original, cut], cuts) for a in d.alerts]
+        assert [(a["image_id"], a["match_id"], a["distance"], a["transform"]) for a in alerts] == [
+            ("b", "a", 2, "crop20")
+        ]
+        # only the primary's crops are kept: the other hashes cannot be compared
+        assert alerts[0]["distances"] == {"phash": 2, "dhash": None}
+        validator("duplicate_alert").validate(json.loads(as_json(alerts[0])))
+        assert all(d.alerts == [] for d in Index().run([original, cut], cuts))
+        # a crop pair is decided on the primary alone: the rule does not apply to it
+        ruled = Index(hashing=with_rule(CROPS, "phash <= 6 and dhash <= 0")).run([original, cut])
+        assert [a["transform"] for d in ruled for a in d.alerts] == ["crop20"]
+
+
+def test_an_image_after_its_crop_meets_it_through_its_own_crop_and_the_identity_wins_a_tie():
+    cut = with_crops(image("a", CROP20 ^ 0b1, 0), *FAR)
+    original = with_crops(image("b", 0, 1), CROP10, CROP20)
+    for cuts in ([], [1]):
+        alerts = [a for d in Index(hashing=CROPS).run([cut, original], cuts) for a in d.alerts]
+        # the match, a, is b's crop20: b's crops probe the index too
+        assert [(a["image_id"], a["match_id"], a["distance"], a["transform"]) for a in alerts] == [
+            ("b", "a", 1, "uncrop20")
+        ]
+        validator("duplicate_alert").validate(json.loads(as_json(alerts[0])))
+    # b's hash is 1 bit from a's and from a's crop10: the identity comes first
+    a = with_crops(image("a", 0, 0), 0b11, CROP20)
+    (alert,) = Index(hashing=CROPS).decide([a, with_crops(image("b", 0b1, 1), *FAR)]).alerts
+    assert (alert["transform"], alert["distance"]) == ("identity", 1)
+
+
+def test_with_dihedral_matching_too_a_crop_is_met_by_the_image_itself_not_its_turns():
+    both = DIHEDRAL.model_copy(update={"crops": [0.1, 0.2]})
+    original = with_crops(image("a", 0, 0), CROP10, CROP20)
+    cut = with_crops(image("b", CROP10 ^ 0b1, 1), *FAR)
+    turned = with_crops(image("c", CROP20 ^ TURNS[3], 2), *FAR)  # its variant 3 is a's crop20
+    for cuts in ([], [1], [2]):
+        alerts = [
+            a for d in Index(hashing=both).run([original, cut, turned], cuts) for a in d.alerts
+        ]
+        assert {(a["image_id"], a["match_id"], a["transform"]) for a in alerts} == {
+            ("b", "a", "crop10")
+        }
 
 
 def with_rule(hashing: HashingConfig, *rule: str) -> HashingConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 
 import cv2
 import numpy as np
@@ -13,6 +14,8 @@ import pandas as pd
 from streaming.config import load_config
 from streaming.hashing import HashSpec
 from streaming.stream.ingest import ingest
+from streaming.stream.job import hash_spec
+from streaming.stream.microbatch import index_row
 
 
 def ref(**fields: object) -> bytes:
@@ -90,3 +93,39 @@ def test_with_dihedral_matching_a_row_carries_the_8_variants_of_each_type_that_h
         assert original[:1] == own  # the identity first (one word a hash)
         # the flipped photo's own hash is the original's flip_h variant, or nearly
         assert bin((original[1] ^ flipped[0]) % 2**64).count("1") <= 4
+
+
+def test_with_crops_a_row_carries_the_crop_hashes_and_registers_the_primarys(tmp_path):
+    """hashing.crops = [0.1, 0.2]: the primary's central crops from the one decode (phash_crops),
+    the 20 % one the hash of the cropped photo itself, stored in the index row after their
+    shares."""
+    photo, cut = tmp_path / "photo.png", tmp_path / "cut.png"
+    pixels = cv2.resize(np.random.default_rng(3).integers(0, 256, (6, 8, 3), np.uint8), (320, 240))
+    cv2.imwrite(str(photo), pixels)
+    cv2.imwrite(str(cut), pixels[24:216, 32:288])  # 10 % off each side: the central 80 %
+    config = load_config(
+        environ={},
+        overrides={
+            "sources.allowed_roots": [str(tmp_path)],
+            "hashing.crops": [0.1, 0.2],
+            "index.lookup": "memory",
+        },
+    )
+    kafka = pd.DataFrame(
+        {
+            "key": [b"a", b"b"],
+            "value": [ref(id="a", uri=str(photo)), ref(id="b", uri=str(cut))],
+            "topic": "images",
+            "partition": 0,
+            "offset": range(2),
+            "timestamp": pd.Timestamp("2026-12-01"),
+        }
+    )
+    (rows,) = ingest(config, hash_spec(config))(iter([kafka]))
+    # the primary's alone: the index keeps no other
+    assert [c for c in rows.columns if c.endswith("_crops")] == ["phash_crops"]
+    (crop10, crop20), (cut_phash,) = rows["phash_crops"][0], rows["phash"][1]
+    assert crop20 == cut_phash
+    row = rows.iloc[0].to_dict()
+    stored = index_row(row, config, "app", 0, datetime.now(UTC))["crops"]
+    assert stored == [10, crop10, 20, crop20]

@@ -11,9 +11,11 @@ from streaming.index.lookup import Pairs
 from streaming.index.pairs import as_words
 from streaming.index.rule import Rule
 from streaming.index.sorted_bands import SortedBands
-from streaming.index.variants import Near, near_pairs_variants, near_variants
+from streaming.index.variants import Near, near_pairs_variants, near_probes
 
 RNG = np.random.default_rng(7)
+# What each of a query's 8 variants reports when it meets an indexed hash.
+TURNED = [inverse(name) for name in TRANSFORM_NAMES]
 
 
 def random_variants(count: int) -> np.ndarray:
@@ -47,7 +49,7 @@ def test_a_variant_finds_the_indexed_image_and_says_which_transform() -> None:
     queries[0, 5] = flipped(int(stored[7, 0]), 3)  # variant 5 (rot90) of query a near image 7
     queries[1, 0] = flipped(int(stored[9, 0]), 1)  # query b itself near image 9
     near = resident([f"i{n}" for n in range(50)], stored, 10)
-    found = near_variants(["a", "b", "c"], signed(queries.reshape(3, -1)), 10, near)
+    found = near_probes(["a", "b", "c"], signed(queries.reshape(3, -1)), TURNED, 10, near)
     assert found == {
         ("a", "i7"): Near(3, inverse(TRANSFORM_NAMES[5])),
         ("b", "i9"): Near(1, "identity"),
@@ -62,7 +64,7 @@ def test_the_smallest_distance_wins_and_an_image_never_matches_itself() -> None:
     queries[0, 3] = flipped(int(stored[4, 0]), 2)
     queries[0, 0] = stored[0, 0]  # the query is indexed under its own id
     near = resident([f"i{n}" for n in range(20)], stored, 10)
-    found = near_variants(["i0"], signed(queries.reshape(1, -1)), 10, near)
+    found = near_probes(["i0"], signed(queries.reshape(1, -1)), TURNED, 10, near)
     assert found == {("i0", "i4"): Near(2, "rot180")}
 
 
@@ -70,7 +72,7 @@ def test_pairs_within_a_batch_compare_the_later_variants_with_the_earlier_hash()
     variants = random_variants(4)
     variants[3, 1] = flipped(int(variants[0, 0, 0]), 2)  # image 3, flipped, is image 0
     variants[1, 0] = flipped(int(variants[2, 0, 0]), 1)  # image 1 before image 2: found once
-    found = near_pairs_variants(variants, 8)
+    found = near_pairs_variants(variants, variants[:, :1], 8, TURNED)
     assert sorted(found) == [(0, 3, Near(2, "flip_h")), (1, 2, Near(1, "identity"))]
 
 
