@@ -2,11 +2,13 @@
 them up.
 
     python -m bench.dihedral --images 40 --index 100000 --queries 1000
+    python -m bench.dihedral --images 40 --index 400 --queries 100    # a stream's young index
 
 Hashing: the stream's default types (phash, dhash) on 2-4 MP JPEGs (bench.photos), one process,
 without and with HashSpec.dihedral, and with HashSpec.crops = CROPS of phash (what the stream
 hashes with hashing.crops), the median of 3 runs each.
 Lookup: SortedBands (the resident lookup's search) of `index` pHash-like hashes at threshold 10,
+banded as HashIndex plans them (for `--plan-size` images, 10M by default, whatever the index holds),
 queried by `queries` hashes alone, by their 8 variants (what the stream does: the index keeps one
 hash per image), by one hash against an index that keeps the 8 variants of each image instead,
 by one hash against an index that keeps each image's crops too, and by the hash and its crops
@@ -67,7 +69,7 @@ def hashing(images: int) -> None:
     )
 
 
-def lookup(size: int, queries: int) -> None:
+def lookup(size: int, queries: int, plan_size: int) -> None:
     # one-word pHash-like hashes (bench.match's "correlated"), as vectors
     stored, planted = (h[:, 0] for h in synthetic(size, queries, "correlated", 1, THRESHOLD, 1)[:2])
     rng = np.random.default_rng(2)
@@ -77,7 +79,7 @@ def lookup(size: int, queries: int) -> None:
     ids = [str(i) for i in range(size)]
 
     def bands(words: np.ndarray, names: list[str]) -> SortedBands:
-        index = SortedBands(plan_bands(64, THRESHOLD, len(words)))
+        index = SortedBands(plan_bands(64, THRESHOLD, plan_size))
         index.add(names, words.reshape(-1, 1))
         return index
 
@@ -129,9 +131,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--index", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument(
+        "--plan-size", type=int, default=10_000_000, help="the index size the bands are planned for"
+    )
     args = parser.parse_args()
     hashing(args.images)
-    lookup(args.index, args.queries)
+    lookup(args.index, args.queries, args.plan_size)
 
 
 if __name__ == "__main__":

@@ -120,9 +120,9 @@ class Stored:
             with pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)
         arrays = {"words": segment.words, "file_ends": self.file_ends, "fps": self.fingerprints}
-        for band in range(len(segment.values)):
+        for band in range(len(segment.band_words)):
             arrays |= {
-                f"values{band}": segment.values[band],
+                f"band_words{band}": segment.band_words[band],
                 f"rows{band}": segment.rows[band],
                 f"starts{band}": segment.starts[band],
             }
@@ -137,14 +137,16 @@ class Stored:
         meta = json.loads((folder / "meta.json").read_text())
 
         def array(name: str) -> np.ndarray:
-            return np.load(folder / f"{name}.npy", mmap_mode="r")
+            # copy-on-write, never written: the pages are still shared, and the kernel sees the
+            # writable arrays it was compiled for (a read-only one would compile it again)
+            return np.load(folder / f"{name}.npy", mmap_mode="c")
 
         ids = pa.ipc.open_file(pa.memory_map(str(folder / "ids.arrow"))).read_all()["id"]
         bands = range(len(meta["prefix_bits"]))
         segment = Segment(
             ids.combine_chunks(),
             array("words"),
-            tuple(array(f"values{b}") for b in bands),
+            tuple(array(f"band_words{b}") for b in bands),
             tuple(array(f"rows{b}") for b in bands),
             tuple(array(f"starts{b}") for b in bands),
             tuple(meta["prefix_bits"]),

@@ -1,10 +1,11 @@
-"""Multi-index hashing in memory: each band's stored values sorted and bucketed by their top bits.
+"""Multi-index hashing in memory: each band's stored hashes grouped by the top bits of the band.
 
 The same plan and guarantee as the bands table (bands.py): every stored hash within the threshold of
 a query shares one of the query's probes, and the candidates are then verified on the full hash.
 Where Spark joins the probes against every row of the bands table, here each probe takes two reads
-(the bucket of its top bits, then the few values in it), so a lookup costs what its probes and
-candidates cost, not what the index holds.
+(the bucket of its top bits, then the few hashes in it), so a lookup costs what its probes and
+candidates cost, not what the index holds. The compiled kernel (kernel.py) does both reads and the
+verification; a segment smaller than a query's probes is scanned instead.
 
 Hashes arrive in appends (a stream registers each micro-batch), so they are kept in a few sorted
 segments, like a log-structured merge tree: an append is a new segment, and a segment is merged into
@@ -20,36 +21,42 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from streaming.index import kernel
 from streaming.index.bands import BandPlan
 
-# Probes searched at once: bounds the temporary arrays of a large query set.
-BLOCK_PROBES = 1 << 20
+# A stored hash compared in full costs about this fraction of a probe of a small segment
+# (measured, docs/matching.md: a scan costs what the 4,918 probes of a 64-bit query cost at some
+# 30,000 hashes, and at 16,000-32,000 for the 2,872 of a 256-bit one).
+SCAN_COST = 0.2
 
 
 @dataclass(frozen=True)
 class Segment:
     ids: pa.Array  # STRING, one per stored hash
     words: np.ndarray  # n x words uint64
-    values: tuple[np.ndarray, ...]  # per band: the band values, sorted
-    rows: tuple[np.ndarray, ...]  # per band: the row (into ids, words) of each sorted value
-    # Per band: where each run of values sharing their top `prefix_bits` starts in `values` (one
-    # more entry at the end). About one bucket per stored hash, so a probe finds its run in two
-    # reads where a binary search over millions of values takes some twenty cache misses.
+    # Per band: the band's 64-bit word of every stored hash, grouped by the bucket of the band's
+    # value (its top `prefix_bits`): the kernel reads a probe's candidates and verifies that word
+    # (the whole hash, at 64 bits) in one pass over adjacent memory.
+    band_words: tuple[np.ndarray, ...]
+    rows: tuple[np.ndarray, ...]  # per band: the row (into ids, words) of each of band_words
+    # Per band: where each bucket starts in band_words (one more entry at the end). About one
+    # bucket per stored hash, so a probe finds its candidates in two reads where a binary search
+    # over millions of values takes some twenty cache misses.
     starts: tuple[np.ndarray, ...]
     prefix_bits: tuple[int, ...]
 
     @classmethod
     def build(cls, plan: BandPlan, ids: pa.Array, words: np.ndarray) -> Segment:
-        values, rows, starts, prefix_bits = [], [], [], []
-        for band, stored in zip(plan.layout, band_values(plan, words), strict=True):
-            order = np.argsort(stored, kind="stable")
+        band_words, rows, starts, prefix_bits = [], [], [], []
+        words = np.ascontiguousarray(words, np.uint64)
+        for band in plan.layout:
             bits = min(band.width, len(ids).bit_length())
-            buckets = np.bincount(stored >> np.uint64(band.width - bits), minlength=2**bits)
-            values.append(stored[order])
-            rows.append(order)
-            starts.append(np.concatenate([[0], np.cumsum(buckets)]))
+            grouped = kernel.group_by_bucket(words, band.word, band.shift, band.width, bits)
+            band_words.append(grouped[0])
+            rows.append(grouped[1])
+            starts.append(grouped[2])
             prefix_bits.append(bits)
-        return cls(ids, words, tuple(values), tuple(rows), tuple(starts), tuple(prefix_bits))
+        return cls(ids, words, tuple(band_words), tuple(rows), tuple(starts), tuple(prefix_bits))
 
 
 class SortedBands:
@@ -57,6 +64,8 @@ class SortedBands:
         self.plan = plan
         self.segments: list[Segment] = []
         self._masks = [np.array(plan.masks(band), dtype=np.uint64) for band in range(plan.bands)]
+        self._layout = np.array([(b.word, b.shift, b.width) for b in plan.layout], np.int64)
+        self._probes = plan.probes_per_query()
 
     @classmethod
     def of(cls, plan: BandPlan, segments: Sequence[Segment]) -> SortedBands:
@@ -101,46 +110,42 @@ class SortedBands:
                 f"threshold {threshold} exceeds the {self.plan.threshold} the bands guarantee "
                 "recall for"
             )
+        queries = np.ascontiguousarray(queries, np.uint64)
         for segment in self.segments:
-            query_rows, stored_rows = self._candidates(segment, queries)
-            distances = np.bitwise_count(segment.words[stored_rows] ^ queries[query_rows]).sum(
-                axis=1
-            )
-            near = distances <= threshold
-            # A pair met through several bands is verified more than once, and kept once.
-            pairs, first = np.unique(
-                query_rows[near].astype(np.int64) * len(segment.ids) + stored_rows[near],
-                return_index=True,
-            )
-            yield (
-                segment,
-                pairs // len(segment.ids),
-                pairs % len(segment.ids),
-                distances[near][first],
-            )
-
-    def _candidates(self, segment: Segment, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(query row, stored row) of every stored band value equal to one of the queries'
-        probes."""
-        query_rows, stored_rows = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-        for band, values in enumerate(band_values(self.plan, queries)):
-            masks = self._masks[band]
-            step = max(1, BLOCK_PROBES // len(masks))
-            for start in range(0, len(values), step):
-                probes = (values[start : start + step, None] ^ masks[None, :]).ravel()
-                bucket = probes >> np.uint64(
-                    self.plan.layout[band].width - segment.prefix_bits[band]
+            if scans(len(segment.ids), self._probes):
+                found = kernel.scan(queries, segment.words, threshold)
+            else:
+                found = np.concatenate(
+                    [
+                        self._probe(segment, band, queries, threshold)
+                        for band in range(self.plan.bands)
+                    ]
                 )
-                low = segment.starts[band][bucket]
-                counts = segment.starts[band][bucket + np.uint64(1)] - low
-                # The bucket of probe i is sorted positions low[i] .. low[i] + counts[i] - 1.
-                hits = np.repeat(low - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-                owners = np.repeat(np.arange(len(probes)), counts)
-                equal = segment.values[band][hits] == probes[owners]
-                hits, owners = hits[equal], owners[equal]
-                stored_rows.append(segment.rows[band][hits])
-                query_rows.append(start + owners // len(masks))
-        return np.concatenate(query_rows), np.concatenate(stored_rows)
+            yield segment, found[:, 0], found[:, 1], found[:, 2]
+
+    def _probe(
+        self, segment: Segment, band: int, queries: np.ndarray, threshold: int
+    ) -> np.ndarray:
+        """(query row, stored row, distance) of the pairs this band finds first."""
+        return kernel.probe_band(
+            queries,
+            segment.words,
+            segment.band_words[band],
+            segment.rows[band],
+            segment.starts[band],
+            self._masks[band],
+            self._layout,
+            band,
+            segment.prefix_bits[band],
+            self.plan.radius,
+            threshold,
+        )
+
+
+def scans(stored: int, probes: int) -> bool:
+    """Whether a segment of `stored` hashes is cheaper to compare with each query in full than to
+    probe with a query's `probes` band keys (docs/matching.md measures the ratio)."""
+    return stored * SCAN_COST < probes
 
 
 def due_for_merge(older: Segment, newer: Segment) -> bool:

@@ -2,31 +2,43 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from unittest.mock import patch
+
+import numba
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streaming.index import sorted_bands
 from streaming.index.bands import plan_bands
 from streaming.index.pairs import as_words
-from streaming.index.sorted_bands import SortedBands
+from streaming.index.sorted_bands import SortedBands, scans
 
 from .test_pairs import apart, with_near_copies
 
 
-@settings(max_examples=80, deadline=None)
+@pytest.mark.parametrize("path", ["probe", "scan"])
+@settings(max_examples=60, deadline=None)
 @given(
     data=st.data(),
     words=st.sampled_from([1, 4]),
-    threshold=st.integers(0, 24),
+    planned=st.integers(0, 31),
     expected_size=st.sampled_from([10, 10**4, 10**7]),
     appends=st.integers(1, 6),
 )
 def test_search_finds_exactly_the_pairs_a_scan_finds(
-    data, words, threshold, expected_size, appends
+    path, data, words, planned, expected_size, appends
 ):
+    """Both paths of the kernel (every segment probed, or every segment scanned), 64- and 256-bit
+    hashes, duplicated hashes, any threshold up to the plan's."""
     stored = with_near_copies(data.draw, words)
+    stored += data.draw(st.lists(st.sampled_from(stored), max_size=5))  # exact duplicates
     queries = with_near_copies(data.draw, words) + stored[: len(stored) // 2]
-    index = SortedBands(plan_bands(64 * words, threshold, expected_size))
+    threshold = data.draw(st.integers(0, planned))
+    index = SortedBands(plan_bands(64 * words, planned, expected_size))
     # Appends of uneven sizes: every merge rule of the segments is exercised.
     cuts = sorted(
         data.draw(st.lists(st.integers(0, len(stored)), min_size=appends - 1, max_size=appends - 1))
@@ -35,7 +47,8 @@ def test_search_finds_exactly_the_pairs_a_scan_finds(
         if start < stop:
             index.add([f"s{i}" for i in range(start, stop)], as_words(stored[start:stop], words))
     assert len(index) == len(stored)
-    found = index.search(as_words(queries, words), threshold)
+    with patch.object(sorted_bands, "SCAN_COST", 0.0 if path == "scan" else float("inf")):
+        found = index.search(as_words(queries, words), threshold)
     expected = {
         (q, f"s{s}", apart(query, hash_))
         for q, query in enumerate(queries)
@@ -44,6 +57,12 @@ def test_search_finds_exactly_the_pairs_a_scan_finds(
     }
     assert len(found) == len(set(found))
     assert set(found) == expected
+
+
+def test_small_segments_are_scanned_and_large_ones_probed():
+    probes = plan_bands(64, 10, 10**7).probes_per_query()
+    assert scans(10, probes)
+    assert not scans(10 * probes, probes)
 
 
 def test_correlated_hashes_share_buckets_and_are_still_told_apart():
@@ -76,3 +95,13 @@ def test_a_threshold_beyond_the_plan_is_refused():
         assert "exceeds" in str(error)
     else:
         raise AssertionError("a threshold the bands cannot guarantee was accepted")
+
+
+def test_the_kernel_keeps_its_machine_code_in_a_writable_cache_folder():
+    """Executors compile the kernel once: later Python workers load it from numba's cache."""
+    index = SortedBands(plan_bands(64, 10, 10**7))
+    index.add(["a", "b"], as_words([[1], [2]], 1))
+    assert sorted(index.search(as_words([[3]], 1), 10)) == [(0, "a", 1), (0, "b", 1)]
+    folder = Path(numba.config.CACHE_DIR)
+    assert os.access(folder, os.W_OK)
+    assert any(folder.rglob("kernel.scan-*.nbi"))
