@@ -1,15 +1,15 @@
-"""What probing with the query's own crops too would add to hashing.crops: the reverse order.
+"""What probing with the query's own crops adds to indexing each image's crops: the reverse order.
 
     python -m bench.crops --every 4
 
-The stream indexes each image's central crops and probes with the query's hash alone
-(index/crops.py), so a crop streamed after its photo is found and the photo after its crop is not.
-Probing with the query's crops as well finds the reverse order. On bench.robustness's corpus and
-edits (phash, crops 10 % and 20 %, every `every`-th photo), for both schemes: the threshold at
-FPR <= 0.1 % on pairs of different photos (every edited version of one against every edited version
-of another), the FPR at conf/local.toml's threshold 10, and the recall of each crop edit in both
-orders and of all edits (edited image after its photo) at each scheme's threshold. One JSON line
-per scheme.
+Indexed crops alone (each image's central crops stored beside its hash, the query's hash probing)
+find a crop streamed after its photo, not the photo after its crop; the stream (index/crops.py)
+also probes with the query's own crops, which finds the reverse order. On bench.robustness's
+corpus and edits (phash, crops 10 % and 20 %, every `every`-th photo), for both schemes: the
+threshold at FPR <= 0.1 % on pairs of different photos (every edited version of one against every
+edited version of another), the FPR at conf/local.toml's threshold 10, and the recall of each crop
+edit in both orders and of all edits (edited image after its photo) at each scheme's threshold.
+One JSON line per scheme.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def main() -> None:
         print(
             json.dumps(
                 {
-                    "scheme": "index and query crops" if both else "index crops (the stream)",
+                    "scheme": "index and query crops (the stream)" if both else "index crops alone",
                     "photos": len(photos),
                     "images": len(keys),
                     "threshold_at_fpr_0.1%": threshold,
