@@ -12,29 +12,23 @@ decoded at 1/4.
 
 from __future__ import annotations
 
-import os
+import bench.one_thread  # noqa: F401  (before numpy)
 
-for _variable in (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "RAYON_NUM_THREADS",
-):
-    os.environ[_variable] = "1"
+# isort: split
 
-import argparse  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+import argparse
+import io
+import json
+import statistics
+import time
+from collections.abc import Callable
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from bench.photos import jpeg_corpus  # noqa: E402
-from streaming.hashing import HashSpec, hash_images  # noqa: E402
-from streaming.hashing.resample import clear_caches  # noqa: E402
+from bench.photos import jpeg_corpus
+from streaming.hashing import HashSpec, hash_images
+from streaming.hashing.resample import clear_caches
 
 FIVE = ("ahash", "phash", "dhash", "whash", "colorhash")
 

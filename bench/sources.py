@@ -30,32 +30,30 @@ process, so the clients' threads included) is what a fetch takes from the hashin
 
 from __future__ import annotations
 
+import bench.one_thread  # noqa: F401  (before numpy)
+
+# isort: split
+
+import argparse
+import asyncio
+import contextlib
+import json
 import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
 
-# One BLAS thread, as Spark gives a task's Python worker (OMP_NUM_THREADS = spark.task.cpus): a
-# second thread of the pool numpy starts on import would spin on the hashing core.
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_variable] = "1"
+import pandas as pd
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import socket  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Coroutine, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import pandas as pd  # noqa: E402
-
-from bench.photos import jpeg_corpus  # noqa: E402
-from streaming.config import Config, load_config  # noqa: E402
-from streaming.local import s3  # noqa: E402
-from streaming.stream.ingest import ingest  # noqa: E402
-from streaming.stream.job import hash_spec  # noqa: E402
-from tests.integration.corpus import kafka_records  # noqa: E402
+from bench.photos import jpeg_corpus
+from streaming.config import Config, load_config
+from streaming.local import s3
+from streaming.stream.ingest import ingest
+from streaming.stream.job import hash_spec
+from tests.integration.corpus import kafka_records
 
 BUCKET = "bench"
 CLIENT_CONCURRENCY = 32
