@@ -3,6 +3,7 @@
     python -m bench.match --sizes 1000000,10000000 --queries 1000 --json
     python -m bench.match --sizes 10000000 --hash pdq --json          # 256-bit, threshold 31
     python -m bench.match --sizes 1000000 --cluster 2 --json          # a local standalone cluster
+    python -m bench.match --sizes 1000000 --radii chosen,even --json  # against equal radii
 
 For each index size n: n synthetic hashes (64-bit phash-like at threshold 10, uniform or clustered
 around a few centres; or 256-bit PDQ-like at threshold 31), written to a Delta index, and `queries`
@@ -16,7 +17,8 @@ micro-batch finds it), recall of the planted pairs, whether the pairs equal the 
 - driver_heap_mb: what the lookup adds to the driver: the Python process's resident memory and the
   JVM's used heap, after the first answer;
 - executor_bytes_per_image: the sharded lookup's shard files (mapped by the executors) per image.
-Building the index is not timed.
+Building the index is not timed. `--radii even` searches the same index with every band within
+threshold // bands (the plan before per-band radii; `radii` in each line says which).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import SparkSession
 
 from streaming.config import Config, load_config
-from streaming.index.bands import BandPlan
+from streaming.index.bands import BandPlan, even
 from streaming.index.join import JoinLookup
 from streaming.index.lookup import Lookup
 from streaming.index.resident import ResidentLookup
@@ -204,6 +206,11 @@ def main() -> None:
     parser.add_argument("--kinds", default="uniform", help="uniform,correlated (64-bit only)")
     parser.add_argument("--hash", default="phash", choices=sorted(HASHES))
     parser.add_argument("--methods", default="sharded,memory,join,faiss-flat")
+    parser.add_argument(
+        "--radii",
+        default="chosen",
+        help="chosen,even: the index's plan, and/or its bands each within threshold // bands",
+    )
     parser.add_argument("--shards", type=int, default=0, help="0: one per core")
     parser.add_argument(
         "--cluster", type=int, default=0, help="run on a local standalone cluster of N workers"
@@ -287,16 +294,22 @@ def measure(spark: SparkSession, n: int, kind: str, args: argparse.Namespace) ->
         index = write_index(spark, folder, args.hash, stored)
         ids = [f"q{i}" for i in range(len(queries))]
         hashes = queries.view(np.int64).tolist()
-        extra = {
-            "candidates_per_query": candidates_per_query(index.plan, stored, queries),
-            "probes_per_query": index.plan.probes_per_query(),
-        }
+        chosen = index.plan
+        plans = {"chosen": chosen, "even": even(chosen.bits, chosen.threshold, chosen.bands)}
         for method in (m for m in methods if m in ("sharded", "memory", "join")):
-            result = measure_lookup(spark, method, index, ids, hashes, args.shards)
-            lines.append(
-                line(method, result.pop("found"), result.pop("seconds"), **extra, **result)
-            )
-            gc.collect()
+            for name in args.radii.split(","):
+                index.plan = plans[name]  # the same bands, other probes
+                extra = {
+                    "radii": list(index.plan.radii),
+                    "candidates_per_query": candidates_per_query(index.plan, stored, queries),
+                    "probes_per_query": index.plan.probes_per_query(),
+                }
+                result = measure_lookup(spark, method, index, ids, hashes, args.shards)
+                lines.append(
+                    line(method, result.pop("found"), result.pop("seconds"), **extra, **result)
+                )
+                gc.collect()
+            index.plan = chosen
     return lines
 
 

@@ -50,15 +50,15 @@ popcount = cast(Callable[[np.uint64], int], _ctpop)  # as jitted code calls it
 
 @numba.njit(cache=True, nogil=True)
 def _met_in_earlier_band(
-    query: np.ndarray, stored: np.ndarray, layout: np.ndarray, band: int, radius: int
+    query: np.ndarray, stored: np.ndarray, layout: np.ndarray, band: int, radii: np.ndarray
 ) -> bool:
-    """Whether a band before `band` holds the stored hash within `radius` of the query: that band
-    found the pair first."""
+    """Whether a band before `band` holds the stored hash within that band's own radius of the
+    query: that band found the pair first."""
     for earlier in range(band):
         word, shift, width = layout[earlier, 0], layout[earlier, 1], layout[earlier, 2]
         mask = ALL_BITS >> np.uint64(64 - width)
         differ = ((query[word] ^ stored[word]) >> np.uint64(shift)) & mask
-        if popcount(differ) <= radius:
+        if popcount(differ) <= radii[earlier]:
             return True
     return False
 
@@ -74,7 +74,7 @@ def _probe_query(
     layout: np.ndarray,
     band: int,
     prefix_bits: int,
-    radius: int,
+    radii: np.ndarray,
     threshold: int,
     low: np.ndarray,
     high: np.ndarray,
@@ -106,9 +106,7 @@ def _probe_query(
             for other in range(query.shape[0]):
                 if other != word:
                     distance += popcount(words[row, other] ^ query[other])
-            if distance > threshold or _met_in_earlier_band(
-                query, words[row], layout, band, radius
-            ):
+            if distance > threshold or _met_in_earlier_band(query, words[row], layout, band, radii):
                 continue
             if count < near.shape[0]:
                 near[count, 0], near[count, 1] = row, distance
@@ -160,7 +158,7 @@ def probe_band(
     layout: np.ndarray,
     band: int,
     prefix_bits: int,
-    radius: int,
+    radii: np.ndarray,
     threshold: int,
 ) -> np.ndarray:
     """The pairs within `threshold` whose stored hash shares this band's value with one of the
@@ -169,14 +167,14 @@ def probe_band(
     queries: q x w uint64; words: n x w uint64, the stored hashes; band_words: the band's word of
     each stored hash, grouped by bucket; rows: each one's row in `words`; starts: where each
     bucket (the top `prefix_bits` of the band's value) starts in band_words; layout: bands x 3
-    int64 (word, shift, width)."""
+    int64 (word, shift, width); radii: each band's radius, int64 (masks: this band's)."""
     found = np.empty((FIRST_ROOM, 3), np.int64)
     near = np.empty((FIRST_ROOM, 2), np.int64)
     low = np.empty(masks.shape[0], np.int64)
     high = np.empty(masks.shape[0], np.int64)
     count = 0
     for q in range(queries.shape[0]):
-        args = (words, band_words, rows, starts, masks, layout, band, prefix_bits, radius)
+        args = (words, band_words, rows, starts, masks, layout, band, prefix_bits, radii)
         pairs = _probe_query(queries[q], *args, threshold, low, high, near)
         if pairs > near.shape[0]:
             near = np.empty((pairs, 2), np.int64)

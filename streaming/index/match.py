@@ -1,9 +1,9 @@
 """Banded matching in Spark: probe the bands, verify the full hash exactly with bit_count.
 
-A query's probes are its band values XOR every mask of weight <= radius (a small static table joined
-to the queries), looked up with an equi-join on (band, value); candidates are then verified with the
-exact Hamming distance, so the answer is exactly the pairs within the threshold (bands.py proves
-that none is missed).
+A query's probes are its band values XOR every mask of weight <= its band's radius (a small static
+table joined to the queries), looked up with an equi-join on (band, value); candidates are then
+verified with the exact Hamming distance, so the answer is exactly the pairs within the threshold
+(bands.py proves that none is missed).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 executors in shards (shards.py), the driver holding only the Delta log's file list.
 
 A lookup is one Spark job of one task per shard. Its tasks carry the micro-batch's hashes, not their
-probes (some 4,900 per query at the default plan): each shard is brought to the table's latest
+probes (some 3,600 per query at the default plan): each shard is brought to the table's latest
 version, probes its own sorted bands and sends back the pairs within the threshold. Each task runs
 on a small cached partition of its shard's, so Spark's locality keeps a shard on the executor that
 built it; when that executor is lost the partition is computed again elsewhere and the shard is

@@ -65,6 +65,7 @@ class SortedBands:
         self.segments: list[Segment] = []
         self._masks = [np.array(plan.masks(band), dtype=np.uint64) for band in range(plan.bands)]
         self._layout = np.array([(b.word, b.shift, b.width) for b in plan.layout], np.int64)
+        self._radii = np.array(plan.radii, np.int64)
         self._probes = plan.probes_per_query()
 
     @classmethod
@@ -137,7 +138,7 @@ class SortedBands:
             self._layout,
             band,
             segment.prefix_bits[band],
-            self.plan.radius,
+            self._radii,
             threshold,
         )
 

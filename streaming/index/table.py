@@ -45,7 +45,7 @@ from streaming.errors import ExitCode, NeardupError
 from streaming.hadoopfs import list_folder
 from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
-from streaming.index.bands import BandPlan, plan_bands
+from streaming.index.bands import BandPlan, plan_bands, spread
 from streaming.index.banks import quoted
 from streaming.index.commits import DriverWriter, arrow_rows, lost_race
 from streaming.schemas import arrow_schema, delta_columns, delta_partition_columns
@@ -81,6 +81,7 @@ class HashIndex:
         self.primary = primary
         self.hash_size = hash_size
         self.crops = crops  # whether lookups index the crops rows hold too (hashing.crops)
+        self.expected_size = expected_size  # what the band plan is cut for
         self.plan: BandPlan = plan_bands(
             hash_type(primary).width(hash_size), threshold, expected_size
         )
@@ -107,8 +108,9 @@ class HashIndex:
 
     def properties(self) -> dict[str, str]:
         """What the tables record of the index. The bands table is only right for the number of
-        bands it was cut into; any threshold can be searched with it (at radius threshold //
-        bands, bands.py), so an index keeps its bands whatever hashing.threshold says later."""
+        bands it was cut into; any threshold can be searched with it (radii spread anew for the
+        threshold, bands.spread), so an index keeps its bands whatever hashing.threshold says
+        later. The radii are not recorded: they decide the probes, not what is stored."""
         return {
             "neardup.primary": self.primary,
             "neardup.hashSize": str(self.hash_size),
@@ -162,9 +164,8 @@ class HashIndex:
             )
         if "neardup.bands" in recorded:
             bands = int(recorded["neardup.bands"])
-            self.plan = BandPlan(
-                self.plan.bits, self.plan.threshold, bands, self.plan.threshold // bands
-            )
+            plan = self.plan
+            self.plan = spread(plan.bits, plan.threshold, bands, self.expected_size)
         self._add_columns(table, columns)
 
     def _add_columns(self, table: str, columns: Collection[str]) -> None:
@@ -429,7 +430,7 @@ class HashIndex:
             "primary": self.primary,
             "plan": {
                 "bands": self.plan.bands,
-                "radius": self.plan.radius,
+                "radii": list(self.plan.radii),
                 "threshold": self.plan.threshold,
             },
         }

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from streaming.index.bands import plan_bands
+from streaming.index.bands import even, plan_bands
 from streaming.index.shards import Shard, ShardSpec, fingerprints
 from streaming.index.sorted_bands import SortedBands
 
@@ -67,3 +67,12 @@ def test_fingerprints_are_equal_for_equal_ids_and_differ_otherwise():
     assert (fingerprints(pa.array(ids).slice(5, 3)) == marks[5:8]).all()
     many = fingerprints([f"s{i}" for i in range(200_000)])
     assert len(np.unique(many)) == len(many)
+
+
+def test_shard_files_of_another_plan_are_not_reused():
+    """A plan with other radii probes differently: its shards live in a folder of their own, so a
+    lookup never maps files written under another plan."""
+    spread, before = plan_bands(64, 10, 10**7), even(64, 10, 3)
+    assert spread.bands == before.bands and spread.radii != before.radii
+    keys = {ShardSpec("table", "phash", 1, plan, shards=2).key for plan in (spread, before)}
+    assert len(keys) == 2

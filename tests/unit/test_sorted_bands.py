@@ -17,6 +17,7 @@ from streaming.index.bands import plan_bands
 from streaming.index.pairs import as_words
 from streaming.index.sorted_bands import SortedBands, scans
 
+from .test_bands import apart_by
 from .test_pairs import apart, with_near_copies
 
 
@@ -57,6 +58,37 @@ def test_search_finds_exactly_the_pairs_a_scan_finds(
     }
     assert len(found) == len(set(found))
     assert set(found) == expected
+
+
+@pytest.mark.parametrize(("words", "threshold"), [(1, 10), (4, 31)])
+def test_pairs_at_each_bands_radius_come_out_once(words, threshold):
+    """Queries exactly `threshold` bits from a stored hash, every band but one just beyond its own
+    radius: the kernel finds each pair through that one band and emits it once."""
+    plan = plan_bands(64 * words, threshold, 10**7)
+    assert len(set(plan.radii)) > 1  # uneven radii, so each band's own one matters
+    rng = np.random.default_rng(words)
+    stored = rng.integers(0, 2**64, (200, words), dtype=np.uint64)
+    queries = []
+    for row in stored[:50]:
+        for band in range(plan.bands):
+            beyond = [r + 1 for r in plan.radii]
+            beyond[band] = threshold - (sum(beyond) - beyond[band])
+            hash_ = [int(w) - 2**64 if w >= 2**63 else int(w) for w in row]
+            queries.append(apart_by(plan, hash_, beyond, rng))
+    index = SortedBands(plan)
+    index.add([f"s{i}" for i in range(len(stored))], stored)
+    with patch.object(sorted_bands, "SCAN_COST", float("inf")):  # probe, however small
+        found = index.search(as_words(queries, words), threshold)
+    listed = stored.view(np.int64).tolist()
+    expected = {
+        (q, f"s{s}", apart(query, hash_))
+        for q, query in enumerate(queries)
+        for s, hash_ in enumerate(listed)
+        if apart(query, hash_) <= threshold
+    }
+    assert len(found) == len(set(found)) == len(expected)
+    assert set(found) == expected
+    assert {(q, f"s{q // plan.bands}", threshold) for q in range(len(queries))} <= expected
 
 
 def test_small_segments_are_scanned_and_large_ones_probed():
