@@ -3,6 +3,7 @@ in a real browser, exported as the list of files to remove."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,8 @@ from streaming.review.clusters import Cluster, Member, clusters, removals
 from streaming.review.serve import serving
 from streaming.samples import write_samples
 from streaming.sources import Fetcher
+
+from .server import fetch
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +56,24 @@ def test_the_suggestion_is_the_largest_then_the_sharpest(folder, config):
     assert removals([found, same_size], {0: found.suggested, 1: None}) == sorted(
         m.path for m in found.members if "full" not in m.path
     )
+
+
+def test_the_page_closes_its_fetcher_when_its_server_stops(folder, config, tmp_path):
+    """Its thumbnails' fetch thread ends, its http session closed (left open, aiohttp reported
+    an "Unclosed client session" when it was collected at the end of a run)."""
+
+    def fetch_threads() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "neardup-fetch"}
+
+    before = fetch_threads()
+    config = config.replace(**{"sources.allowed_roots": [str(folder)]})
+    member = Member(str(folder / "astronaut-a-full.png"), 1, 1, 1.0)
+    app = clusters_app(config, [Cluster((member,), {})], tmp_path / "remove.txt", "d", None)
+    with serving(app) as url:
+        status, headers, _ = fetch(f"{url}/thumb/0/0")
+        assert status == 200 and headers["content-type"] == "image/jpeg"
+        assert fetch_threads() - before
+    assert not fetch_threads() - before
 
 
 @pytest.mark.slow
