@@ -89,8 +89,9 @@ def probes_of(
     else:
         words, transforms = [list(v) for v in variants], [inverse(n) for n in TRANSFORM_NAMES]
     if shares:
-        if crops is None:
-            raise ValueError("crop shares without the crops' hashes")
+        wanted = len(shares) * len(hashes[0]) if hashes else 0
+        if crops is None or any(len(cut) != wanted for cut in crops):
+            raise ValueError(f"each query needs the hashes of its {len(shares)} crops, as shares")
         words = [[*own, *cut] for own, cut in zip(words, crops, strict=True)]
         transforms += [uncrop_name(share) for share in shares]
     return words, transforms

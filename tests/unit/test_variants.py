@@ -11,7 +11,14 @@ from streaming.index.lookup import Pairs
 from streaming.index.pairs import as_words
 from streaming.index.rule import Rule
 from streaming.index.sorted_bands import SortedBands
-from streaming.index.variants import Near, near_pairs_variants, near_probes, reverse, undirected
+from streaming.index.variants import (
+    Near,
+    near_pairs_variants,
+    near_probes,
+    probes_of,
+    reverse,
+    undirected,
+)
 
 RNG = np.random.default_rng(7)
 # What each of a query's 8 variants reports when it meets an indexed hash.
@@ -74,6 +81,18 @@ def test_pairs_within_a_batch_compare_the_later_variants_with_the_earlier_hash()
     variants[1, 0] = flipped(int(variants[2, 0, 0]), 1)  # image 1 before image 2: found once
     found = near_pairs_variants(variants, variants[:, :1], 8, TURNED)
     assert sorted(found) == [(0, 3, Near(2, "flip_h")), (1, 2, Near(1, "identity"))]
+
+
+def test_probes_are_the_hash_or_its_variants_then_its_crops() -> None:
+    turned = [list(range(8))]
+    assert probes_of([[0]]) == ([[0]], ["identity"])
+    assert probes_of([[0]], turned) == ([list(range(8))], TURNED)
+    assert probes_of([[0]], None, [[5, 6]], (0.1, 0.2)) == (
+        [[0, 5, 6]],
+        ["identity", "uncrop10", "uncrop20"],
+    )
+    with pytest.raises(ValueError, match="its 2 crops"):
+        probes_of([[0]], turned, [[5]], (0.1, 0.2))  # the crops of other shares
 
 
 def test_a_pair_met_from_both_sides_is_kept_once_turning_the_first_into_the_second() -> None:
