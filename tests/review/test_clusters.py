@@ -84,7 +84,9 @@ def test_keep_choices_by_keyboard_become_the_list_of_files_to_remove(
     pairs, failed = find_pairs(spark, config, str(folder))
     assert not failed
     with Fetcher(config) as fetcher:
-        found = clusters(pairs, fetcher, config.sources.max_pixels)
+        found = clusters(
+            [(p.a, p.b, p.distance) for p in pairs], fetcher, config.sources.max_pixels
+        )
     assert len(found) == 2 and all(len(c.members) == 3 for c in found)
     output = tmp_path / "remove.txt"
     with serving(clusters_app(config, found, output, "dedup", token=None)) as url:
