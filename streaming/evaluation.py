@@ -84,12 +84,18 @@ class Curve:
         return int(within[-1]) if len(within) else -1
 
 
-def pair_distances(words: np.ndarray) -> np.ndarray:
+def pair_distances(words: np.ndarray, crops: np.ndarray | None = None) -> np.ndarray:
     """n x K x words uint64 (K variants, the first the hash itself) -> n x n distances: the smallest
-    between one image's variants and the other's hash, either way round."""
+    between one image's variants and the other's hash, either way round. With `crops` (n x C x
+    words: each image's central crops, as the index holds them, hashing.crops) also between one
+    image's own hash and the other's crops, either way round (so an image's crops probe too), as
+    the stream matches (index/variants.near_probes: a crop meets an image's own hash alone)."""
     identity = words[:, 0]
     apart = np.bitwise_count(words[:, None, :, :] ^ identity[None, :, None, :]).sum(axis=3)
     smallest = apart.min(axis=2)
+    if crops is not None and crops.shape[1]:
+        cropped = np.bitwise_count(identity[:, None, None, :] ^ crops[None, :, :, :]).sum(axis=3)
+        smallest = np.minimum(smallest, cropped.min(axis=2))
     return np.minimum(smallest, smallest.T)
 
 

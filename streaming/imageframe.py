@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, IntegerType, LongType, StringType, StructField, StructType
 
 from streaming.errors import Reason, Rejected
@@ -26,6 +27,7 @@ from streaming.hashing import (
 )
 from streaming.hashing.types import EXTRA_COLUMNS
 from streaming.image.codec import from_struct
+from streaming.index.crops import percent
 
 # Bytes held in memory at once by one task: images are read and hashed in chunks of this many.
 CHUNK = 32
@@ -51,6 +53,24 @@ def crops_column(name: str) -> str:
     """The column of a type's central crop hashes (HashSpec.crops), in its order, their words end
     to end: "phash" -> "phash_crops"."""
     return f"{hash_column(name)}_crops"
+
+
+def stored_crops_of(crops: Column, shares: Sequence[float], words: int) -> Column:
+    """crops.stored_crops in Spark: a column of crop hashes of `words` words each, end to end in
+    the order of `shares` (crops_column), as the `images` table stores them, each after its share
+    in percent; NULL without shares."""
+    if not shares:
+        return F.lit(None).cast("array<bigint>")
+    return F.concat(
+        *(
+            part
+            for k, share in enumerate(shares)
+            for part in (
+                F.array(F.lit(percent(share)).cast("bigint")),
+                F.slice(crops, k * words + 1, words),
+            )
+        )
+    )
 
 
 def crop_types(spec: HashSpec) -> list[str]:

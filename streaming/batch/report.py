@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:  # dedup.py brings Spark in: the report needs its pair type alone
+    from streaming.batch.dedup import FolderPair
 
 THUMBNAIL = 160
 
@@ -50,22 +54,16 @@ def thumbnail(path: str) -> str:
     )
 
 
-def write_report(pairs: list[tuple[str, str, int]], output: Path, title: str) -> None:
-    distance = {frozenset((a, b)): d for a, b, d in pairs}
+def write_report(pairs: Sequence[FolderPair], output: Path, title: str) -> None:
+    """The page of the pairs' groups; each member but the first with its distance to it (and the
+    transform that turns the first into it, when not the identity)."""
+    found = {(p.a, p.b): p for p in pairs}
     sections = []
-    for number, group in enumerate(groups(pairs), 1):
+    for number, group in enumerate(groups((p.a, p.b, p.distance) for p in pairs), 1):
         first = group[0]
         cells = []
         for path in group:
-            d = (
-                "reference"
-                if path == first
-                else (
-                    f"distance {distance[frozenset((first, path))]}"
-                    if frozenset((first, path)) in distance
-                    else "linked through the group"
-                )
-            )
+            d = relation(first, path, found)
             cells.append(
                 f'<figure><img src="{thumbnail(path)}" '
                 f'alt=""><figcaption>{html.escape(Path(path).name)}'
@@ -82,3 +80,14 @@ def write_report(pairs: list[tuple[str, str, int]], output: Path, title: str) ->
         f"</style><h1>{html.escape(title)}</h1><p>{len(pairs)} pairs in {len(sections)} groups</p>"
         + "".join(sections)
     )
+
+
+def relation(first: str, path: str, pairs: Mapping[tuple[str, str], FolderPair]) -> str:
+    """What a member's caption says of it against its group's first member."""
+    if path == first:
+        return "reference"
+    pair = pairs.get((first, path))  # a group is sorted: first < path, as in a pair
+    if pair is None:
+        return "linked through the group"
+    turned = "" if pair.transform == "identity" else f", {pair.transform}"
+    return f"distance {pair.distance}{turned}"

@@ -17,8 +17,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="find the near-duplicate pairs of a folder (Spark batch)",
         description=(
             "Hash every image under DIR (recursively) and find every pair within the threshold with"
-            " the banded self-join: exactly the pairs a brute-force comparison of the same hashes "
-            "finds."
+            " the stream's index lookup (index.lookup): exactly the pairs a brute-force comparison "
+            "of the same hashes finds. As the stream, it applies hashing.unletterbox, "
+            "hashing.dihedral (a pair met through a flip or turn says which) and hashing.crops (a "
+            "pair met through a central crop says crop20 or uncrop20). Each pair is a JSON line "
+            '{"a", "b", "distance", "transform"}, a < b and b = transform(a).'
         ),
     )
     parser.add_argument("dir", metavar="DIR")
@@ -70,8 +73,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     spark = spark_session(config)
     pairs, failed = find_pairs(spark, config, args.dir)
     out = args.output.open("w") if args.output else sys.stdout
-    for a, b, distance in pairs:
-        out.write(json.dumps({"a": a, "b": b, "distance": distance}) + "\n")
+    for pair in pairs:
+        out.write(json.dumps(pair._asdict()) + "\n")
     if args.output:
         out.close()
     if args.report:
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         print(f"  {path}: {code} ({message})", file=sys.stderr)
     if args.review:
         spark.stop()  # the page needs no JVM: give its memory back
-        review(config, args.dir, pairs, args.remove_list)
+        review(config, args.dir, [(p.a, p.b, p.distance) for p in pairs], args.remove_list)
     return 0
 
 

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         max_pixels=config.sources.max_pixels,
         dihedral=hashing.dihedral,
         unletterbox=hashing.unletterbox,
+        crops=tuple(hashing.crops),  # of every type evaluated: each curve is that type's as primary
     )
     paths = list(truth)
     results = hash_images([p.read_bytes() for p in paths], spec)
@@ -88,7 +89,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
     for hash_type in types:
         variants = [r.variants.get(hash_type, [r.hashes[hash_type]]) for _, r in kept]
         words = np.array([[hex_to_words(h) for h in v] for v in variants], np.int64)
-        distances[hash_type] = evaluation.pair_distances(words.view(np.uint64))
+        crops = np.array(
+            [[hex_to_words(h) for h in r.crops.get(hash_type, [])] for _, r in kept], np.int64
+        ).reshape(len(kept), len(hashing.crops), words.shape[2])
+        distances[hash_type] = evaluation.pair_distances(
+            words.view(np.uint64), crops.view(np.uint64)
+        )
         bits = REGISTRY[hash_type].width(hashing.hash_size)
         curves.append(evaluation.curve(hash_type, distances[hash_type], groups, bits))
     rules = evaluation.best_rules(distances, groups, args.fpr)
@@ -97,7 +103,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     header = (
         f"# neardup evaluate {args.folder}\n\n{len(kept)} images in {len(set(groups))} groups"
         f"{f', {len(bad)} unreadable' if bad else ''}; dihedral {hashing.dihedral}, unletterbox "
-        f"{hashing.unletterbox}.\n\n"
+        f"{hashing.unletterbox}, crops {hashing.crops or 'none'}.\n\n"
     )
     (args.output / "evaluation.md").write_text(header + table)
     if not args.no_plot:

@@ -21,7 +21,14 @@ from typing import NamedTuple
 import numpy as np
 
 from streaming.hashing.dihedral import TRANSFORM_NAMES, inverse
-from streaming.index.crops import crop_percent, is_crop, is_uncrop, split_entry
+from streaming.index.crops import (
+    crop_name,
+    crop_percent,
+    is_crop,
+    is_uncrop,
+    split_entry,
+    uncrop_name,
+)
 from streaming.index.lookup import Pairs
 
 # Separates an image id from its variant's number in the keys of one lookup of all variants.
@@ -67,6 +74,29 @@ def near_probes(
     return found
 
 
+def probes_of(
+    hashes: Sequence[Sequence[int]],
+    variants: Sequence[Sequence[int]] | None = None,
+    crops: Sequence[Sequence[int]] | None = None,
+    shares: Sequence[float] = (),
+) -> tuple[list[list[int]], list[str]]:
+    """Each query's probes as near_probes takes them, and the transform each stands for: its hash,
+    or given `variants` (per query its 8 dihedral variants, words end to end, in
+    dihedral.TRANSFORMS order) those; then given `shares` its crops (`crops`: per query the hashes
+    of its crops, end to end in the order of `shares`)."""
+    if variants is None:
+        words, transforms = [list(h) for h in hashes], ["identity"]
+    else:
+        words, transforms = [list(v) for v in variants], [inverse(n) for n in TRANSFORM_NAMES]
+    if shares:
+        wanted = len(shares) * len(hashes[0]) if hashes else 0
+        if crops is None or any(len(cut) != wanted for cut in crops):
+            raise ValueError(f"each query needs the hashes of its {len(shares)} crops, as shares")
+        words = [[*own, *cut] for own, cut in zip(words, crops, strict=True)]
+        transforms += [uncrop_name(share) for share in shares]
+    return words, transforms
+
+
 def near_pairs_variants(
     queries: np.ndarray,
     stored: np.ndarray,
@@ -96,6 +126,28 @@ def near_pairs_variants(
         (int(e), int(la), Near(int(smallest[la, e]), ways[best[la, e]][2]))
         for e, la in zip(earlier, later, strict=True)
     ]
+
+
+def undirected(found: Found) -> Found:
+    """Each pair of `found` once, as (a, b) with a < b and the transform that turns a into b
+    (b = transform(a)): for a search of one set against itself (a folder's dedup), which meets
+    each pair from both sides. The smallest distance wins, then tie_order."""
+    pairs: Found = {}
+    for (image_id, match_id), near in found.items():
+        if match_id < image_id:
+            _keep(pairs, (match_id, image_id), near)
+        else:
+            _keep(pairs, (image_id, match_id), Near(near.distance, reverse(near.transform)))
+    return pairs
+
+
+def reverse(transform: str) -> str:
+    """The transform of a pair seen from its other side: match = reverse(t)(image) when image =
+    t(match). crop20 and uncrop20 swap; a dihedral transform turns into its inverse."""
+    if is_crop(transform):
+        share = crop_percent(transform) / 100
+        return crop_name(share) if is_uncrop(transform) else uncrop_name(share)
+    return inverse(transform)
 
 
 def tie_order(transform: str) -> int:

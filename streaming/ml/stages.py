@@ -30,9 +30,10 @@ from pyspark.sql import functions as F
 from streaming.config import IndexConfig
 from streaming.hashing import HashSpec
 from streaming.hashing.decode import GREY_STEPS
-from streaming.hashing.types import EXTRA_COLUMNS, HASH_TYPES
-from streaming.imageframe import hash_column, hash_dataframe
-from streaming.index.lookup import Lookup, open_lookup
+from streaming.hashing.types import HASH_TYPES
+from streaming.imageframe import hash_dataframe, hash_fields, stored_crops_of
+from streaming.index.crops import CROPS_COLUMN
+from streaming.index.lookup import Lookup, choose_lookup, open_lookup
 from streaming.index.scratch import pairs_of, scratch_index
 from streaming.index.table import HashIndex
 
@@ -62,6 +63,25 @@ class ImageHasher(
         f"how the grey hashes see colour, of {', '.join(GREY_STEPS)}",
         typeConverter=lambda value: one_of(value, GREY_STEPS),
     )
+    dihedral = Param(
+        Params._dummy(),
+        "dihedral",
+        "add each type's 8 dihedral variant hashes (<type>_variants), as hashing.dihedral",
+        typeConverter=TypeConverters.toBoolean,
+    )
+    crops = Param(
+        Params._dummy(),
+        "crops",
+        "add each type's central crop hashes (<type>_crops), one per share cut off, as "
+        "hashing.crops",
+        typeConverter=TypeConverters.toListFloat,
+    )
+    unletterbox = Param(
+        Params._dummy(),
+        "unletterbox",
+        "take uniform borders off before hashing, as hashing.unletterbox",
+        typeConverter=TypeConverters.toBoolean,
+    )
     _input_kwargs: dict[str, Any]  # set by @keyword_only
 
     @keyword_only
@@ -73,10 +93,20 @@ class ImageHasher(
         hashTypes: list[str] | None = None,
         hashSize: int = 8,
         grey: str = "luma",
+        dihedral: bool = False,
+        crops: list[float] | None = None,
+        unletterbox: bool = False,
     ) -> None:
         super().__init__()
         self._setDefault(
-            inputCol="content", outputCol="hashes", hashTypes=["phash"], hashSize=8, grey="luma"
+            inputCol="content",
+            outputCol="hashes",
+            hashTypes=["phash"],
+            hashSize=8,
+            grey="luma",
+            dihedral=False,
+            crops=[],
+            unletterbox=False,
         )
         self.setParams(**self._input_kwargs)
 
@@ -89,6 +119,9 @@ class ImageHasher(
         hashTypes: list[str] | None = None,
         hashSize: int = 8,
         grey: str = "luma",
+        dihedral: bool = False,
+        crops: list[float] | None = None,
+        unletterbox: bool = False,
     ) -> ImageHasher:
         return self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
 
@@ -116,20 +149,38 @@ class ImageHasher(
     def getGrey(self) -> str:
         return self.getOrDefault(self.grey)
 
+    def setDihedral(self, value: bool) -> ImageHasher:
+        return self._set(dihedral=value)
+
+    def getDihedral(self) -> bool:
+        return self.getOrDefault(self.dihedral)
+
+    def setCrops(self, value: list[float]) -> ImageHasher:
+        return self._set(crops=value)
+
+    def getCrops(self) -> list[float]:
+        return self.getOrDefault(self.crops)
+
+    def setUnletterbox(self, value: bool) -> ImageHasher:
+        return self._set(unletterbox=value)
+
+    def getUnletterbox(self) -> bool:
+        return self.getOrDefault(self.unletterbox)
+
     def _transform(self, dataset: DataFrame) -> DataFrame:
         spec = HashSpec(
-            types=tuple(self.getHashTypes()), hash_size=self.getHashSize(), grey=self.getGrey()
+            types=tuple(self.getHashTypes()),
+            hash_size=self.getHashSize(),
+            grey=self.getGrey(),
+            dihedral=self.getDihedral(),
+            crops=tuple(self.getCrops()),
+            unletterbox=self.getUnletterbox(),
         )
         content = "__neardup_content"
         hashed = hash_dataframe(
             dataset.withColumn(content, F.col(self.getInputCol())), content, spec
         )
-        fields = [
-            *(hash_column(t) for t in spec.types),
-            *EXTRA_COLUMNS,
-            "error_code",
-            "error_message",
-        ]
+        fields = [f.name for f in hash_fields(spec)]
         return hashed.withColumn(self.getOutputCol(), F.struct(*fields)).drop(*fields)
 
 
@@ -169,6 +220,21 @@ class _DetectorParams(HasInputCol, HasOutputCol):
         "how transform looks the reference up, as index.lookup: auto, memory, sharded or join",
         typeConverter=TypeConverters.toString,
     )
+    dihedral = Param(
+        Params._dummy(),
+        "dihedral",
+        "each row also probes with its 8 dihedral variants, read from the column <inputCol>"
+        "_variants (ImageHasher's dihedral), as hashing.dihedral",
+        typeConverter=TypeConverters.toBoolean,
+    )
+    crops = Param(
+        Params._dummy(),
+        "crops",
+        "the reference also holds, and each row also probes with, its central crops, read from "
+        "the column <inputCol>_crops (ImageHasher's crops, the same shares), as hashing.crops; "
+        "not with the join lookup",
+        typeConverter=TypeConverters.toListFloat,
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -180,6 +246,8 @@ class _DetectorParams(HasInputCol, HasOutputCol):
             hashBits=64,
             expectedSize=1_000_000,
             lookup="auto",
+            dihedral=False,
+            crops=[],
         )
 
     def getIdCol(self) -> str:
@@ -197,6 +265,12 @@ class _DetectorParams(HasInputCol, HasOutputCol):
     def getLookup(self) -> str:
         return self.getOrDefault(self.lookup)
 
+    def getDihedral(self) -> bool:
+        return self.getOrDefault(self.dihedral)
+
+    def getCrops(self) -> list[float]:
+        return self.getOrDefault(self.crops)
+
     def _hash_type(self) -> tuple[str, int]:
         """The index column and hash size that hold hashes of hashBits."""
         if self.getHashBits() not in REFERENCE_TYPES:
@@ -207,10 +281,12 @@ class _DetectorParams(HasInputCol, HasOutputCol):
 class NearDuplicateDetector(
     Estimator, _DetectorParams, DefaultParamsReadable, DefaultParamsWritable
 ):
-    """fit() keeps the reference hashes (id, hash) as a Delta index (in a temporary folder; save()
-    copies it into the model); the model's transform() looks each row up with the `lookup` param
-    and adds the reference rows within threshold: ARRAY<STRUCT<id, distance>>, nearest first, never
-    the row itself."""
+    """fit() keeps the reference hashes (id, hash; with `crops` the crops' too) as a Delta index (in
+    a temporary folder; save() copies it into the model); the model's transform() looks each row
+    up with the `lookup` param, probing as the stream does (with `dihedral` its 8 variants, with
+    `crops` its crops), and adds the reference rows within threshold: ARRAY<STRUCT<id, distance,
+    transform>>, nearest first, never the row itself (`transform` as an alert's: the row is
+    transform(the match))."""
 
     _input_kwargs: dict[str, Any]  # set by @keyword_only
 
@@ -225,9 +301,11 @@ class NearDuplicateDetector(
         hashBits: int = 64,
         expectedSize: int = 1_000_000,
         lookup: str = "auto",
+        dihedral: bool = False,
+        crops: list[float] | None = None,
     ) -> None:
         super().__init__()
-        self._set(**self._input_kwargs)
+        self._set(**{k: v for k, v in self._input_kwargs.items() if v is not None})
 
     def setInputCol(self, value: str) -> NearDuplicateDetector:
         return self._set(inputCol=value)
@@ -250,16 +328,31 @@ class NearDuplicateDetector(
     def setLookup(self, value: str) -> NearDuplicateDetector:
         return self._set(lookup=value)
 
+    def setDihedral(self, value: bool) -> NearDuplicateDetector:
+        return self._set(dihedral=value)
+
+    def setCrops(self, value: list[float]) -> NearDuplicateDetector:
+        return self._set(crops=value)
+
     def _fit(self, dataset: DataFrame) -> NearDuplicateModel:
+        shares, words = self.getCrops(), self.getHashBits() // 64
+        cropped = F.col(f"{self.getInputCol()}_crops")  # read only with shares
         reference = dataset.select(
             F.col(self.getIdCol()).cast("string").alias("id"),
             F.col(self.getInputCol()).alias("hash"),
+            stored_crops_of(cropped, shares, words).alias(CROPS_COLUMN),
         ).where(F.col("hash").isNotNull())
         hash_type, hash_size = self._hash_type()
         # Kept as a Delta index, as the stream's: the same lookups read it.
         folder = tempfile.mkdtemp(prefix="neardup-reference-")
         scratch_index(
-            dataset.sparkSession, folder, reference, hash_type, hash_size, self.getThreshold()
+            dataset.sparkSession,
+            folder,
+            reference,
+            hash_type,
+            hash_size,
+            self.getThreshold(),
+            crops=bool(shares),
         )
         return self._copyValues(NearDuplicateModel(folder))
 
@@ -289,6 +382,9 @@ class NearDuplicateModel(Model, _DetectorParams, MLWritable, MLReadable):
     def setLookup(self, value: str) -> NearDuplicateModel:
         return self._set(lookup=value)
 
+    def setDihedral(self, value: bool) -> NearDuplicateModel:
+        return self._set(dihedral=value)
+
     def _open(self, spark: SparkSession) -> Lookup:
         key = (self.getThreshold(), self.getLookup())
         if key not in self._lookups:
@@ -300,6 +396,7 @@ class NearDuplicateModel(Model, _DetectorParams, MLWritable, MLReadable):
                 hash_size,
                 self.getThreshold(),
                 self.getExpectedSize(),
+                crops=bool(self.getCrops()),  # the reference holds the crops fit() was given
             )
             settings = IndexConfig(
                 path=self.reference,
@@ -307,38 +404,44 @@ class NearDuplicateModel(Model, _DetectorParams, MLWritable, MLReadable):
                 memory_max_images=MEMORY_MAX_IMAGES,
                 shards=0,
             )
+            if self.getCrops() and choose_lookup(index, settings)[0] == "join":
+                raise ValueError("crops need the memory or sharded lookup: join indexes no crops")
             self._lookups[key] = open_lookup(index, settings)
         return self._lookups[key]
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         spark = dataset.sparkSession
+        column, shares = self.getInputCol(), self.getCrops()
         queries = dataset.select(
             F.col(self.getIdCol()).cast("string").alias("id"),
-            F.col(self.getInputCol()).alias("hash"),
+            F.col(column).alias("hash"),
+            *([F.col(f"{column}_variants").alias("variants")] if self.getDihedral() else []),
+            *([F.col(f"{column}_crops").alias("crop_hashes")] if shares else []),
         )
-        found = pairs_of(self._open(spark), queries, self.getThreshold())
+        lookup = self._open(spark)
+        found = pairs_of(lookup, queries, self.getThreshold(), self.getDihedral(), shares)
         pairs = spark.createDataFrame(
-            [(query, match, apart) for (query, match), apart in found.items()],
-            "query_id STRING, match_id STRING, distance INT",
+            [(query, match, *near) for (query, match), near in found.items()],
+            "query_id STRING, match_id STRING, distance INT, transform STRING",
         )
+        nearest = F.struct("distance", F.col("match_id").alias("id"), "transform")
         matches = (
             pairs.groupBy("query_id")
-            .agg(
-                F.sort_array(
-                    F.collect_list(F.struct("distance", F.col("match_id").alias("id")))
-                ).alias("_m")
-            )
+            .agg(F.sort_array(F.collect_list(nearest)).alias("_m"))
             .select(
                 "query_id",
                 F.transform(
-                    "_m", lambda m: F.struct(m["id"].alias("id"), m["distance"].alias("distance"))
+                    "_m",
+                    lambda m: F.struct(
+                        *(m[field].alias(field) for field in ("id", "distance", "transform"))
+                    ),
                 ).alias(self.getOutputCol()),
             )
         )
         joined = dataset.join(
             matches, F.col(self.getIdCol()).cast("string") == F.col("query_id"), "left"
         )
-        empty = F.array().cast("array<struct<id:string,distance:int>>")
+        empty = F.array().cast("array<struct<id:string,distance:int,transform:string>>")
         return joined.withColumn(self.getOutputCol(), F.coalesce(self.getOutputCol(), empty)).drop(
             "query_id"
         )

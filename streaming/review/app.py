@@ -263,8 +263,10 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 
 def _app(
-    routes: list[Route], config: Config, token: str | None, close: Callable[[], None] = lambda: None
+    routes: list[Route], config: Config, token: str | None, close: Callable[[], None]
 ) -> ASGIApp:
+    """The routes behind the page's security; `close` runs when the server shuts down."""
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -289,7 +291,12 @@ def alerts_app(
         Route("/decisions", review.decide, methods=["POST"]),
         Route("/undo", review.undo, methods=["POST"]),
     ]
-    return _app(routes, config, token, source.close)
+
+    def close() -> None:
+        source.close()
+        review.thumbnails.close()
+
+    return _app(routes, config, token, close)
 
 
 def clusters_app(
@@ -302,4 +309,4 @@ def clusters_app(
         Route("/keep", review.choose, methods=["POST"]),
         Route("/remove.txt", review.export),
     ]
-    return _app(routes, config, token)
+    return _app(routes, config, token, review.thumbnails.close)

@@ -28,6 +28,10 @@ class Thumbnails:
         self.cache: OrderedDict[str, bytes] = OrderedDict()  # least recently used first
         self.lock = Lock()
 
+    def close(self) -> None:
+        """End the fetch thread and close its http session (the page's server shuts down)."""
+        self.fetcher.close()
+
     def jpeg(self, uri: str) -> bytes:
         """The thumbnail of the image at `uri`, as JPEG; Rejected (with the dead-letter reason)
         when the sources layer refuses it or it does not decode."""

@@ -1,11 +1,18 @@
 """Reading references concurrently: an event loop on a thread of its own runs up to
 sources.max_in_flight fetches ahead of the caller, who hashes meanwhile and gets the results in
-the references' order. At most max_in_flight images are held, fetched or being fetched."""
+the references' order. At most max_in_flight images are held, fetched or being fetched.
+
+Closing cancels the fetches in flight and ends the thread promptly, whoever closes and whenever:
+a consumer that stops early (a cancelled Spark task, a limit), the garbage collector on any
+thread, the interpreter's exit (docs/sources.md, "Lifetime of a fetcher")."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import sys
 import threading
+import weakref
 from collections import deque
 from collections.abc import Coroutine, Iterable, Iterator
 from concurrent.futures import Future
@@ -25,6 +32,10 @@ if TYPE_CHECKING:
     from obstore.store import ClientConfig, ObjectStore, RetryConfig
 
 T = TypeVar("T")
+
+# How long close() waits for the cancelled fetches and the http session to wind up, then for the
+# thread to end: cancelled fetches end at once, so this bounds a misbehaving client only.
+CLOSE_WAIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -62,12 +73,12 @@ class Fetcher:
             "retry_timeout": (sources.retries + 1) * timeout + timedelta(seconds=backoff.max_s),
         }
         self._stores: dict[str, ObjectStore] = {}
+        self._closed = False
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="neardup-fetch", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="neardup-fetch", daemon=True)
         self._thread.start()
         self._http = self._call(self._open_http(sources.retries, timeout.total_seconds()))
+        _open_fetchers.add(self)
 
     def __enter__(self) -> Fetcher:
         return self
@@ -76,10 +87,43 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
-        self._call(self._http.close())
+        """Cancel the fetches in flight, close the clients, end the thread; idempotent, and
+        never waits longer than about 2 x CLOSE_WAIT_S."""
+        if self._closed:
+            return
+        self._closed = True
+        if sys.is_finalizing():
+            return  # the daemon thread is gone at interpreter exit: nothing would answer a wait
+        if threading.current_thread() is self._thread:
+            # Closed from the loop's own thread (the garbage collector runs on any thread): the
+            # loop cannot wait for itself, so it winds up once this callback returns.
+            self._loop.create_task(self._shut_down()).add_done_callback(self._stop_loop)
+            return
+        shutdown = asyncio.run_coroutine_threadsafe(self._shut_down(), self._loop)
+        try:
+            shutdown.result(timeout=CLOSE_WAIT_S)
+        except TimeoutError:
+            shutdown.cancel()
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
+        self._thread.join(timeout=CLOSE_WAIT_S)
+
+    def _run(self) -> None:
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+
+    async def _shut_down(self) -> None:
+        """Cancel every fetch still running (its connection is closed), then the http session."""
+        fetches = asyncio.all_tasks() - {asyncio.current_task()}
+        for fetch in fetches:
+            fetch.cancel()
+        if fetches:
+            await asyncio.wait(fetches, timeout=CLOSE_WAIT_S / 2)
+        await self._http.close()
+
+    def _stop_loop(self, _: object) -> None:
+        self._loop.stop()
 
     def admit(self, uri: str | None, content: str | None) -> Read:
         """What to read for a reference (exactly one of uri and content is set), or why not."""
@@ -146,3 +190,14 @@ class Fetcher:
 
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+
+_open_fetchers: weakref.WeakSet[Fetcher] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_fetchers() -> None:
+    """Fetchers still open at exit (an ingest generator left suspended) close while their
+    threads still run: after atexit, the interpreter stops its daemon threads."""
+    for fetcher in list(_open_fetchers):
+        fetcher.close()

@@ -36,11 +36,18 @@ from streaming.config import HashingConfig
 from streaming.hashing import hash_type
 from streaming.hashing.dihedral import TRANSFORM_NAMES, inverse
 from streaming.imageframe import crops_column, hash_column, variants_column
-from streaming.index.crops import crop_name, is_crop, uncrop_name
+from streaming.index.crops import crop_name, is_crop
 from streaming.index.decisions import Pair, pair_of
 from streaming.index.distance import distance
 from streaming.index.pairs import as_words, near_pairs
-from streaming.index.variants import Found, Lookup, Near, near_pairs_variants, near_probes
+from streaming.index.variants import (
+    Found,
+    Lookup,
+    Near,
+    near_pairs_variants,
+    near_probes,
+    probes_of,
+)
 from streaming.stream.policies import Policies, judge
 from streaming.stream.records import Row, alert, dead_letter
 
@@ -86,19 +93,14 @@ def candidates(batch: Batch, hashing: HashingConfig, near: Lookup) -> Found:
 
 def probes(images: Sequence[Row], hashing: HashingConfig) -> tuple[list[list[int]], list[str]]:
     """Each image's probe hashes of the primary, words end to end, and the transform each stands
-    for (variants.near_probes): its hash or its 8 dihedral variants, then its crops."""
+    for (variants.probes_of): its hash or its 8 dihedral variants, then its crops."""
     primary = hashing.primary
-    if hashing.dihedral:
-        words = [row[variants_column(primary)] for row in images]
-        transforms = [inverse(name) for name in TRANSFORM_NAMES]
-    else:
-        words, transforms = [row[hash_column(primary)] for row in images], ["identity"]
-    if hashing.crops:
-        words = [
-            [*own, *row[crops_column(primary)]] for own, row in zip(words, images, strict=True)
-        ]
-        transforms += [uncrop_name(share) for share in hashing.crops]
-    return words, transforms
+    return probes_of(
+        [row[hash_column(primary)] for row in images],
+        [row[variants_column(primary)] for row in images] if hashing.dihedral else None,
+        [row[crops_column(primary)] for row in images] if hashing.crops else None,
+        hashing.crops,
+    )
 
 
 def wanted_ids(batch: Batch, candidates: Found) -> set[str]:

@@ -32,9 +32,9 @@ from pyspark.sql import functions as F
 from streaming.config import Config
 from streaming.hashing import hash_type
 from streaming.hashing.types import EXTRA_COLUMNS
-from streaming.imageframe import crops_column, hash_column
+from streaming.imageframe import crops_column, hash_column, stored_crops_of
 from streaming.index.banks import BankTable
-from streaming.index.crops import CROPS_COLUMN, percent, stored_crops
+from streaming.index.crops import CROPS_COLUMN, stored_crops
 from streaming.index.decisions import ReviewedPairs
 from streaming.index.followed import FollowedTable, read
 from streaming.index.lookup import open_lookup
@@ -225,20 +225,8 @@ def index_columns(config: Config) -> list[Column | str]:
 def stored_crops_column(config: Config) -> Column:
     """crops.stored_crops in Spark: the primary's crops, each after its share in percent."""
     hashing = config.hashing
-    if not hashing.crops:
-        return F.lit(None).cast("array<bigint>")
-    width = hash_type(hashing.primary).width(hashing.hash_size) // 64
-    crops = F.col(crops_column(hashing.primary))
-    return F.concat(
-        *(
-            part
-            for k, share in enumerate(hashing.crops)
-            for part in (
-                F.array(F.lit(percent(share)).cast("bigint")),
-                F.slice(crops, k * width + 1, width),
-            )
-        )
-    )
+    words = hash_type(hashing.primary).width(hashing.hash_size) // 64
+    return stored_crops_of(F.col(crops_column(hashing.primary)), hashing.crops, words)
 
 
 def index_row(

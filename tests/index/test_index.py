@@ -246,10 +246,11 @@ def test_dedup_of_a_folder_equals_brute_force_on_real_photos(spark, config, tmp_
         for i, j in itertools.combinations(range(len(paths)), 2)
         if hamming(words[i], words[j]) <= config.hashing.threshold
     )
-    assert pairs == brute
+    assert [(a, b, apart) for a, b, apart, _ in pairs] == brute
+    assert {transform for *_, transform in pairs} == {"identity"}  # no dihedral, no crops
     assert {(str(v), str(o)) for v, o in samples.variants.items()} & {
-        (a, b) for a, b, _ in pairs
-    } | {(b, a) for a, b, _ in pairs}
+        (a, b) for a, b, *_ in pairs
+    } | {(b, a) for a, b, *_ in pairs}
     assert [f[1] for f in failed] == ["undecodable"]
 
 
@@ -268,10 +269,30 @@ def test_dedup_command_writes_pairs_and_a_self_contained_report(spark, tmp_path)
         for v, o in samples.variants.items()
         if "hubble" not in str(v)
     }
+    assert {p["transform"] for p in pairs} == {"identity"}
     page = report.read_text()
     assert page.count("<section>") >= 2
     assert page.count('src="data:image/jpeg;base64,') >= 2 * 4
     assert "http" not in page.split("<body", 1)[-1].replace("data:image", "")
+
+
+def test_dedup_finds_a_mirror_and_a_central_crop_with_the_streams_schemes_only(
+    spark, config, mirror_and_crop
+):
+    """hashing.dihedral and hashing.crops apply to a folder as to the stream: a photo and its
+    mirror pair as flip_h, a photo and its 20 % central crop as crop20 (b is a's central 80 %);
+    without them neither pair is within the threshold."""
+
+    def found(**schemes: object) -> dict[tuple[str, str], str]:
+        pairs, failed = find_pairs(spark, config.replace(**schemes), str(mirror_and_crop))
+        assert not failed
+        return {(Path(p.a).name, Path(p.b).name): p.transform for p in pairs}
+
+    assert found() == {}
+    assert found(**{"hashing.dihedral": True, "hashing.crops": [0.2]}) == {
+        ("astronaut.png", "astronaut_mirror.png"): "flip_h",
+        ("coffee.png", "coffee_crop.png"): "crop20",
+    }
 
 
 def test_two_writers_adding_the_same_ids_at_once_give_each_id_one_row(spark, index, caplog):

@@ -3,6 +3,8 @@ save/load."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import SQLTransformer
 from pyspark.sql import functions as F
@@ -18,13 +20,20 @@ def test_image_hasher_params_defaults_and_persistence(spark, tmp_path):
         "hashes",
         8,
     )
+    assert (hasher.getDihedral(), hasher.getCrops(), hasher.getUnletterbox()) == (False, [], False)
     assert hasher.setHashSize(16).getHashSize() == 16
+    hasher.setDihedral(True).setCrops([0.1, 0.2]).setUnletterbox(True)
     hasher.save(str(tmp_path / "hasher"))
     loaded = ImageHasher.load(str(tmp_path / "hasher"))
     assert (loaded.getHashTypes(), loaded.getHashSize(), loaded.uid) == (
         ["phash", "dhash"],
         16,
         hasher.uid,
+    )
+    assert (loaded.getDihedral(), loaded.getCrops(), loaded.getUnletterbox()) == (
+        True,
+        [0.1, 0.2],
+        True,
     )
 
 
@@ -71,3 +80,41 @@ def test_model_distances_are_exact(spark):
     assert got["w0"] == [("w1", 1), ("w2", 2)]
     assert got["w3"] == []
     assert got["bad"] == []
+
+
+def test_the_detector_finds_a_mirror_and_a_crop_with_its_dihedral_and_crops_params(
+    spark, mirror_and_crop, tmp_path
+):
+    """dihedral and crops, as hashing.dihedral and hashing.crops: ImageHasher adds the variants
+    and crops, the detector keeps the reference's crops and probes with both; a loaded model
+    keeps them. Without them the mirror and the crop are too far."""
+    files = spark.read.format("binaryFile").load(str(mirror_and_crop))
+    hasher = ImageHasher(hashTypes=["phash"], outputCol="h", dihedral=True, crops=[0.2])
+    hashed = hasher.transform(files).select(
+        F.regexp_replace("path", "^file:", "").alias("id"),
+        "h.phash",
+        "h.phash_variants",
+        "h.phash_crops",
+    )
+    detector = NearDuplicateDetector(threshold=10, expectedSize=10, dihedral=True, crops=[0.2])
+    assert (detector.getDihedral(), detector.getCrops()) == (True, [0.2])
+
+    def found(model: NearDuplicateModel) -> dict[str, list[tuple[str, str]]]:
+        return {
+            Path(r["id"]).name: [(Path(m["id"]).name, m["transform"]) for m in r["matches"]]
+            for r in model.transform(hashed).collect()
+        }
+
+    model = detector.fit(hashed)
+    assert found(model) == {
+        "astronaut.png": [("astronaut_mirror.png", "flip_h")],
+        "astronaut_mirror.png": [("astronaut.png", "flip_h")],
+        "coffee.png": [("coffee_crop.png", "uncrop20")],  # its crop20 is the match
+        "coffee_crop.png": [("coffee.png", "crop20")],  # it is the match's crop20
+    }
+    model.write().save(str(tmp_path / "model"))
+    loaded = NearDuplicateModel.load(str(tmp_path / "model"))
+    assert (loaded.getDihedral(), loaded.getCrops()) == (True, [0.2])
+    assert found(loaded) == found(model)
+    plain = NearDuplicateDetector(threshold=10, expectedSize=10).fit(hashed)
+    assert all(matches == [] for matches in found(plain).values())

@@ -130,7 +130,7 @@ def test_the_next_batch_is_fetched_while_this_one_is_hashed(tmp_path):
     frames = ingest(config, HashSpec(types=("phash",)))(arrow_batches())
     first = next(frames)
     pulled_by_first_frame = list(pulled)
-    frames = [first, *frames]  # drained before asserting: a suspended one holds a fetch thread
+    frames = [first, *frames]
     # the last batch's first images were asked for before the first batch's rows came out
     assert pulled_by_first_frame == [0, 1, 2]
     assert [len(frame) for frame in frames] == [CHUNK, 1, 2]  # chunks never span batches

@@ -11,7 +11,14 @@ from streaming.index.lookup import Pairs
 from streaming.index.pairs import as_words
 from streaming.index.rule import Rule
 from streaming.index.sorted_bands import SortedBands
-from streaming.index.variants import Near, near_pairs_variants, near_probes
+from streaming.index.variants import (
+    Near,
+    near_pairs_variants,
+    near_probes,
+    probes_of,
+    reverse,
+    undirected,
+)
 
 RNG = np.random.default_rng(7)
 # What each of a query's 8 variants reports when it meets an indexed hash.
@@ -74,6 +81,43 @@ def test_pairs_within_a_batch_compare_the_later_variants_with_the_earlier_hash()
     variants[1, 0] = flipped(int(variants[2, 0, 0]), 1)  # image 1 before image 2: found once
     found = near_pairs_variants(variants, variants[:, :1], 8, TURNED)
     assert sorted(found) == [(0, 3, Near(2, "flip_h")), (1, 2, Near(1, "identity"))]
+
+
+def test_probes_are_the_hash_or_its_variants_then_its_crops() -> None:
+    turned = [list(range(8))]
+    assert probes_of([[0]]) == ([[0]], ["identity"])
+    assert probes_of([[0]], turned) == ([list(range(8))], TURNED)
+    assert probes_of([[0]], None, [[5, 6]], (0.1, 0.2)) == (
+        [[0, 5, 6]],
+        ["identity", "uncrop10", "uncrop20"],
+    )
+    with pytest.raises(ValueError, match="its 2 crops"):
+        probes_of([[0]], turned, [[5]], (0.1, 0.2))  # the crops of other shares
+
+
+def test_a_pair_met_from_both_sides_is_kept_once_turning_the_first_into_the_second() -> None:
+    found = {
+        ("b", "a"): Near(3, "rot90"),  # b = rot90(a)
+        ("a", "b"): Near(3, "rot270"),  # a = rot270(b): the same pair
+        ("c", "d"): Near(4, "uncrop20"),  # c = uncrop20(d): d is c's crop20
+        ("d", "c"): Near(4, "crop20"),
+        ("e", "f"): Near(2, "identity"),
+        ("f", "e"): Near(5, "flip_h"),  # the smaller distance wins
+        ("g", "h"): Near(3, "flip_h"),
+        ("h", "g"): Near(3, "identity"),  # on a tie, the identity first
+    }
+    assert undirected(found) == {
+        ("a", "b"): Near(3, "rot90"),
+        ("c", "d"): Near(4, "crop20"),
+        ("e", "f"): Near(2, "identity"),
+        ("g", "h"): Near(3, "identity"),
+    }
+    assert [reverse(t) for t in ("rot90", "flip_v", "crop10", "uncrop20")] == [
+        "rot270",
+        "flip_v",
+        "uncrop10",
+        "crop20",
+    ]
 
 
 def test_a_rule_accepts_when_one_alternative_holds() -> None:
