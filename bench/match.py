@@ -181,6 +181,7 @@ def measure_lookup(
     return {
         "found": {(int(q[1:]), int(m[1:])) for q, m in pairs},
         "seconds": statistics.median(timings),
+        "lookup_runs_s": [round(t, 3) for t in timings],
         "load_s": round(load, 2),
         "driver_heap_mb": round(sum(memory_after) - sum(memory_before), 1),
         "driver_python_mb": round(memory_after[0] - memory_before[0], 1),
