@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from bench.local_s3 import free_port
 from bench.photos import jpeg_corpus
 from bench.stream import bench_config, produce, run_config
 from streaming.config import Config
@@ -89,9 +89,9 @@ def cluster_config(state: Path, workers: int) -> Config:
             "kafka.partitions": workers,
             "cluster.workers": workers,
             "cluster.cores": 1,
-            "cluster.master_port": _free_port(),
-            "cluster.webui_port": _free_port(),
-            "cluster.worker_webui_port": _free_port(),
+            "cluster.master_port": free_port(),
+            "cluster.webui_port": free_port(),
+            "cluster.worker_webui_port": free_port(),
             "cluster.state_dir": str(state / "cluster"),
         }
     )
@@ -131,12 +131,6 @@ def measure(config: Config, state: Path, workers: int, run: int, images: int) ->
         "batch_seconds_median": round(statistics.median(s for _, s in steady), 1),
         "wall_s": round(wall, 1),
     }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import bench.one_thread  # noqa: F401  (before numpy)
 
 import argparse
 import json
-import socket
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,11 +27,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from streaming.config import Config, load_config
+from bench.local_s3 import BUCKET, s3_config, upload
+from streaming.config import Config
 from streaming.local import s3
 from streaming.sources import Fetcher
-
-BUCKET = "bench"
 
 
 def main() -> None:
@@ -47,10 +45,10 @@ def main() -> None:
         image.parent.mkdir()
         pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)
         cv2.imwrite(str(image), pixels)
-        config = _config(Path(state), image.parent)
+        config = s3_config(Path(state) / "s3", image.parent)
         s3.start(config)
         try:
-            _upload(config, image)
+            upload(config, [image])
             for source, uri in (("file", str(image)), ("s3", f"s3://{BUCKET}/{image.name}")):
                 result = _measure(config, uri, args.cycles)
                 print(json.dumps({"source": source, **result}) if args.json else result)
@@ -88,38 +86,6 @@ def _timed(call: Callable[[], None], cycles: int) -> tuple[float, float]:
         walls.append(time.perf_counter() - start)
     used = time.process_time() - cpu
     return 1000 * sorted(walls)[cycles // 2], 1000 * used / cycles
-
-
-def _config(state: Path, images: Path) -> Config:
-    port = _free_port()
-    return load_config(
-        overrides={
-            "s3.endpoint_url": f"http://127.0.0.1:{port}",
-            "s3.region": "us-east-1",
-            "s3.path_style": True,
-            "s3.access_key_id": "bench",
-            "s3.secret_access_key": "bench-secret",
-            "s3.local.port": port,
-            "s3.local.state_dir": str(state / "s3"),
-            "s3.local.buckets": [BUCKET],
-            "sources.allowed_roots": [str(images), f"s3://{BUCKET}/"],
-        },
-        environ={},
-    )
-
-
-def _upload(config: Config, image: Path) -> None:
-    import obstore
-
-    from streaming.storage import open_store
-
-    obstore.put(open_store(config, f"s3://{BUCKET}"), image.name, image.read_bytes())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -48,14 +47,14 @@ from typing import Any
 
 import pandas as pd
 
+from bench.local_s3 import BUCKET, s3_config, upload
 from bench.photos import jpeg_corpus
-from streaming.config import Config, load_config
+from streaming.config import Config
 from streaming.local import s3
 from streaming.stream.ingest import ingest
 from streaming.stream.job import hash_spec
 from tests.integration.corpus import kafka_records
 
-BUCKET = "bench"
 CLIENT_CONCURRENCY = 32
 
 
@@ -85,9 +84,9 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     file_rates: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-sources-") as state:
-        config = _config(Path(state), files[0].parent)
+        config = s3_config(Path(state), files[0].parent)
         with _serving(config, 0, store_cores):
-            _upload(config, files)
+            upload(config, files)
         for latency in latencies:
             with _serving(config, latency, store_cores):
                 for flight in in_flight:
@@ -234,40 +233,6 @@ def _clients(
         await session.close()
 
     return {"obstore": with_obstore, "s3fs": with_s3fs}
-
-
-def _config(state: Path, images: Path) -> Config:
-    port = _free_port()
-    return load_config(
-        overrides={
-            "s3.endpoint_url": f"http://127.0.0.1:{port}",
-            "s3.region": "us-east-1",
-            "s3.path_style": True,
-            "s3.access_key_id": "bench",
-            "s3.secret_access_key": "bench-secret",
-            "s3.local.port": port,
-            "s3.local.state_dir": str(state),
-            "s3.local.buckets": [BUCKET],
-            "sources.allowed_roots": [str(images), f"s3://{BUCKET}/"],
-        },
-        environ={},
-    )
-
-
-def _upload(config: Config, files: list[Path]) -> None:
-    import obstore
-
-    from streaming.storage import open_store
-
-    store = open_store(config, f"s3://{BUCKET}")
-    for path in files:
-        obstore.put(store, path.name, path.read_bytes())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _plain(result: dict[str, Any]) -> str:
