@@ -1,12 +1,12 @@
 """Distances of (query, indexed) image pairs when a query is compared in several ways.
 
-A query image is compared with an indexed one K x M ways: K hashes of the query (its dihedral
-variants, or the one hash) against M hashes of the indexed image (its central crops, or the one
-hash). A pair is near under a single hash when its smallest distance is within the threshold, and
-under a rule "p <= a or (p <= b and d <= c)" when some comparison passes it. Both are read off two
-histograms: of the smallest p distance, and per b of (smallest p, smallest d among the comparisons
-whose p is within b), so a rule's false-positive rate and recall are sums over them, whatever the
-number of pairs.
+A query image is compared with an indexed one in up to K x M ways: K hashes of the query (its
+dihedral variants and its crops, or the one hash) against M hashes of the indexed image (its
+central crops, or the one hash), each way or those a mask names. A pair is near under a single
+hash when its smallest distance is within the threshold, and under a rule "p <= a or (p <= b and
+d <= c)" when some comparison passes it. Both are read off two histograms: of the smallest p
+distance, and per b of (smallest p, smallest d among the comparisons whose p is within b), so a
+rule's false-positive rate and recall are sums over them, whatever the number of pairs.
 """
 
 from __future__ import annotations
@@ -59,18 +59,25 @@ class Histograms:
         return float((within_a + rest) / max(1, self.pairs))
 
 
-def distances(query: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Pairs x K x M uint64 words -> pairs x (K * M) Hamming distances (query: pairs x K x words,
-    index: pairs x M x words)."""
+def distances(query: np.ndarray, index: np.ndarray, met: np.ndarray | None = None) -> np.ndarray:
+    """Pairs x K x M uint64 words -> pairs x comparisons Hamming distances (query: pairs x K x
+    words, index: pairs x M x words): every (k, m), or those where the K x M mask `met` holds."""
     apart = np.bitwise_count(query[:, :, None, :] ^ index[:, None, :, :]).sum(axis=3)
+    if met is not None:
+        return apart[:, met]
     return apart.reshape(len(query), query.shape[1] * index.shape[1])  # a block may be empty
 
 
 def negatives(
-    query: list[np.ndarray], index: list[np.ndarray], photo: np.ndarray, bits: list[int]
+    query: list[np.ndarray],
+    index: list[np.ndarray],
+    photo: np.ndarray,
+    bits: list[int],
+    met: np.ndarray | None = None,
 ) -> Histograms:
     """Histograms over every pair of images of different photos, each pair once (the later image
-    as the query). query/index: per hash (one or two), n x K (M) x words arrays."""
+    as the query). query/index: per hash (one or two), n x K (M) x words arrays; `met`: which
+    (k, m) are compared (all by default)."""
     histograms = Histograms.empty(bits[0], bits[-1])
     count = len(photo)
     block = max(1, 200_000 // (count * query[0].shape[1] * index[0].shape[1]))
@@ -79,7 +86,7 @@ def negatives(
         q, x = np.meshgrid(rows, np.arange(count), indexing="ij")
         keep = (x < q) & (photo[x] != photo[q])
         q, x = q[keep], x[keep]
-        found = [distances(qh[q], xh[x]) for qh, xh in zip(query, index, strict=True)]
+        found = [distances(qh[q], xh[x], met) for qh, xh in zip(query, index, strict=True)]
         histograms.add(found[0], found[1] if len(found) > 1 else None)
     return histograms
 
@@ -90,9 +97,10 @@ def positives(
     rows: np.ndarray,
     originals: np.ndarray,
     bits: list[int],
+    met: np.ndarray | None = None,
 ) -> Histograms:
     """Histograms over the pairs (rows[i] as the query, originals[i] indexed)."""
     histograms = Histograms.empty(bits[0], bits[-1])
-    found = [distances(qh[rows], xh[originals]) for qh, xh in zip(query, index, strict=True)]
+    found = [distances(qh[rows], xh[originals], met) for qh, xh in zip(query, index, strict=True)]
     histograms.add(found[0], found[1] if len(found) > 1 else None)
     return histograms
