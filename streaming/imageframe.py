@@ -9,7 +9,7 @@ exception.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame
@@ -28,6 +28,9 @@ from streaming.hashing import (
 from streaming.hashing.types import EXTRA_COLUMNS
 from streaming.image.codec import from_struct
 from streaming.index.crops import percent
+
+if TYPE_CHECKING:
+    from streaming.config import HashingConfig
 
 # Bytes held in memory at once by one task: images are read and hashed in chunks of this many.
 CHUNK = 32
@@ -71,6 +74,13 @@ def stored_crops_of(crops: Column, shares: Sequence[float], words: int) -> Colum
             )
         )
     )
+
+
+def stored_crops_column(hashing: HashingConfig) -> Column:
+    """stored_crops_of for a hashed frame: the primary's crops (hashing.crops), each after its
+    share in percent, as the stream and the batch callers register them."""
+    words = hash_type(hashing.primary).width(hashing.hash_size) // 64
+    return stored_crops_of(F.col(crops_column(hashing.primary)), hashing.crops, words)
 
 
 def crop_types(spec: HashSpec) -> list[str]:

@@ -13,12 +13,11 @@ from pyspark.sql import functions as F
 
 from streaming.batch.bulk import hashed_files
 from streaming.config import Config
-from streaming.imageframe import crops_column, hash_column, variants_column
+from streaming.imageframe import crops_column, hash_column, stored_crops_column, variants_column
 from streaming.index.crops import CROPS_COLUMN
 from streaming.index.lookup import open_lookup
 from streaming.index.scratch import pairs_of, scratch_index
 from streaming.index.variants import undirected
-from streaming.stream.microbatch import stored_crops_column
 
 
 class FolderPair(NamedTuple):
@@ -46,7 +45,7 @@ def find_pairs(
             F.col(hash_column(primary)).alias("hash"),
             *([F.col(variants_column(primary)).alias("variants")] if hashing.dihedral else []),
             *([F.col(crops_column(primary)).alias("crop_hashes")] if hashing.crops else []),
-            stored_crops_column(config).alias(CROPS_COLUMN),
+            stored_crops_column(hashing).alias(CROPS_COLUMN),
         )
         # The scratch index lives as long as the lookup: the executors of a cluster must reach it
         # (a shared file system) when index.lookup is sharded.

@@ -30,9 +30,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from streaming.config import Config
-from streaming.hashing import hash_type
 from streaming.hashing.types import EXTRA_COLUMNS
-from streaming.imageframe import crops_column, hash_column, stored_crops_of
+from streaming.imageframe import crops_column, hash_column, stored_crops_column
 from streaming.index.banks import BankTable
 from streaming.index.crops import CROPS_COLUMN, stored_crops
 from streaming.index.decisions import ReviewedPairs
@@ -217,16 +216,9 @@ def index_columns(config: Config) -> list[Column | str]:
     """The `images` columns of an ingested row, in Spark."""
     return [
         *ingested_columns(config),
-        stored_crops_column(config).alias(CROPS_COLUMN),
+        stored_crops_column(config.hashing).alias(CROPS_COLUMN),
         F.lit(config.hashing.hash_size).alias("hash_size"),
     ]
-
-
-def stored_crops_column(config: Config) -> Column:
-    """crops.stored_crops in Spark: the primary's crops, each after its share in percent."""
-    hashing = config.hashing
-    words = hash_type(hashing.primary).width(hashing.hash_size) // 64
-    return stored_crops_of(F.col(crops_column(hashing.primary)), hashing.crops, words)
 
 
 def index_row(
