@@ -17,7 +17,9 @@ query, and:
   join: nothing to load);
 - driver_heap_mb: what the lookup adds to the driver: the Python process's resident memory and the
   JVM's used heap, after the first answer;
-- executor_bytes_per_image: the sharded lookup's shard files (mapped by the executors) per image.
+- executor_bytes_per_image: the sharded lookup's shard files (mapped by the executors) per image;
+- shard_rows, shard_search_s: the hashes each shard holds, and the median over the lookups of the
+  slowest shard's search (its task less the shard's load and Spark's job around it).
 Building the index is not timed. `--radii even` searches the same index with every band within
 threshold // bands (the plan before per-band radii; `radii` in each line says which).
 """
@@ -172,12 +174,21 @@ def measure_lookup(
     memory_after = driver_memory(spark)
     # The median of several lookups: on local[2] one sharded lookup at 10M moves between 0.4 and
     # 0.7 s from one to the next (the Spark job around the shard tasks), on a quiet machine too.
-    timings = []
+    timings, searches = [], []
     for _ in range(repeats):
         started = time.perf_counter()
         pairs = lookup.near(ids, hashes, index.plan.threshold)
         timings.append(time.perf_counter() - started)
-    shard_bytes = sum(a.bytes for a in lookup.answers) if isinstance(lookup, ShardedLookup) else 0
+        if isinstance(lookup, ShardedLookup):
+            searches.append(max(a.searched_s for a in lookup.answers))
+    shard_bytes, shards = 0, {}
+    if isinstance(lookup, ShardedLookup):
+        shard_bytes = sum(a.bytes for a in lookup.answers)
+        shards = {
+            "shards": len(lookup.answers),
+            "shard_rows": [a.rows for a in lookup.answers],
+            "shard_search_s": round(statistics.median(searches), 3),
+        }
     return {
         "found": {(int(q[1:]), int(m[1:])) for q, m in pairs},
         "seconds": statistics.median(timings),
@@ -187,7 +198,7 @@ def measure_lookup(
         "driver_python_mb": round(memory_after[0] - memory_before[0], 1),
         "driver_jvm_heap_mb": round(memory_after[1] - memory_before[1], 1),
         "executor_bytes_per_image": round(shard_bytes / index_size(index), 1),
-        **({"shards": len(lookup.answers)} if isinstance(lookup, ShardedLookup) else {}),
+        **shards,
     }
 
 
