@@ -127,18 +127,22 @@ def _probe_query(
     drop = np.uint64(width - prefix_bits)
     value = (query[word] >> shift) & band_mask
     _bucket_bounds(value, masks, drop, starts, low, high)
-    # Each bucket is a cache miss the CPU cannot foresee: its first and last lines are asked for
-    # PREFETCH_AHEAD probes early, so some 16 misses overlap where the loop below waits on one.
+    # Each bucket is a cache miss the CPU cannot foresee: its first two lines and its last (all
+    # of it up to 17 entries; some 12 at 50M) are asked for PREFETCH_AHEAD probes early, so many
+    # misses overlap where the loop below would wait on each in turn.
     at, probes = np.uint64(band_words.ctypes.data), masks.shape[0]
+    whole = prefix_bits == width  # a bucket holds one band value: its entries need no check
     count = 0
     for m in range(probes):
         if m + PREFETCH_AHEAD < probes:
-            prefetch(at + np.uint64(8 * low[m + PREFETCH_AHEAD]))
+            first = at + np.uint64(8 * low[m + PREFETCH_AHEAD])
+            prefetch(first)
+            prefetch(first + np.uint64(64))
             prefetch(at + np.uint64(8 * (high[m + PREFETCH_AHEAD] - 1)))
         probe = value ^ masks[m]
         for i in range(low[m], high[m]):
             stored_word = band_words[i]
-            if ((stored_word >> shift) & band_mask) != probe:
+            if not whole and ((stored_word >> shift) & band_mask) != probe:
                 continue
             # the band's own word first: read beside the value, it rejects most candidates
             distance = popcount(stored_word ^ query[word])
