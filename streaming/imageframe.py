@@ -79,7 +79,7 @@ def stored_crops_of(crops: Column, shares: Sequence[float], words: int) -> Colum
 def stored_crops_column(hashing: HashingConfig) -> Column:
     """stored_crops_of for a hashed frame: the primary's crops (hashing.crops), each after its
     share in percent, as the stream and the batch callers register them."""
-    words = hash_type(hashing.primary).width(hashing.hash_size) // 64
+    words = hash_type(hashing.primary).words(hashing.hash_size)
     return stored_crops_of(F.col(crops_column(hashing.primary)), hashing.crops, words)
 
 

@@ -42,7 +42,7 @@ class ResidentLookup:
     def __init__(self, index: HashIndex) -> None:
         self.index = index
         self.column = hash_column(index.primary)
-        self.words = hash_type(index.primary).width(index.hash_size) // 64
+        self.words = hash_type(index.primary).words(index.hash_size)
         self.table = DeltaTable(index.images_path, storage_options=index.storage_options)
         self._reset()
 

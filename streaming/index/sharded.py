@@ -43,7 +43,7 @@ class ShardedLookup:
         self.spec = ShardSpec(
             table=index.images_path,
             column=hash_column(index.primary),
-            words=hash_type(index.primary).width(index.hash_size) // 64,
+            words=hash_type(index.primary).words(index.hash_size),
             plan=index.plan,
             shards=count,
             crops=index.crops,

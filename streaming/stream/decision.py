@@ -189,7 +189,7 @@ def earlier_matches(images: Sequence[Row], candidates: Found, indexed: Mapping[s
 def in_batch_matches(images: Sequence[Row], hashing: HashingConfig) -> Found:
     """The pairs within the batch, the later image of each matching the earlier (through one of
     its variants with hashing.dihedral, one of the earlier's crops with hashing.crops)."""
-    primary, words = hashing.primary, hash_type(hashing.primary).width(hashing.hash_size) // 64
+    primary, words = hashing.primary, hash_type(hashing.primary).words(hashing.hash_size)
     ids = [row["id"] for row in images]
     if hashing.dihedral or hashing.crops:
         probed, transforms = probes(images, hashing)

@@ -84,6 +84,10 @@ class HashType:
             raise ValueError(f"{self.name} has no fixed width: it depends on the image size")
         return self.bits(hash_size)
 
+    def words(self, hash_size: int) -> int:
+        """BIGINT words of one hash as the index stores it (its width is a multiple of 64)."""
+        return self.width(hash_size) // 64
+
     def hex_from_words(self, words: Sequence[int], hash_size: int) -> str:
         """The hex of a hash stored as BIGINT words (the inverse of words.hex_to_words)."""
         bits = self.width(hash_size)
