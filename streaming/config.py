@@ -41,7 +41,7 @@ from pydantic_settings import (
 from streaming.errors import ConfigError
 from streaming.hashing.decode import GREY_STEPS
 from streaming.hashing.types import BANDABLE_TYPES, DIHEDRAL_TYPES, HASH_TYPES, REGISTRY
-from streaming.index.lookup import LOOKUP_NAMES, on_file_system
+from streaming.index.lookup import LOOKUP_NAMES
 from streaming.index.rule import Rule, match_rule
 from streaming.stream.flood import FloodLimit
 
@@ -425,13 +425,11 @@ class Config(BaseSettings):
 
     @model_validator(mode="after")
     def _crops_lookup(self) -> Config:
-        lookup = self.index.lookup
-        # auto opens the join lookup for an index on an object store
-        joins = lookup == "join" or (lookup == "auto" and not on_file_system(self.index.path))
-        if self.hashing.crops and joins:
+        # (auto opens join only for a large index on an object store: open_lookup refuses that)
+        if self.hashing.crops and self.index.lookup == "join":
             why = (
-                'needs index.lookup = "memory" or "sharded" (or "auto" on a file system): the join '
-                f"lookup does not index crops, got index.lookup = {lookup!r} for {self.index.path}"
+                'needs index.lookup = "memory", "sharded" or "auto": the join lookup does not '
+                "index crops, got index.lookup = 'join'"
             )
             raise RefusedKey("hashing.crops", why)
         return self

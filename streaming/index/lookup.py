@@ -5,7 +5,7 @@ Every lookup gives one answer: the pairs within the threshold in the index's lat
 once. How it gets there is the lookup's own (index.lookup): "memory" holds the primary hashes on the
 driver (resident.py), "sharded" holds them in shards on the executors (sharded.py, shards.py),
 "join" joins probes with the bands table in Spark (join.py); "auto" picks memory or sharded by the
-index's size.
+index's size (join for a large index on an object store, where the shards cannot read it).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
+
+from streaming.errors import ConfigError
 
 if TYPE_CHECKING:  # this module is Spark-free, so the configuration can read LOOKUP_NAMES
     from streaming.config import IndexConfig
@@ -73,7 +75,12 @@ LOOKUP_NAMES = ("auto", *LOOKUPS)
 
 def open_lookup(index: HashIndex, settings: IndexConfig) -> Lookup:
     """The lookup that index.lookup names (for "auto": chosen by the index's size)."""
-    kind, _ = choose_lookup(index, settings)
+    kind, why = choose_lookup(index, settings)
+    if index.crops and kind == "join":
+        raise ConfigError(
+            f"hashing.crops: the join lookup does not index crops ({why}): raise "
+            "index.memory_max_images, or keep the index on a file system for the sharded lookup"
+        )
     return LOOKUPS[kind](index, settings)
 
 

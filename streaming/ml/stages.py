@@ -39,7 +39,7 @@ from streaming.imageframe import (
     variants_column,
 )
 from streaming.index.crops import CROPS_COLUMN
-from streaming.index.lookup import Lookup, choose_lookup, open_lookup
+from streaming.index.lookup import Lookup, open_lookup
 from streaming.index.scratch import pairs_of, scratch_index
 from streaming.index.table import HashIndex
 
@@ -410,8 +410,6 @@ class NearDuplicateModel(Model, _DetectorParams, MLWritable, MLReadable):
                 memory_max_images=MEMORY_MAX_IMAGES,
                 shards=0,
             )
-            if self.getCrops() and choose_lookup(index, settings)[0] == "join":
-                raise ValueError("crops need the memory or sharded lookup: join indexes no crops")
             self._lookups[key] = open_lookup(index, settings)
         return self._lookups[key]
 

@@ -17,7 +17,11 @@ import pytest
 from deltalake import DeltaTable
 
 from streaming.config import Config
+from streaming.errors import ConfigError
+from streaming.index.lookup import open_lookup
+from streaming.index.resident import ResidentLookup
 from streaming.storage import delta_storage_options, open_store
+from streaming.stream.job import open_index
 
 from .corpus import Message, expected_alerts, planted_stream, produce
 from .streams import fresh, read_topic, run_available_now
@@ -94,6 +98,14 @@ def test_images_index_and_checkpoint_on_s3_give_the_alerts_of_local_files(
     assert read_topic(remote, remote.kafka.dlq_topic) == []
     assert sorted(index_ids(remote)) == sorted(p.name for p in paths)
     assert obstore.list(open_store(s3, "s3://lake"), f"{run}/checkpoint/commits").collect()
+
+    # Crops with index.lookup = auto on S3: the memory lookup holds them while the index is small;
+    # past index.memory_max_images auto would open the join, which holds none, and is refused.
+    cropped = remote.replace(**{"hashing.crops": [0.1], "index.lookup": "auto"})
+    index = open_index(spark, cropped)
+    assert isinstance(open_lookup(index, cropped.index), ResidentLookup)
+    with pytest.raises(ConfigError, match=r"^hashing\.crops: the join lookup does not index crops"):
+        open_lookup(index, cropped.replace(**{"index.memory_max_images": 3}).index)
 
 
 def test_index_is_exactly_once_after_kill_9_with_the_checkpoint_on_s3(s3, topics, tmp_path):

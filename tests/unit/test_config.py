@@ -126,11 +126,14 @@ def test_crops_are_off_by_default_and_their_shares_checked_from_each_layer():
     ):
         with pytest.raises(ConfigError, match=rf"^hashing\.crops: .*{why}"):
             load_config(environ={}, overrides={**memory, "hashing.crops": bad})
-    # the join lookup does not index crops, and auto opens it for an index on an object store
-    for lookup, path in (("join", ".state/index"), ("auto", "s3://bucket/index")):
+    # the join lookup does not index crops; auto opens it only for a large index on an object
+    # store, which the lookup refuses when it opens (tests/unit/test_lookup_choice.py)
+    for path in (".state/index", "s3://bucket/index"):
         with pytest.raises(ConfigError, match=r'^hashing\.crops: needs index\.lookup = "memory"'):
-            settings = {"index.lookup": lookup, "index.path": path, "hashing.crops": [0.1]}
+            settings = {"index.lookup": "join", "index.path": path, "hashing.crops": [0.1]}
             load_config(environ={}, overrides=settings)
+    on_s3 = {"index.lookup": "auto", "index.path": "s3://bucket/index", "hashing.crops": [0.1]}
+    assert load_config(environ={}, overrides=on_s3).hashing.crops == [0.1]
     with pytest.raises(ConfigError, match=r"^hashing\.exact: must be false with dihedral, crops"):
         load_config(environ={}, overrides={**memory, "hashing.crops": [0.1], "hashing.exact": True})
 
