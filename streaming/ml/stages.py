@@ -31,13 +31,7 @@ from streaming.config import IndexConfig
 from streaming.hashing import HashSpec
 from streaming.hashing.decode import GREY_STEPS
 from streaming.hashing.types import HASH_TYPES
-from streaming.imageframe import (
-    crops_column,
-    hash_dataframe,
-    hash_fields,
-    stored_crops_of,
-    variants_column,
-)
+from streaming.imageframe import hash_dataframe, hash_fields, stored_crops_of
 from streaming.index.crops import CROPS_COLUMN
 from streaming.index.lookup import Lookup, open_lookup
 from streaming.index.scratch import pairs_of, scratch_index
@@ -342,7 +336,8 @@ class NearDuplicateDetector(
 
     def _fit(self, dataset: DataFrame) -> NearDuplicateModel:
         shares, words = self.getCrops(), self.getHashBits() // 64
-        cropped = F.col(crops_column(self.getInputCol()))  # read only with shares
+        # named after inputCol, which may be a field ("h.phash"), not a type (crops_column)
+        cropped = F.col(f"{self.getInputCol()}_crops")  # read only with shares
         reference = dataset.select(
             F.col(self.getIdCol()).cast("string").alias("id"),
             F.col(self.getInputCol()).alias("hash"),
@@ -419,8 +414,8 @@ class NearDuplicateModel(Model, _DetectorParams, MLWritable, MLReadable):
         queries = dataset.select(
             F.col(self.getIdCol()).cast("string").alias("id"),
             F.col(column).alias("hash"),
-            *([F.col(variants_column(column)).alias("variants")] if self.getDihedral() else []),
-            *([F.col(crops_column(column)).alias("crop_hashes")] if shares else []),
+            *([F.col(f"{column}_variants").alias("variants")] if self.getDihedral() else []),
+            *([F.col(f"{column}_crops").alias("crop_hashes")] if shares else []),
         )
         lookup = self._open(spark)
         found = pairs_of(lookup, queries, self.getThreshold(), self.getDihedral(), shares)
