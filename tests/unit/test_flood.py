@@ -143,6 +143,62 @@ def test_the_alerts_sent_do_not_depend_on_the_batching_nor_on_restarts(
     assert run(stream, limit, [c for c in cut if c < len(stream)], restarts)[0] == whole
 
 
+@st.composite
+def late_streams(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Alerts in arrival order from two partitions whose clocks differ: partition 1 lags by up to
+    three hours, so its alerts come windows late."""
+    stream = draw(streams())
+    lags = draw(st.lists(st.sampled_from([0, 0, 50, 130, 190]), min_size=len(stream)))
+    for a, lag in zip(stream, lags, strict=False):
+        if lag:
+            source = a["image_source"]
+            a["image_source"] = {
+                **source,
+                "partition": 1,
+                "timestamp": source["timestamp"] - timedelta(minutes=lag),
+            }
+    return stream
+
+
+@settings(max_examples=200, deadline=None)
+@given(stream=late_streams(), limit=limits, cut=cuts, restarts=st.sets(st.integers(1, 6)))
+def test_a_restart_sends_what_the_running_stream_sends_with_late_alerts_too(
+    stream, limit, cut, restarts
+):
+    batches = [c for c in cut if c < len(stream)]
+    assert run(stream, limit, batches, restarts)[0] == run(stream, limit, batches, set())[0]
+
+
+def test_an_alert_more_than_a_window_late_counts_afresh_after_a_restart_too():
+    limit = FloodLimit(1, 3600)
+    late = alert(2, "a", minute=5, partition=1)  # window 0, when the stream is in window 2
+    stream = [alert(0, "a", minute=0), alert(1, "b", minute=130), late]
+    for restarts in (set(), {1}, {2}):
+        sent, _ = run(stream, limit, cuts=[1, 2], restarts=restarts)
+        assert sent == sent_ids(stream), restarts
+    # within the stream's last two windows it counts in its match's latest, as before
+    stream[1] = alert(1, "b", minute=70)
+    for restarts in (set(), {2}):
+        assert run(stream, limit, cuts=[1, 2], restarts=restarts)[0] == sent_ids(stream[:2])
+
+
+def test_the_driver_holds_the_matches_of_the_last_two_windows_and_those_holding_alerts():
+    limit = FloodLimit(1, 3600)
+    # each hour 100 new matches alerted once, and "viral" alerted twice in the first hour
+    stream = [alert(0, "viral", minute=0), alert(1, "viral", minute=1)] + [
+        alert(2 + 100 * hour + n, f"m{hour}-{n}", minute=60 * hour + 2)
+        for hour in range(24)
+        for n in range(100)
+    ]
+    gate = FloodGate(limit, lambda before: [])
+    for batch_id, start in enumerate(range(0, len(stream), 50)):
+        gate(stream[start : start + 50], batch_id)
+        assert len(gate.states) <= 201 + 1
+    assert gate.latest == limit.window(START) + 23
+    assert set(gate.states) == {"viral"} | {f"m{hour}-{n}" for hour in (22, 23) for n in range(100)}
+    assert gate.states["viral"].held == 1  # its next alert sent carries suppressed = 1
+
+
 @settings(max_examples=200, deadline=None)
 @given(stream=streams(), limit=limits, cut=cuts)
 def test_at_most_n_per_match_and_window_and_every_held_alert_is_counted_once(stream, limit, cut):
