@@ -37,6 +37,10 @@ FIRST_ROOM = 1024
 # Probes ahead whose bucket the kernel asks the CPU to fetch while it reads the current one
 # (measured, docs/matching.md: 8 gains less, 24 and 32 no more).
 PREFETCH_AHEAD = 16
+# Candidates within the threshold on their band's word that wait, their other words asked for,
+# before they are verified together: the reads overlap (a 256-bit hash's other words are a cache
+# miss each, at random).
+PENDING = 64
 
 
 @intrinsic
@@ -118,10 +122,11 @@ def _probe_query(
     threshold: int,
     low: np.ndarray,
     high: np.ndarray,
+    pending: np.ndarray,
     near: np.ndarray,
 ) -> int:
     """One query's pairs of one band into `near` ((stored row, distance) rows, as many as it holds):
-    their count, which may exceed its room."""
+    their count, which may exceed its room. low, high, pending: room to work in."""
     word, shift, width = layout[band, 0], np.uint64(layout[band, 1]), layout[band, 2]
     band_mask = ALL_BITS >> np.uint64(64 - width)  # a band may be 64 bits wide
     drop = np.uint64(width - prefix_bits)
@@ -130,15 +135,23 @@ def _probe_query(
     # Each bucket is a cache miss the CPU cannot foresee: its first two lines and its last (all
     # of it up to 17 entries; some 12 at 50M) are asked for PREFETCH_AHEAD probes early, so many
     # misses overlap where the loop below would wait on each in turn.
-    at, probes = np.uint64(band_words.ctypes.data), masks.shape[0]
+    at, rows_at, probes = (
+        np.uint64(band_words.ctypes.data),
+        np.uint64(rows.ctypes.data),
+        masks.shape[0],
+    )
     whole = prefix_bits == width  # a bucket holds one band value: its entries need no check
-    count = 0
+    wide = query.shape[0] > 1  # a candidate's other words are read, by its row
+    words_at, row_bytes = np.uint64(words.ctypes.data), np.uint64(8 * query.shape[0])
+    count = waiting = 0
     for m in range(probes):
         if m + PREFETCH_AHEAD < probes:
-            first = at + np.uint64(8 * low[m + PREFETCH_AHEAD])
-            prefetch(first)
-            prefetch(first + np.uint64(64))
+            first = 8 * low[m + PREFETCH_AHEAD]
+            prefetch(at + np.uint64(first))
+            prefetch(at + np.uint64(first + 64))
             prefetch(at + np.uint64(8 * (high[m + PREFETCH_AHEAD] - 1)))
+            if wide:
+                prefetch(rows_at + np.uint64(first))
         probe = value ^ masks[m]
         for i in range(low[m], high[m]):
             stored_word = band_words[i]
@@ -148,15 +161,45 @@ def _probe_query(
             distance = popcount(stored_word ^ query[word])
             if distance > threshold:
                 continue
+            # the rest waits for its other words, asked for now and read PENDING at a time
             row = rows[i]
-            for other in range(query.shape[0]):
-                if other != word:
-                    distance += popcount(words[row, other] ^ query[other])
-            if distance > threshold or _met_in_earlier_band(query, words[row], layout, band, radii):
-                continue
-            if count < near.shape[0]:
-                near[count, 0], near[count, 1] = row, distance
-            count += 1
+            prefetch(words_at + row_bytes * np.uint64(row))
+            pending[waiting, 0], pending[waiting, 1] = row, distance
+            waiting += 1
+            if waiting == pending.shape[0]:
+                count = _verified(
+                    query, words, layout, band, radii, threshold, pending, waiting, near, count
+                )
+                waiting = 0
+    return _verified(query, words, layout, band, radii, threshold, pending, waiting, near, count)
+
+
+@numba.njit(cache=True, nogil=True)
+def _verified(
+    query: np.ndarray,
+    words: np.ndarray,
+    layout: np.ndarray,
+    band: int,
+    radii: np.ndarray,
+    threshold: int,
+    pending: np.ndarray,
+    waiting: int,
+    near: np.ndarray,
+    count: int,
+) -> int:
+    """The count of pairs in `near` once the first `waiting` pending candidates ((stored row,
+    distance on the band's word) rows) that are pairs of this band are added after its `count`."""
+    word = layout[band, 0]
+    for k in range(waiting):
+        row, distance = pending[k, 0], pending[k, 1]
+        for other in range(query.shape[0]):
+            if other != word:
+                distance += popcount(words[row, other] ^ query[other])
+        if distance > threshold or _met_in_earlier_band(query, words[row], layout, band, radii):
+            continue
+        if count < near.shape[0]:
+            near[count, 0], near[count, 1] = row, distance
+        count += 1
     return count
 
 
@@ -218,13 +261,14 @@ def probe_band(
     near = np.empty((FIRST_ROOM, 2), np.int64)
     low = np.empty(masks.shape[0], np.int64)
     high = np.empty(masks.shape[0], np.int64)
+    pending = np.empty((PENDING, 2), np.int64)
     count = 0
     for q in range(queries.shape[0]):
         args = (words, band_words, rows, starts, masks, layout, band, prefix_bits, radii)
-        pairs = _probe_query(queries[q], *args, threshold, low, high, near)
+        pairs = _probe_query(queries[q], *args, threshold, low, high, pending, near)
         if pairs > near.shape[0]:
             near = np.empty((pairs, 2), np.int64)
-            _probe_query(queries[q], *args, threshold, low, high, near)
+            _probe_query(queries[q], *args, threshold, low, high, pending, near)
         found = _added(found, count, q, near, pairs)
         count += pairs
     return found[:count]

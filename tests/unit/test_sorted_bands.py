@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streaming.index import sorted_bands
+from streaming.index import kernel, sorted_bands
 from streaming.index.bands import plan_bands
 from streaming.index.pairs import as_words
 from streaming.index.sorted_bands import SortedBands, scans
@@ -117,6 +117,26 @@ def test_correlated_hashes_share_buckets_and_are_still_told_apart():
     }
     assert set(index.search(queries, 10)) == expected
     assert len(expected) > 10 * len(queries)  # the clusters make many true neighbours
+
+
+def test_a_band_of_thousands_of_near_256_bit_hashes_is_verified_in_full():
+    """Every stored hash shares the query's bands: thousands wait in turn for their other words
+    (kernel.PENDING at a time), and one query's pairs outgrow the kernel's first room."""
+    rng = np.random.default_rng(11)
+    centre = rng.integers(0, 2**64, 4, dtype=np.uint64)
+    flips = rng.integers(0, 256, (3000, 12))  # up to 12 bits apart from the centre
+    stored = np.repeat(centre[None, :], 3000, axis=0)
+    for row, bits in enumerate(flips):
+        for bit in bits:
+            stored[row, bit // 64] ^= np.uint64(1) << np.uint64(bit % 64)
+    index = SortedBands(plan_bands(256, 31, 10**7))
+    index.add([f"s{i}" for i in range(3000)], stored)
+    queries = np.stack([centre, stored[7]])
+    distances = np.bitwise_count(queries[:, None, :] ^ stored[None, :, :]).sum(axis=2)
+    with patch.object(sorted_bands, "SCAN_COST", float("inf")):  # probe, however small
+        found = index.search(queries, 31)
+    assert len(found) == len(set(found)) == 2 * 3000 > 20 * kernel.PENDING
+    assert set(found) == {(q, f"s{s}", int(distances[q, s])) for q in (0, 1) for s in range(3000)}
 
 
 def test_a_threshold_beyond_the_plan_is_refused():
