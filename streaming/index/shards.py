@@ -308,7 +308,7 @@ def search_shard(
     started = time.perf_counter()
     held = Shard(spec, shard, Path(SparkFiles.getRootDirectory()))
     stored = held.at(version, files)
-    loaded = time.perf_counter()
+    searching = time.perf_counter()
     bands = SortedBands.of(spec.plan, [s.segment for s in stored])
     pairs: list[tuple[int, str, int, str]] = []
     for part, (segment, query_rows, stored_rows, distances) in zip(
@@ -330,9 +330,9 @@ def search_shard(
         known |= part.fingerprints[spots] == query_fingerprints
     rows = sum(len(s.segment.ids) for s in stored)
     known_rows = np.flatnonzero(known).tolist()
-    searched = time.perf_counter() - loaded
+    searched = time.perf_counter() - searching
     return ShardAnswer(
-        pairs, known_rows, rows, held.disk_bytes(), held.read, loaded - started, searched
+        pairs, known_rows, rows, held.disk_bytes(), held.read, searching - started, searched
     )
 
 
