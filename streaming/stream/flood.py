@@ -77,7 +77,6 @@ class Throttled:
     sent: list[Alert]  # to publish, each with `suppressed` when some were held back before it
     held: list[Alert]  # held back, each with sent = False (for its `matches` row only)
     states: dict[str, MatchState]  # the states of the matches these alerts moved
-    latest: int | None  # the latest window of these alerts (None: no alert)
 
 
 def throttle(
@@ -87,49 +86,36 @@ def throttle(
     after: dict[str, MatchState] = {}
     sent: list[Alert] = []
     held: list[Alert] = []
-    latest = None
     for alert in sorted(alerts, key=stream_order):
         match = alert["match_id"]
         window = limit.window(alert["image_source"]["timestamp"])
-        latest = later(latest, window)
         state = met(after if match in after else states, match, window)
         if state.sent < limit.count:
             sent.append({**alert, "suppressed": state.held} if state.held else alert)
         else:
             held.append({**alert, "sent": False})
         after[match] = state.after(state.sent < limit.count)
-    return Throttled(sent, held, after, latest)
+    return Throttled(sent, held, after)
 
 
-def replay(
-    rows: Iterable[Mapping[str, Any]], limit: FloodLimit
-) -> tuple[dict[str, MatchState], int | None]:
-    """(the matches' states, the stream's latest window) after the `matches` rows of a writer
-    (LOGGED_COLUMNS and batch_id), as throttle and kept left them batch after batch."""
+def replay(rows: Iterable[Mapping[str, Any]], limit: FloodLimit) -> dict[str, MatchState]:
+    """The matches' states after the `matches` rows of a writer (LOGGED_COLUMNS and batch_id), as
+    throttle and kept left them batch after batch."""
     states: dict[str, MatchState] = {}
-    latest = None
     for _, batch in itertools.groupby(sorted(rows, key=logged_order), key=lambda r: r["batch_id"]):
         for row in batch:
-            window = limit.window(row["image_timestamp"])
-            latest = later(latest, window)
+            state = met(states, row["match_id"], limit.window(row["image_timestamp"]))
             # NULL: logged before flood control, when every alert was sent
-            states[row["match_id"]] = met(states, row["match_id"], window).after(
-                row["sent"] is not False
-            )
-        states = kept(states, latest)
-    return states, latest
+            states[row["match_id"]] = state.after(row["sent"] is not False)
+        states = kept(states)
+    return states
 
 
-def kept(states: Mapping[str, MatchState], latest: int | None) -> dict[str, MatchState]:
-    """The states still needed once the stream reached window `latest`: those holding alerts
-    back, and those of its last two windows."""
-    if latest is None:
-        return dict(states)
+def kept(states: Mapping[str, MatchState]) -> dict[str, MatchState]:
+    """The states still needed: those holding alerts back, and those of the stream's last two
+    windows (the latest is the latest state's: a match's state is at its latest alert's window)."""
+    latest = max((s.window for s in states.values()), default=0)
     return {match: s for match, s in states.items() if s.held or s.window >= latest - 1}
-
-
-def later(latest: int | None, window: int) -> int:
-    return window if latest is None else max(latest, window)
 
 
 def met(states: Mapping[str, MatchState], match: str, window: int) -> MatchState:
@@ -159,15 +145,12 @@ class FloodGate:
         self.limit = limit
         self.history = history
         self.states: dict[str, MatchState] = {}
-        self.latest: int | None = None  # the stream's latest window
         self.next_batch: int | None = None
 
     def __call__(self, alerts: list[Alert], batch_id: int) -> Throttled:
         if batch_id != self.next_batch:
-            self.states, self.latest = replay(self.history(batch_id), self.limit)
+            self.states = replay(self.history(batch_id), self.limit)
         throttled = throttle(alerts, self.states, self.limit)
-        if throttled.latest is not None:
-            self.latest = later(self.latest, throttled.latest)
-        self.states = kept({**self.states, **throttled.states}, self.latest)
+        self.states = kept({**self.states, **throttled.states})
         self.next_batch = batch_id + 1
         return throttled

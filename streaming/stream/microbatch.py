@@ -110,7 +110,7 @@ class MicroBatch:
             policies=Policies(hashing.threshold, self.banks.policies()),
         )
         alerts = (
-            Throttled(decision.alerts, [], {}, None)
+            Throttled(decision.alerts, [], {})
             if self.flood is None
             else self.flood(decision.alerts, batch_id)
         )
