@@ -37,6 +37,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from delta.tables import DeltaTable
+from deltalake import DeltaTable as DeltaLog
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
@@ -135,7 +136,7 @@ class HashIndex:
         if not existing and others:
             raise self._foreign(self.path, "holds files but no neardup index (no images/, bands/)")
         for table in existing:
-            if not DeltaTable.isDeltaTable(self.spark, self._path(table)):
+            if not DeltaLog.is_deltatable(self._path(table), self.storage_options):
                 raise self._foreign(self._path(table), "is not a Delta table")
         return existing
 
@@ -143,7 +144,10 @@ class HashIndex:
         """FOREIGN_INDEX unless the table has this index's columns and, if it records them, its
         hash type and size; adopt its bands, and add the columns a later release added."""
         path = self._path(table)
-        columns = set(self.spark.read.format("delta").load(path).columns)
+        # delta-rs reads the log's last checkpoint and commits in milliseconds, where Spark's first
+        # reads of a table cost seconds of every start (the stream writes with delta-rs anyway).
+        delta_log = DeltaLog(path, storage_options=self.storage_options)
+        columns = {field.name for field in delta_log.schema().fields}
         later = ADDED_COLUMNS.get(table, ())
         missing = [f.name for f in table_schema(table) if f.name not in {*columns, *later}]
         if missing:
@@ -151,8 +155,7 @@ class HashIndex:
             raise self._foreign(
                 path, f"is a Delta table without the columns of neardup's {table} ({missing_text})"
             )
-        detail = DeltaTable.forPath(self.spark, path).detail().first()
-        recorded = detail["properties"] if detail is not None else {}
+        recorded = delta_log.metadata().configuration
         primary = recorded.get("neardup.primary", self.primary)
         hash_size = int(recorded.get("neardup.hashSize", self.hash_size))
         if (primary, hash_size) != (self.primary, self.hash_size):
@@ -194,8 +197,6 @@ class HashIndex:
     def size(self) -> int:
         """The rows of `images`, summed from its Delta log's file statistics (delta-rs: no Spark
         job); counted when a file lacks them."""
-        from deltalake import DeltaTable as DeltaLog
-
         delta_log = DeltaLog(self.images_path, storage_options=self.storage_options)
         records = delta_log.get_add_actions(flatten=True).column("num_records").to_pylist()
         if None in records:
@@ -351,8 +352,6 @@ class HashIndex:
     def join_banks(self, members: Mapping[str, str]) -> None:
         """Put these images (id -> bank) into their banks, those that belong to none yet (one
         MERGE; a member of a bank is never moved)."""
-        from delta.tables import DeltaTable
-
         source = self.spark.createDataFrame(list(members.items()), "id STRING, bank STRING")
         target = DeltaTable.forPath(self.spark, self.images_path).alias("t")
         merge = target.merge(source.alias("s"), "t.id = s.id")
