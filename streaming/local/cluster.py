@@ -24,7 +24,7 @@ from typing import Any
 
 from streaming.config import PROJECT_ROOT, Config
 from streaming.local.jars import jars
-from streaming.local.processes import alive, port_open, terminate
+from streaming.local.processes import LOOPBACK, alive, port_open, terminate
 
 START_TIMEOUT_S = 90.0
 # The master and worker daemons only schedule; executors get their own memory from the worker.
@@ -215,6 +215,9 @@ def _dotted(raw: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
 
 def _environment() -> dict[str, str]:
     env = dict(os.environ, SPARK_HOME=str(spark_home()), SPARK_DAEMON_MEMORY=DAEMON_MEMORY)
+    # The daemons' web UIs, the executors and the drivers bind to the loopback address only (they
+    # would take every interface otherwise); a user's own SPARK_LOCAL_IP wins.
+    env.setdefault("SPARK_LOCAL_IP", LOOPBACK)
     # Executors and the driver must run this interpreter (the venv's), or they start a python
     # without pandas.
     env["PYSPARK_PYTHON"] = sys.executable

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 STOP_TIMEOUT_S = 30.0
+# Where the local runtime's daemons listen: this machine alone.
+LOOPBACK = "127.0.0.1"
 
 
 def alive(pid: int) -> bool:
@@ -42,7 +44,7 @@ def terminate(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> None:
         os.waitpid(pid, 0)
 
 
-def port_open(port: int, host: str = "127.0.0.1", timeout_s: float = 0.5) -> bool:
+def port_open(port: int, host: str = LOOPBACK, timeout_s: float = 0.5) -> bool:
     """Whether something accepts TCP connections at host:port within timeout_s."""
     try:
         with socket.create_connection((host, port), timeout=timeout_s):

@@ -20,7 +20,7 @@ from pyspark.sql import SparkSession
 from streaming.config import Config
 from streaming.errors import ExitCode, NeardupError
 from streaming.local.jars import jars, java
-from streaming.local.processes import port_open
+from streaming.local.processes import LOOPBACK, port_open
 from streaming.storage import spark_hadoop_conf
 
 STANDALONE = "spark://"
@@ -49,6 +49,10 @@ def spark_session(config: Config) -> SparkSession:
     check_master(config)
     # Executors must run this interpreter (the venv's), or they start a python without pandas.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if on_loopback(config.spark.master):
+        # Spark binds its UI (which asks no credentials) and its ports to every interface unless
+        # told otherwise; a user's own SPARK_LOCAL_IP wins.
+        os.environ.setdefault("SPARK_LOCAL_IP", LOOPBACK)
     builder = (
         SparkSession.builder.master(config.spark.master)
         .appName(config.spark.app_name)
@@ -71,6 +75,15 @@ def spark_session(config: Config) -> SparkSession:
         _quiet(session, FAILURE_REPORTERS)
     wait_for_executor(session, config)
     return session
+
+
+def on_loopback(master: str) -> bool:
+    """Whether the master runs on this machine alone: local[...], or spark:// masters on the
+    loopback address (`neardup cluster start`'s)."""
+    if not master.startswith(STANDALONE):
+        return master.startswith("local")
+    hosts = {_host_port(a)[0] for a in master.removeprefix(STANDALONE).split(",")}
+    return hosts <= {LOOPBACK, "localhost"}
 
 
 def check_master(config: Config) -> None:

@@ -15,6 +15,7 @@ from streaming.local import cluster
 from ..conftest import _free_port
 from ..integration.corpus import planted_stream, produce, references
 from ..integration.streams import alert_pairs, fresh, read_topic, run_available_now
+from ..listening import beyond_loopback, listening
 
 WORKERS = 2
 
@@ -43,6 +44,10 @@ def test_cluster_start_registers_every_worker_and_stop_ends_them(standalone):
     assert len(workers) == WORKERS
     assert all(w["cores"] == standalone.cluster.cores for w in workers)
     assert cluster.is_running(standalone)
+    # The master's and the workers' UIs ask no credentials: they listen on loopback only.
+    pids = [int(p.read_text()) for p in Path(standalone.cluster.state_dir).glob("*.pid")]
+    assert len(pids) == 1 + WORKERS
+    assert all(listening(pid) and not beyond_loopback(pid) for pid in pids)
 
 
 @pytest.mark.slow
