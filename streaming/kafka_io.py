@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from streaming.config import Config
-from streaming.errors import ExitCode, NeardupError
+from streaming.errors import ConfigError, ExitCode, NeardupError
 from streaming.local.processes import port_open
 
 Client = TypeVar("Client")
@@ -58,8 +58,25 @@ def client_options(config: Config) -> dict[str, Any]:
     for key, value in config.kafka.security.items():
         python_key = key.replace(".", "_")
         if python_key in known:
-            options[python_key] = value
+            options[python_key] = _python_value(key, value, KafkaAdminClient.DEFAULT_CONFIG)
     return options
+
+
+def _python_value(key: str, value: Any, defaults: dict[str, Any]) -> Any:
+    """A [kafka.security] value as kafka-python wants it: Spark takes every option as text
+    ("10000"), kafka-python a number where its default is one."""
+    default = defaults[key.replace(".", "_")]
+    if not isinstance(value, str) or not isinstance(default, bool | int | float):
+        return value
+    if isinstance(default, bool):
+        if value.lower() not in ("true", "false"):
+            raise ConfigError(f"kafka.security: {key} is true or false, not {value!r}")
+        return value.lower() == "true"
+    try:
+        return type(default)(value)
+    except ValueError:
+        kind = type(default).__name__
+        raise ConfigError(f"kafka.security: {key} is a number ({kind}), not {value!r}") from None
 
 
 def ensure_topics(config: Config, topics: Iterable[str]) -> list[str]:

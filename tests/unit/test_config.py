@@ -93,6 +93,29 @@ def test_security_settings_reach_each_kafka_client_in_its_own_form():
     assert "sasl_jaas_config" not in python
 
 
+def test_java_client_numbers_given_as_text_reach_kafka_python_as_numbers():
+    """Spark takes every option as text; kafka-python compares its timeouts as numbers."""
+    from streaming.kafka_io import client_options, spark_options
+
+    def options(security: dict[str, object]) -> dict[str, object]:
+        return client_options(load_config(environ={}, overrides={"kafka.security": security}))
+
+    java_form = {"request.timeout.ms": "10000", "ssl.check.hostname": "false"}
+    assert (
+        spark_options(load_config(environ={}, overrides={"kafka.security": java_form}))[
+            "kafka.request.timeout.ms"
+        ]
+        == "10000"
+    )
+    python = options(java_form)
+    assert (python["request_timeout_ms"], python["ssl_check_hostname"]) == (10000, False)
+    assert options({"retry.backoff.ms": 250})["retry_backoff_ms"] == 250
+    with pytest.raises(ConfigError, match=r"kafka\.security: request\.timeout\.ms is a number"):
+        options({"request.timeout.ms": "ten seconds"})
+    with pytest.raises(ConfigError, match=r"ssl\.check\.hostname is true or false"):
+        options({"ssl.check.hostname": "no"})
+
+
 def test_matching_options_are_off_by_default_and_a_rule_is_checked():
     hashing = load_config(environ={}).hashing
     assert (hashing.dihedral, hashing.unletterbox, hashing.rule) == (False, False, [])
