@@ -43,10 +43,14 @@ def alert_pairs(alerts: list[dict]) -> set[tuple[str, str]]:
 # Spark's Kafka source gives up on a vanished broker after three offset fetches of
 # default.api.timeout.ms (60 s each: three minutes) and its sink after max.block.ms (60 s). These
 # shorter timeouts take the same path (the same exceptions, the same restart from the checkpoint),
-# only sooner (30 s is the least the Java admin client accepts with its default request.timeout.ms),
-# so an outage of a minute and a half is one the query notices. They are Java client settings:
+# only sooner (the admin client wants default.api.timeout.ms >= request.timeout.ms, 30 s unless
+# set), so an outage of half a minute is one the query notices. They are Java client settings:
 # kafka.security passes them to Spark's source and sink, not to kafka-python, which lacks them.
-QUICK_TIMEOUTS = {"default.api.timeout.ms": "30000", "max.block.ms": "10000"}
+QUICK_TIMEOUTS = {
+    "request.timeout.ms": "10000",
+    "default.api.timeout.ms": "10000",
+    "max.block.ms": "10000",
+}
 
 
 def neardup_command(
