@@ -52,7 +52,7 @@ test: lint
 # each benchmark is then one command.
 bench: setup $(CORPUS)/.unpacked
 	$(VENV)/bin/pip install -q -e ".[dev,bench]"
-	@echo "run: $(PY) -m bench.hashing | bench.robustness | bench.match | bench.stream | bench.cluster | bench.layout | bench.sources | bench.refresh (see docs/)"
+	@echo "run: $(PY) -m bench.hashing | bench.robustness | bench.match | bench.stream | bench.cluster | bench.layout | bench.sources | bench.refresh | bench.restart (see docs/)"
 
 $(CORPUS)/.unpacked:
 	mkdir -p $(CORPUS)/debs
