@@ -58,14 +58,14 @@ def client_options(config: Config) -> dict[str, Any]:
     for key, value in config.kafka.security.items():
         python_key = key.replace(".", "_")
         if python_key in known:
-            options[python_key] = _python_value(key, value, KafkaAdminClient.DEFAULT_CONFIG)
+            default = KafkaAdminClient.DEFAULT_CONFIG[python_key]
+            options[python_key] = _python_value(key, value, default)
     return options
 
 
-def _python_value(key: str, value: Any, defaults: dict[str, Any]) -> Any:
+def _python_value(key: str, value: Any, default: Any) -> Any:
     """A [kafka.security] value as kafka-python wants it: Spark takes every option as text
     ("10000"), kafka-python a number where its default is one."""
-    default = defaults[key.replace(".", "_")]
     if not isinstance(value, str) or not isinstance(default, bool | int | float):
         return value
     if isinstance(default, bool):

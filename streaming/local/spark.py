@@ -82,8 +82,7 @@ def on_loopback(master: str) -> bool:
     loopback address (`neardup cluster start`'s)."""
     if not master.startswith(STANDALONE):
         return master.startswith("local")
-    hosts = {_host_port(a)[0] for a in master.removeprefix(STANDALONE).split(",")}
-    return hosts <= {LOOPBACK, "localhost"}
+    return {host for host, _ in _addresses(master)} <= {LOOPBACK, "localhost"}
 
 
 def check_master(config: Config) -> None:
@@ -93,8 +92,7 @@ def check_master(config: Config) -> None:
     if not master.startswith(STANDALONE):
         return
     timeout_s = config.spark.connect_timeout_s
-    addresses = [_host_port(a) for a in master.removeprefix(STANDALONE).split(",")]
-    if not any(port_open(port, host, timeout_s) for host, port in addresses):
+    if not any(port_open(port, host, timeout_s) for host, port in _addresses(master)):
         raise NeardupError(
             f"no Spark master answers at {master} (spark.master)\n"
             "start one with `neardup cluster start`, or set spark.master "
@@ -125,6 +123,11 @@ def wait_for_executor(session: SparkSession, config: Config) -> None:
                 ExitCode.NO_WORKERS,
             )
         time.sleep(0.2)
+
+
+def _addresses(master: str) -> list[tuple[str, int]]:
+    """(host, port) of each master a spark:// URL lists (an HA list has several)."""
+    return [_host_port(a) for a in master.removeprefix(STANDALONE).split(",")]
 
 
 def _host_port(address: str) -> tuple[str, int]:
