@@ -19,7 +19,7 @@ from deltalake import write_deltalake
 
 from streaming.errors import ConfigError
 from streaming.index.decisions import is_local
-from streaming.index.followed import FollowedTable, read
+from streaming.index.followed import FollowedTable, quoted, read
 from streaming.schemas import arrow_schema
 
 KINDS = ("alert", "allow")
@@ -126,8 +126,3 @@ def member_counts(
     return dict(
         zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
     )
-
-
-def quoted(text: str) -> str:
-    """A string for a delta-rs SQL literal between single quotes."""
-    return text.replace("'", "''")

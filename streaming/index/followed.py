@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pa_fs
-from deltalake import DeltaTable
+from deltalake import DeltaTable, QueryBuilder
 from deltalake.fs import DeltaStorageHandler
 
 
@@ -60,13 +59,19 @@ def committed_at(table: DeltaTable) -> datetime | None:
 
 
 def read(
-    table: DeltaTable, columns: list[str] | None = None, where: pc.Expression | None = None
+    table: DeltaTable, columns: Sequence[str] | None = None, where: str | None = None
 ) -> pa.Table:
-    """The table's rows (those `where` holds), read on this thread: Arrow's reader threads, left
-    alive at interpreter exit, abort a short command now and then ("terminate called without an
-    active exception")."""
-    dataset = table.to_pyarrow_dataset()
-    return dataset.to_table(columns=columns, filter=where, use_threads=False)
+    """The table's rows (those the SQL predicate `where` holds), read by delta-rs's own engine.
+    Not Arrow's dataset reader: its I/O threads, left alive at interpreter exit, abort a short
+    command now and then ("terminate called without an active exception")."""
+    selected = ", ".join(f'"{name}"' for name in columns) if columns else "*"
+    query = f"SELECT {selected} FROM t" + (f" WHERE {where}" if where else "")
+    return plain_table(pa.table(QueryBuilder().register("t", table).execute(query).read_all()))
+
+
+def quoted(text: str) -> str:
+    """A string for a delta-rs SQL literal between single quotes."""
+    return text.replace("'", "''")
 
 
 def plain(kind: pa.DataType) -> pa.DataType:

@@ -47,8 +47,8 @@ from streaming.hadoopfs import list_folder
 from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
 from streaming.index.bands import BandPlan, plan_bands, spread
-from streaming.index.banks import quoted
 from streaming.index.commits import DriverWriter, arrow_rows, lost_race
+from streaming.index.followed import quoted
 from streaming.schemas import arrow_schema, delta_columns, delta_partition_columns
 from streaming.storage import absolute
 

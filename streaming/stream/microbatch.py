@@ -25,7 +25,6 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
@@ -35,7 +34,7 @@ from streaming.imageframe import crops_column, hash_column, stored_crops_column
 from streaming.index.banks import BankTable
 from streaming.index.crops import CROPS_COLUMN, stored_crops
 from streaming.index.decisions import ReviewedPairs
-from streaming.index.followed import FollowedTable, read
+from streaming.index.followed import FollowedTable, quoted, read
 from streaming.index.lookup import open_lookup
 from streaming.index.table import HashIndex
 from streaming.stream.decision import (
@@ -173,7 +172,7 @@ class MicroBatch:
         table = FollowedTable(self.index.matches_path, self.index.storage_options).latest()
         if table is None:
             return []
-        mine = (pc.field("written_by") == self.app_id) & (pc.field("batch_id") < before_batch)
+        mine = f"written_by = '{quoted(self.app_id)}' AND batch_id < {before_batch}"
         return read(table, [*LOGGED_COLUMNS, "batch_id"], mine).to_pylist()
 
     def log_matches(self, alerts: list[dict], batch_id: int) -> None:

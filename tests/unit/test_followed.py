@@ -3,12 +3,15 @@ a reader holds, which index_lag_s measures from."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
-from streaming.index.followed import committed_at
+from streaming.index.followed import committed_at, quoted, read
 
 
 def test_committed_at_is_the_time_of_the_version_the_reader_holds(tmp_path):
@@ -26,3 +29,36 @@ def test_committed_at_is_the_time_of_the_version_the_reader_holds(tmp_path):
     assert [c["timestamp"] for c in DeltaTable(path).history()] == [
         round(t.timestamp() * 1000) for t in (second, first)
     ]
+
+
+def test_read_selects_filters_and_gives_plain_types_of_the_version_held(tmp_path):
+    path = str(tmp_path / "matches")
+    write_deltalake(path, pa.table({"by": ["o'brien", "x", "o'brien"], "batch": [1, 2, 3]}))
+    reader = DeltaTable(path)
+    write_deltalake(path, pa.table({"by": ["o'brien"], "batch": [0]}), mode="append")
+    name = "o'brien"
+    rows = read(reader, ["batch"], f"by = '{quoted(name)}' AND batch < 3")
+    assert rows.to_pylist() == [{"batch": 1}]
+    assert read(reader).schema == pa.schema({"by": pa.string(), "batch": pa.int64()})
+
+
+def test_read_leaves_no_thread_behind_to_abort_the_exit(tmp_path):
+    """Arrow's dataset reader started an I/O thread pool, which aborted about one short
+    command in a hundred at exit ("terminate called without an active exception")."""
+    path = str(tmp_path / "banks")
+    write_deltalake(path, pa.table({"bank": ["a", None]}))
+    script = f"""
+        import os
+        from deltalake import DeltaTable
+        from streaming.index.followed import read
+
+        table = DeltaTable({path!r})
+        before = len(os.listdir("/proc/self/task"))
+        for _ in range(3):
+            read(table, ["bank"], "bank IS NOT NULL")
+        print(len(os.listdir("/proc/self/task")) - before)
+    """
+    ran = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, check=True
+    )
+    assert ran.stdout.strip() == "0"
