@@ -7,7 +7,9 @@ through MLWriter/MLReader, so they fit in a Pipeline and persist with it.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+import weakref
 from typing import Any
 
 from pyspark import keyword_only
@@ -345,26 +347,36 @@ class NearDuplicateDetector(
         ).where(F.col("hash").isNotNull())
         hash_type, hash_size = self._hash_type()
         # Kept as a Delta index, as the stream's: the same lookups read it.
-        folder = tempfile.mkdtemp(prefix="neardup-reference-")
+        folder = _Reference()
         scratch_index(
             dataset.sparkSession,
-            folder,
+            folder.path,
             reference,
             hash_type,
             hash_size,
             self.getThreshold(),
             crops=bool(shares),
         )
-        return self._copyValues(NearDuplicateModel(folder))
+        return self._copyValues(NearDuplicateModel(folder.path, owner=folder))
+
+
+class _Reference:
+    """The folder of the index fit() builds, removed when the last model holding it is gone
+    (a model's copies share it) or at exit."""
+
+    def __init__(self) -> None:
+        self.path = tempfile.mkdtemp(prefix="neardup-reference-")
+        weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
 
 
 class NearDuplicateModel(Model, _DetectorParams, MLWritable, MLReadable):
     """transform() looks every row's hash up in the reference index with the lookup named by the
     `lookup` param (one opened per threshold and kind, and kept)."""
 
-    def __init__(self, reference: str | None = None) -> None:
+    def __init__(self, reference: str | None = None, owner: _Reference | None = None) -> None:
         super().__init__()
         self._reference = reference
+        self._owner = owner  # keeps fit()'s folder while the model lives
         self._lookups: dict[tuple[int, str], Lookup] = {}
 
     @property

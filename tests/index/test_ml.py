@@ -3,6 +3,7 @@ save/load."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from pyspark.ml import Pipeline, PipelineModel
@@ -80,6 +81,18 @@ def test_model_distances_are_exact(spark):
     assert got["w0"] == [("w1", 1), ("w2", 2)]
     assert got["w3"] == []
     assert got["bad"] == []
+
+
+def test_the_folder_fit_builds_lives_as_long_as_a_model_or_copy_holding_it(spark):
+    frame = spark.createDataFrame([("a", [0]), ("b", [1])], "id string, phash array<bigint>")
+    model = NearDuplicateDetector(threshold=3, expectedSize=10).fit(frame)
+    folder, copy = Path(model.reference), model.copy()
+    del model
+    gc.collect()
+    assert folder.is_dir() and [r["matches"][0]["id"] for r in copy.transform(frame).collect()]
+    del copy
+    gc.collect()
+    assert not folder.exists()
 
 
 def test_the_detector_finds_a_mirror_and_a_crop_with_its_dihedral_and_crops_params(
