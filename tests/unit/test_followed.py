@@ -42,9 +42,10 @@ def test_read_selects_filters_and_gives_plain_types_of_the_version_held(tmp_path
     assert read(reader).schema == pa.schema({"by": pa.string(), "batch": pa.int64()})
 
 
-def test_read_leaves_no_thread_behind_to_abort_the_exit(tmp_path):
+def test_read_leaves_no_arrow_thread_behind_to_abort_the_exit(tmp_path):
     """Arrow's dataset reader started an I/O thread pool, which aborted about one short
-    command in a hundred at exit ("terminate called without an active exception")."""
+    command in a hundred at exit ("terminate called without an active exception"). delta-rs's
+    runtime may add threads of its own (named tokio-*); Arrow's carry the process's name."""
     path = str(tmp_path / "banks")
     write_deltalake(path, pa.table({"bank": ["a", None]}))
     script = f"""
@@ -52,13 +53,18 @@ def test_read_leaves_no_thread_behind_to_abort_the_exit(tmp_path):
         from deltalake import DeltaTable
         from streaming.index.followed import read
 
+        def threads():
+            return {{t: open(f"/proc/self/task/{{t}}/comm").read().strip()
+                    for t in os.listdir("/proc/self/task")}}
+
         table = DeltaTable({path!r})
-        before = len(os.listdir("/proc/self/task"))
+        before = threads()
         for _ in range(3):
             read(table, ["bank"], "bank IS NOT NULL")
-        print(len(os.listdir("/proc/self/task")) - before)
+        added = [name for tid, name in threads().items() if tid not in before]
+        print(",".join(name for name in added if not name.startswith("tokio")))
     """
     ran = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, check=True
     )
-    assert ran.stdout.strip() == "0"
+    assert ran.stdout.strip() == ""
