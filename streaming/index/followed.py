@@ -69,6 +69,13 @@ def read(
     return plain_table(pa.table(QueryBuilder().register("t", table).execute(query).read_all()))
 
 
+def count(table: DeltaTable, where: str | None = None) -> int:
+    """The table's rows (those the SQL predicate `where` holds), counted by delta-rs's engine."""
+    query = "SELECT count(*) AS n FROM t" + (f" WHERE {where}" if where else "")
+    counted = pa.table(QueryBuilder().register("t", table).execute(query).read_all())
+    return int(counted.column("n")[0].as_py())
+
+
 def quoted(text: str) -> str:
     """A string for a delta-rs SQL literal between single quotes."""
     return text.replace("'", "''")

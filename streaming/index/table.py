@@ -36,6 +36,8 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from delta.tables import DeltaTable
 from deltalake import DeltaTable as DeltaLog
 from pyspark.sql import Column, DataFrame, Row, SparkSession
@@ -47,8 +49,9 @@ from streaming.hadoopfs import list_folder
 from streaming.hashing import hash_type
 from streaming.imageframe import hash_column
 from streaming.index.bands import BandPlan, plan_bands, spread
+from streaming.index.banks import member_counts
 from streaming.index.commits import DriverWriter, arrow_rows, lost_race
-from streaming.index.followed import quoted
+from streaming.index.followed import committed_at, count, quoted
 from streaming.schemas import arrow_schema, delta_columns, delta_partition_columns
 from streaming.storage import absolute
 
@@ -396,36 +399,25 @@ class HashIndex:
         )
 
     def stats(self) -> dict:
-        images = self.images()
-        banks = {
-            row["bank"]: row["count"]
-            for row in images.where("bank IS NOT NULL").groupBy("bank").count().collect()
-        }
-        detail = {
-            name: DeltaTable.forPath(self.spark, path)
-            .detail()
-            .select("numFiles", "sizeInBytes")
-            .collect()[0]
-            for name, path in (("images", self.images_path), ("bands", self.bands_path))
-        }
-        latest = (
-            DeltaTable.forPath(self.spark, self.images_path)
-            .history(1)
-            .select("version", "timestamp")
-            .collect()[0]
-        )
+        """Size and layout of the index, from its Delta logs and read with delta-rs (no Spark
+        job: Spark's scans cost seconds where the logs answer at once)."""
+        images = DeltaLog(self.images_path, storage_options=self.storage_options)
+        bands = DeltaLog(self.bands_path, storage_options=self.storage_options)
+        image_files = pa.table(images.get_add_actions(flatten=True))
+        committed = committed_at(images)
         return {
             "path": self.images_path,
-            "images": images.count(),
-            "banks": banks,
-            "version": latest["version"],
-            # the age of the newest commit (collected as naive local time, as Spark does)
-            "index_lag_s": round(time.time() - latest["timestamp"].timestamp(), 3),
-            "files": detail["images"]["numFiles"],
-            "bytes": detail["images"]["sizeInBytes"],
+            "images": self.size(),
+            "banks": member_counts(self.images_path, self.storage_options),
+            "version": images.version(),
+            "index_lag_s": None
+            if committed is None
+            else round(time.time() - committed.timestamp(), 3),
+            "files": image_files.num_rows,
+            "bytes": pc.sum(image_files.column("size_bytes")).as_py() or 0,
             "bands_path": self.bands_path,
-            "bands": self.bands().count(),
-            "bands_files": detail["bands"]["numFiles"],
+            "bands": count(bands, f"hash_type = '{quoted(self.primary)}'"),
+            "bands_files": len(bands.file_uris()),
             "primary": self.primary,
             "plan": {
                 "bands": self.plan.bands,

@@ -35,7 +35,7 @@ class Agreement:
 # A type without an entry keeps the grid hashes' bound.
 AGREEMENT = {
     "whash-db4": Agreement(mean_bits=2.0, identical=0.0),
-    "crop-resistant": Agreement(mean_bits=None, identical=0.8),
+    "crop-resistant": Agreement(mean_bits=None, identical=0.8, every=2),
     # PDQ from a decode of 512 px against the full image; its match threshold is 31.
     "pdq": Agreement(mean_bits=None, identical=0.0, max_bits=12, extras_apart=10, every=4),
 }

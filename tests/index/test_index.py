@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import json
 import uuid
 from pathlib import Path
@@ -204,6 +205,13 @@ def test_registration_is_idempotent(spark, index):
     assert bands.num_rows == 60 * index.plan.bands
     stats = index.stats()
     assert (stats["path"], stats["images"]) == (index.images_path, 60)
+    assert (stats["bands"], stats["banks"]) == (60 * index.plan.bands, {})
+    images = DeltaTable(index.images_path)
+    assert stats["version"] == images.version() and stats["index_lag_s"] >= 0
+    assert (stats["files"], stats["bytes"]) == (
+        len(images.file_uris()),
+        sum(os.path.getsize(uri.removeprefix("file://")) for uri in images.file_uris()),
+    )
     json.dumps(stats)
 
 
