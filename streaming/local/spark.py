@@ -37,6 +37,10 @@ FAILURE_REPORTERS = (
     "org.apache.spark.sql.execution.streaming.runtime.MicroBatchExecution",
     "org.apache.hadoop.mapreduce.lib.output.FileOutputCommitter",
 )
+# Kafka's client logs a WARN each time it fails to reach a broker: every second of an outage.
+# The first is kept, then one a minute (docs/operators.md).
+RECONNECT_WARNINGS = "org.apache.kafka.clients.NetworkClient"
+RECONNECT_WARNINGS_PER_S = 1 / 60
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,7 @@ def spark_session(config: Config) -> SparkSession:
     session.sparkContext.setLogLevel("WARN")
     if not log.isEnabledFor(logging.DEBUG):
         _quiet(session, FAILURE_REPORTERS)
+        _rate_limit(session, RECONNECT_WARNINGS, RECONNECT_WARNINGS_PER_S)
     wait_for_executor(session, config)
     return session
 
@@ -141,3 +146,23 @@ def _quiet(session: SparkSession, loggers: tuple[str, ...]) -> None:
     configurator = jvm.org.apache.logging.log4j.core.config.Configurator
     for name in loggers:
         configurator.setLevel(name, jvm.org.apache.logging.log4j.Level.OFF)
+
+
+def _rate_limit(session: SparkSession, logger: str, per_s: float) -> None:
+    """The logger's warnings, the first kept, then at most per_s a second (log4j's BurstFilter);
+    its errors all pass."""
+    jvm = session.sparkContext._jvm
+    assert jvm is not None  # a live session has its gateway
+    log4j = jvm.org.apache.logging.log4j
+    burst = (
+        log4j.core.filter.BurstFilter.newBuilder()
+        .setLevel(log4j.Level.WARN)
+        .setRate(per_s)
+        .setMaxBurst(1)
+        .build()
+    )
+    context = log4j.LogManager.getContext(False)
+    config = log4j.core.config.LoggerConfig(logger, log4j.Level.WARN, True)
+    config.addFilter(burst)
+    context.getConfiguration().addLogger(logger, config)
+    context.updateLoggers()
