@@ -65,15 +65,17 @@ def read(
     Not Arrow's dataset reader: its I/O threads, left alive at interpreter exit, abort a short
     command now and then ("terminate called without an active exception")."""
     selected = ", ".join(f'"{name}"' for name in columns) if columns else "*"
-    query = f"SELECT {selected} FROM t" + (f" WHERE {where}" if where else "")
-    return plain_table(pa.table(QueryBuilder().register("t", table).execute(query).read_all()))
+    return plain_table(_select(table, selected, where))
 
 
 def count(table: DeltaTable, where: str | None = None) -> int:
     """The table's rows (those the SQL predicate `where` holds), counted by delta-rs's engine."""
-    query = "SELECT count(*) AS n FROM t" + (f" WHERE {where}" if where else "")
-    counted = pa.table(QueryBuilder().register("t", table).execute(query).read_all())
-    return int(counted.column("n")[0].as_py())
+    return int(_select(table, "count(*) AS n", where).column("n")[0].as_py())
+
+
+def _select(table: DeltaTable, selected: str, where: str | None) -> pa.Table:
+    query = f"SELECT {selected} FROM t" + (f" WHERE {where}" if where else "")
+    return pa.table(QueryBuilder().register("t", table).execute(query).read_all())
 
 
 def quoted(text: str) -> str:

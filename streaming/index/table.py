@@ -200,8 +200,12 @@ class HashIndex:
     def size(self) -> int:
         """The rows of `images`, summed from its Delta log's file statistics (delta-rs: no Spark
         job); counted when a file lacks them."""
-        delta_log = DeltaLog(self.images_path, storage_options=self.storage_options)
-        records = delta_log.get_add_actions(flatten=True).column("num_records").to_pylist()
+        images = DeltaLog(self.images_path, storage_options=self.storage_options)
+        return self._rows(pa.table(images.get_add_actions(flatten=True)))
+
+    def _rows(self, image_files: pa.Table) -> int:
+        """The rows of `images` whose add actions (a row a file) these are."""
+        records = image_files.column("num_records").to_pylist()
         if None in records:
             return self.images().count()
         return sum(records)
@@ -407,7 +411,7 @@ class HashIndex:
         committed = committed_at(images)
         return {
             "path": self.images_path,
-            "images": self.size(),
+            "images": self._rows(image_files),
             "banks": member_counts(self.images_path, self.storage_options),
             "version": images.version(),
             "index_lag_s": None
